@@ -1,0 +1,50 @@
+"""Per-process CPU and memory from /proc (Linux).
+
+``stat_s`` is utime+stime from ``/proc/<pid>/stat`` (all threads, clock-tick resolution, usually
+10 ms); ``clock_s`` is the kernel's per-process CPU clock (``clock_gettime`` on the process's CPU
+clock id, nanosecond resolution). Both count every thread of the process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    stat_s: float
+    clock_s: float
+
+
+def stat_cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        raw = f.read()
+    fields = raw[raw.rfind(")") + 2 :].split()
+    # fields[0] is field 3 (state): utime is field 14, stime field 15 (1-based, man 5 proc)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def clock_cpu_s(pid: int) -> float:
+    """CPU seconds of a whole process via its CPU-time clock id (MAKE_PROCESS_CPUCLOCK(pid, SCHED))."""
+    clock_id = ((~pid) << 3) | 2
+    try:
+        return time.clock_gettime(clock_id)
+    except OSError:
+        return float("nan")
+
+
+def cpu_sample(pid: int) -> CpuSample:
+    return CpuSample(stat_cpu_s(pid), clock_cpu_s(pid))
+
+
+def status_kib(pid: int, key: str) -> int:
+    """A ``kB`` field of /proc/<pid>/status, e.g. VmRSS or VmHWM."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class RequestLog(models.Model):
+    """One row per gateway request. Never holds a secret: no headers, no bodies."""
+
+    created = models.DateTimeField(db_index=True)  # time-range filters and retention deletes
+    client_key = models.ForeignKey(
+        "providers.ClientKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    endpoint = models.CharField(max_length=32, default="messages")
+    requested_model = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=64, blank=True)
+    upstream_model = models.CharField(max_length=200, blank=True)
+    stream = models.BooleanField(default=False)
+    status = models.PositiveSmallIntegerField(default=0)
+    latency_ms = models.FloatField(default=0)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    stop_reason = models.CharField(max_length=32, blank=True)
+    route_reason = models.CharField(max_length=200, blank=True)
+    session_id = models.CharField(max_length=100, blank=True)
+    error = models.TextField(blank=True)
+    ledger = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # dashboard "recent requests for provider X" and per-provider totals
+            models.Index(fields=["provider", "-created"], name="reqlog_provider_created"),
+            # per-client-key usage views
+            models.Index(fields=["client_key", "-created"], name="reqlog_key_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created:%H:%M:%S} {self.requested_model} -> {self.provider} {self.status}"

@@ -1,0 +1,17 @@
+"""The registry of backend kinds: the one place kinds are listed (admin choices derive from it)."""
+
+from __future__ import annotations
+
+from providers.adapters.anthropic import AnthropicAdapter
+from providers.adapters.base import Adapter
+from providers.adapters.openai_compat import OpenAICompatAdapter
+
+REGISTRY: dict[str, Adapter] = {
+    AnthropicAdapter.kind: AnthropicAdapter(),
+    OpenAICompatAdapter.kind: OpenAICompatAdapter(),
+}
+
+KIND_LABELS: dict[str, str] = {
+    "anthropic": "Anthropic Messages API",
+    "openai_compat": "OpenAI-compatible chat completions",
+}

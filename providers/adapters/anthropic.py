@@ -1,0 +1,170 @@
+"""Anthropic Messages API passthrough.
+
+The body goes upstream byte-for-byte apart from the model name (and a ``max_tokens`` clamp when a
+cap is configured); the upstream SSE stream reaches the client unchanged while the translator reads
+usage and stop reasons from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from providers.adapters.base import (
+    AdapterError,
+    ChatRequest,
+    ChatResponse,
+    StreamEvent,
+    StreamStats,
+    Target,
+    UpstreamRequest,
+    dumps,
+    error_message_from,
+    error_type_for,
+    is_context_length_message,
+    is_retryable_status,
+    loads,
+    parse_retry_after,
+)
+
+OAUTH_BETA = "oauth-2025-04-20"
+
+
+def replace_model(raw: bytes, old: str, new: str) -> bytes | None:
+    """Swap the top-level ``"model": "<old>"`` value in raw JSON bytes, keeping every other byte.
+
+    Inside JSON strings quotes are escaped, so an unescaped ``"model"`` token is always a key. Returns
+    None when the exact spelling cannot be found (the caller then re-serialises).
+    """
+    old_json = dumps(old)
+    for sep in (b":", b": "):
+        needle = b'"model"' + sep + old_json
+        idx = raw.find(needle)
+        if idx >= 0:
+            start = idx + len(b'"model"') + len(sep)
+            return raw[:start] + dumps(new) + raw[start + len(old_json):]
+    return None
+
+
+def beta_header(req: ChatRequest, target: Target, ledger: list[str]) -> str:
+    flags = list(req.beta)
+    dropped = [f for f in flags if any(f.startswith(p) for p in target.beta_deny)]
+    if target.beta_allow is not None:
+        dropped += [f for f in flags if f not in dropped and not any(f.startswith(p) for p in target.beta_allow)]
+    if dropped:
+        ledger.append("dropped anthropic-beta: " + ",".join(dropped))
+        flags = [f for f in flags if f not in dropped]
+    if target.oauth and OAUTH_BETA not in flags:
+        flags.append(OAUTH_BETA)
+    return ",".join(flags)
+
+
+def messages_url(base_url: str) -> str:
+    base = base_url.rstrip("/")
+    return base + "/messages" if base.endswith("/v1") else base + "/v1/messages"
+
+
+class AnthropicAdapter:
+    kind: ClassVar[str] = "anthropic"
+
+    def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
+        ledger: list[str] = []
+        body = req.body
+        requested = str(body.get("model", ""))
+        raw: bytes | None = req.raw or None
+        max_tokens = body.get("max_tokens")
+        cap = target.max_tokens_cap
+        if cap and isinstance(max_tokens, int) and max_tokens > cap:
+            ledger.append(f"clamped max_tokens {max_tokens} -> {cap}")
+            raw = None
+            body = {**body, "max_tokens": cap}
+        if raw is not None and requested != target.model:
+            raw = replace_model(raw, requested, target.model)
+        if raw is None:
+            raw = dumps({**body, "model": target.model})
+        headers = {
+            "content-type": "application/json",
+            "anthropic-version": req.anthropic_version or target.anthropic_version,
+            **dict(target.headers),
+        }
+        beta = beta_header(req, target, ledger)
+        if beta:
+            headers["anthropic-beta"] = beta
+        return UpstreamRequest(
+            url=messages_url(target.base_url),
+            body=raw,
+            headers=headers,
+            stream=bool(body.get("stream")),
+            ledger=ledger,
+            requested_model=requested,
+        )
+
+    def translate_response(self, status: int, body: Mapping[str, Any], up: UpstreamRequest) -> ChatResponse:
+        return ChatResponse(body=dict(body), status=status)
+
+    def stream_translator(self, up: UpstreamRequest) -> PassthroughStream:
+        return PassthroughStream()
+
+    def classify_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> AdapterError:
+        return classify_anthropic_error(status, body, headers)
+
+
+def classify_anthropic_error(status: int, body: bytes, headers: Mapping[str, str]) -> AdapterError:
+    message = error_message_from(body)
+    error_type = error_type_for(status)
+    try:
+        data = loads(body)
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            error_type = str(data["error"].get("type") or error_type)
+    except ValueError:
+        pass
+    if status in (401, 403):
+        return AdapterError(
+            f"upstream provider rejected the gateway's credentials ({status}): {message}",
+            status=502, error_type="api_error",
+        )
+    if status == 400 and is_context_length_message(message):
+        return AdapterError(message, status=400, error_type="invalid_request_error")
+    if is_retryable_status(status):
+        mapped = status if status in (429, 500, 502, 503, 504, 529) else 502
+        return AdapterError(message, status=mapped, retryable=True, error_type=error_type,
+                            retry_after=parse_retry_after(headers))
+    return AdapterError(message, status=status, error_type=error_type)
+
+
+class PassthroughStream:
+    """Forwards Anthropic events untouched (``raw`` bytes) while reading usage for the log."""
+
+    def __init__(self) -> None:
+        self.stats = StreamStats()
+
+    def feed(self, event: StreamEvent) -> list[StreamEvent]:
+        data = event.data
+        kind = data.get("type", event.event)
+        stats = self.stats
+        if kind == "message_start":
+            usage = data.get("message", {}).get("usage") or {}
+            self._usage(usage)
+        elif kind == "message_delta":
+            self._usage(data.get("usage") or {})
+            stop = (data.get("delta") or {}).get("stop_reason")
+            if stop:
+                stats.stop_reason = stop
+        elif kind == "content_block_start":
+            stats.first_content = True
+        elif kind == "message_stop":
+            stats.finished = True
+        elif kind == "error":
+            err = data.get("error") or {}
+            stats.error = str(err.get("message") or err.get("type") or "error")
+        return [event]
+
+    def flush(self) -> list[StreamEvent]:
+        return []
+
+    def _usage(self, usage: Mapping[str, Any]) -> None:
+        stats = self.stats
+        for name in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+            value = usage.get(name)
+            if isinstance(value, int) and value:
+                setattr(stats, name, value)

@@ -1,0 +1,113 @@
+"""Small pieces shared by the request, response and stream halves of the OpenAI-compatible adapter.
+
+Tool names and ids are rewritten with hashes of the original value, so the same Anthropic name or
+id maps to the same upstream spelling on every turn without any state kept between requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+NAME_MAX = 64
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+NAME_HASH_LEN = 8
+ID_DEFAULT_LEN = 24
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+# OpenAI finish_reason -> Anthropic stop_reason (anything unknown ends the turn)
+FINISH_REASONS: dict[str, str] = {
+    "stop": "end_turn",
+    "eos": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+IMAGE_TOKENS = 1600  # rough cost of one image, for input estimates
+
+
+def new_id(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex[:24]
+
+
+def name_ok(name: str) -> bool:
+    return 0 < len(name) <= NAME_MAX and NAME_CHARS.issuperset(name)
+
+
+def upstream_name(name: str) -> str:
+    """A name the backend accepts: unchanged when valid, else sanitised prefix + short hash."""
+    if name_ok(name):
+        return name
+    clean = "".join(c if c in NAME_CHARS else "_" for c in name) or "tool"
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:NAME_HASH_LEN]
+    return clean[: NAME_MAX - NAME_HASH_LEN - 1] + "_" + digest
+
+
+def tool_id_ok(tool_id: str, max_len: int | None, alnum: bool) -> bool:
+    if max_len is not None and len(tool_id) > max_len:
+        return False
+    return not alnum or (tool_id.isascii() and tool_id.isalnum())
+
+
+def upstream_tool_id(tool_id: str, max_len: int | None, alnum: bool) -> str:
+    """A deterministic id within the backend's limits (ids already within them stay as they are,
+    so ids the backend minted itself round-trip unchanged)."""
+    if tool_id and tool_id_ok(tool_id, max_len, alnum):
+        return tool_id
+    length = min(max_len or ID_DEFAULT_LEN, 40)
+    value = int.from_bytes(hashlib.sha256(tool_id.encode()).digest(), "big")
+    chars = []
+    for _ in range(length):
+        value, rem = divmod(value, 62)
+        chars.append(BASE62[rem])
+    return "".join(chars)
+
+
+def as_int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def usage_tokens(usage: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(uncached input, output, cached input) from an OpenAI usage object.
+
+    Cached tokens come from ``prompt_tokens_details.cached_tokens`` (OpenAI, vLLM) or
+    ``prompt_cache_hit_tokens`` (DeepSeek).
+    """
+    prompt = as_int(usage.get("prompt_tokens"))
+    details = usage.get("prompt_tokens_details")
+    cached = as_int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    if not cached:
+        cached = as_int(usage.get("prompt_cache_hit_tokens"))
+    cached = min(cached, prompt) if prompt else cached
+    return max(prompt - cached, 0), as_int(usage.get("completion_tokens")), cached
+
+
+def stop_reason(finishes: list[str], stop_string: str | None, has_tool_use: bool) -> tuple[str, str | None]:
+    """Anthropic (stop_reason, stop_sequence) from the finish reasons of every choice.
+
+    A refusal or truncation wins; tool calls win over a plain stop (several backends say ``stop``
+    after tool calls, and a ``tool_calls`` finish without a usable call ends the turn cleanly).
+    """
+    mapped = {FINISH_REASONS.get(f, "end_turn") for f in finishes}
+    if "refusal" in mapped:
+        return "refusal", None
+    if "max_tokens" in mapped:
+        return "max_tokens", None
+    if has_tool_use:
+        return "tool_use", None
+    if stop_string:
+        return "stop_sequence", stop_string
+    return "end_turn", None
+
+
+def usage_body(input_tokens: int, output_tokens: int, cached: int) -> dict[str, int]:
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+    }

@@ -1,0 +1,152 @@
+"""The Anthropic-compatible API: thin async operations over providers.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from ninja import Router
+
+from providers.adapters.base import AdapterError, ChatRequest, dumps, loads
+from providers.auth import ClientIdentity, ClientKeyAuth
+from providers.catalog import health_summary, models_list
+from providers.services import CallContext, Outcome, provider_call
+from providers.services.errors import error_body
+from providers.tokens import estimate_input_tokens
+from routing.selectors import route_table_get
+
+router = Router(auth=ClientKeyAuth())
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def parse_body(request: HttpRequest, *, need_max_tokens: bool) -> dict[str, Any]:
+    """The JSON body, checked for the fields Anthropic requires (400, never 422)."""
+    try:
+        body = loads(request.body)
+    except ValueError:
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("model: field required")
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise BadRequest("messages: field required (a list)")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
+            raise BadRequest(f"messages.{i}: each message needs a role of user, assistant or system")
+        if "content" not in message:
+            raise BadRequest(f"messages.{i}.content: field required")
+    max_tokens = body.get("max_tokens")
+    if need_max_tokens and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+        raise BadRequest("max_tokens: field required (a positive integer)")
+    return body
+
+
+def chat_request(request: HttpRequest, body: dict[str, Any]) -> ChatRequest:
+    meta = request.META
+    beta_raw = meta.get("HTTP_ANTHROPIC_BETA", "")
+    beta = tuple(b.strip() for b in beta_raw.split(",") if b.strip()) if beta_raw else ()
+    return ChatRequest(
+        body=body,
+        raw=request.body,
+        beta=beta,
+        anthropic_version=meta.get("HTTP_ANTHROPIC_VERSION", "") or "2023-06-01",
+    )
+
+
+def to_response(outcome: Outcome) -> HttpResponse | StreamingHttpResponse:
+    if outcome.stream is not None:
+        response: HttpResponse | StreamingHttpResponse = StreamingHttpResponse(
+            outcome.stream, status=outcome.status, content_type="text/event-stream; charset=utf-8"
+        )
+        for name, value in SSE_HEADERS.items():
+            response[name] = value
+    else:
+        response = HttpResponse(outcome.body, status=outcome.status, content_type="application/json")
+    for name, value in outcome.headers.items():
+        response[name] = value
+    return response
+
+
+def split_prefix(prefix: str | None) -> tuple[str | None, str | None]:
+    """``provider:model`` from the URL; the model part may itself contain colons and slashes."""
+    if not prefix:
+        return None, None
+    provider, sep, model = prefix.partition(":")
+    return provider, (model if sep and model else None)
+
+
+async def _messages(request: HttpRequest, prefix: str | None) -> HttpResponse | StreamingHttpResponse:
+    try:
+        body = parse_body(request, need_max_tokens=True)
+    except BadRequest as exc:
+        return HttpResponse(error_body("invalid_request_error", exc.message), status=400,
+                            content_type="application/json")
+    url_provider, url_model = split_prefix(prefix)
+    identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
+    ctx = CallContext(
+        client=identity,
+        url_provider=url_provider,
+        url_model=url_model,
+        session_id=request.META.get("HTTP_X_CLAUDE_CODE_SESSION_ID", ""),
+    )
+    return to_response(await provider_call(chat_request(request, body), ctx))
+
+
+async def _count_tokens(request: HttpRequest) -> HttpResponse:
+    try:
+        body = parse_body(request, need_max_tokens=False)
+    except BadRequest as exc:
+        return HttpResponse(error_body("invalid_request_error", exc.message), status=400,
+                            content_type="application/json")
+    return HttpResponse(dumps({"input_tokens": estimate_input_tokens(body)}), content_type="application/json")
+
+
+@router.post("/v1/messages", include_in_schema=True)
+async def messages(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    return await _messages(request, None)
+
+
+@router.post("/v1/messages/count_tokens")
+async def count_tokens(request: HttpRequest) -> HttpResponse:
+    return await _count_tokens(request)
+
+
+@router.get("/v1/models")
+async def models(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(dumps(models_list(await route_table_get())), content_type="application/json")
+
+
+@router.post("/{path:prefix}/v1/messages")
+async def messages_prefixed(request: HttpRequest, prefix: str) -> HttpResponse | StreamingHttpResponse:
+    return await _messages(request, prefix)
+
+
+@router.post("/{path:prefix}/v1/messages/count_tokens")
+async def count_tokens_prefixed(request: HttpRequest, prefix: str) -> HttpResponse:
+    return await _count_tokens(request)
+
+
+@router.get("/{path:prefix}/v1/models")
+async def models_prefixed(request: HttpRequest, prefix: str) -> HttpResponse:
+    return HttpResponse(dumps(models_list(await route_table_get())), content_type="application/json")
+
+
+public_router = Router()
+
+
+@public_router.get("/health", auth=None)
+async def health(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(dumps(health_summary(await route_table_get())), content_type="application/json")
+
+
+__all__ = ["router", "public_router", "AdapterError"]

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import models
+
+from providers import crypto
+from providers.adapters import KIND_LABELS, REGISTRY
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return [(kind, KIND_LABELS.get(kind, kind)) for kind in REGISTRY]
+
+
+class Provider(models.Model):
+    class AuthType(models.TextChoices):
+        API_KEY = "api_key", "API key (x-api-key for Anthropic, Bearer for OpenAI-compatible)"
+        BEARER = "bearer", "Bearer token"
+        OAUTH = "oauth", "Claude OAuth token"
+        HEADER = "header", "API key in a custom header"
+        NONE = "none", "No credentials"
+
+    name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=32, choices=kind_choices)
+    base_url = models.URLField(max_length=500)
+    auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.API_KEY)
+    # The header carrying the key when auth_type is "header" (Azure: "api-key").
+    auth_header = models.CharField(max_length=64, blank=True)
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    priority = models.IntegerField(default=100, help_text="Lower is tried first where several qualify.")
+    timeout = models.FloatField(null=True, blank=True, help_text="Upstream read timeout (s); empty: global.")
+    max_retries = models.PositiveSmallIntegerField(default=0)
+    max_tokens_cap = models.PositiveIntegerField(null=True, blank=True)
+    headers = models.JSONField(default=dict, blank=True, help_text="Extra headers sent upstream.")
+    # Backend quirks as data: any Target field (drop_params, reasoning_effort, path, ...).
+    options = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_api_key(self, plaintext: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(plaintext)
+
+    @property
+    def api_key_masked(self) -> str:
+        try:
+            return crypto.mask(crypto.decrypt(self.api_key_encrypted))
+        except ValueError:
+            return "(undecryptable)"
+
+
+class ClientKeyQuerySet(models.QuerySet["ClientKey"]):
+    def enabled(self) -> ClientKeyQuerySet:
+        return self.filter(enabled=True)
+
+
+class ClientKey(models.Model):
+    """A key the gateway issues to its own clients. Only its SHA-256 is stored."""
+
+    PREFIX = "sk-gw-"
+
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(max_length=16, editable=False)
+    enabled = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ClientKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        # Keys are 256-bit random strings, so a fast hash is as safe as a slow one here.
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)

@@ -1,0 +1,153 @@
+"""One upstream stream, pumped by its own task into a queue the response body drains.
+
+The pump task owns the upstream (``async with client.stream``); the body iterator handed to
+StreamingHttpResponse only forwards bytes and inserts keep-alives. A client disconnect cancels
+the body (Django >= 5 cancels it under ASGI), whose ``finally`` cancels the pump, which closes the
+upstream connection. The first step (status line) is awaited before the HTTP response is
+committed, so a failing upstream still gets an HTTP error status and a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+from django.conf import settings
+
+from providers import client
+from providers.adapters.base import Adapter, AdapterError, StreamEvent, UpstreamRequest, anthropic_error_event
+from providers.services.errors import transport_error
+from providers.sse import PING, SSEParser, encode_many
+from routing.resolution import ProviderConfig
+
+logger = logging.getLogger("gateway.stream")
+
+COMMENT_PING = b": keep-alive\n\n"  # before message_start an event would break SDK parsers
+
+
+class StreamSession:
+    def __init__(self, adapter: Adapter, up: UpstreamRequest, provider: ProviderConfig) -> None:
+        self.adapter = adapter
+        self.up = up
+        self.provider = provider
+        self.translator = adapter.stream_translator(up)
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.ttft: float | None = None
+        self.failed = False
+        self.cancelled = False
+        self.error_message = ""
+        self._emitted = False
+        self._last = time.monotonic()
+        self._first: asyncio.Future[AdapterError | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> AdapterError | None:
+        """Open the upstream stream; None when it answered 2xx, else the classified error."""
+        loop = asyncio.get_running_loop()
+        self._first = loop.create_future()
+        self._task = loop.create_task(self._pump())
+        try:
+            return await self._first
+        except asyncio.CancelledError:
+            self._task.cancel()
+            raise
+
+    async def _pump(self) -> None:
+        first = self._first
+        assert first is not None
+        try:
+            async with client.stream(self.up, self.provider) as resp:
+                if resp.status_code >= 400:
+                    body = await resp.aread()
+                    first.set_result(self.adapter.classify_error(resp.status_code, body, resp.headers))
+                    return
+                first.set_result(None)
+                await self._relay(resp)
+        except httpx.HTTPError as exc:
+            self._fail(transport_error(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a translator bug must end the stream visibly, not hang it
+            logger.exception("stream translation failed")
+            self._fail(AdapterError(f"gateway stream error ({type(exc).__name__})"))
+        finally:
+            if not first.done():
+                first.set_result(AdapterError("upstream stream could not be opened", status=502,
+                                              retryable=True))
+            self.queue.put_nowait(None)
+
+    async def _relay(self, resp: httpx.Response) -> None:
+        parser = SSEParser(keep_raw=self.adapter.kind == "anthropic")
+        feed = self.translator.feed
+        async for chunk in resp.aiter_bytes():
+            out: list[StreamEvent] = []
+            for event in parser.feed(chunk):
+                out.extend(feed(event))
+            if out:
+                self._emit(out)
+        out = []
+        for event in parser.flush():
+            out.extend(feed(event))
+        out.extend(self.translator.flush())
+        stats = self.translator.stats
+        if not stats.finished and not stats.error:
+            out.append(anthropic_error_event("api_error", "upstream stream ended before message_stop"))
+        self._emit(out)
+
+    def _fail(self, err: AdapterError) -> None:
+        first = self._first
+        if first is not None and not first.done():
+            first.set_result(err)
+            return
+        self._emit([anthropic_error_event(err.error_type, err.message)])
+
+    def _emit(self, events: list[StreamEvent]) -> None:
+        if not events:
+            return
+        stats = self.translator.stats
+        if self.ttft is None and stats.first_content:
+            self.ttft = time.perf_counter()
+        for event in events:
+            if event.event == "error":
+                self.failed = True
+                self.error_message = str(event.data.get("error", {}).get("message", "stream error"))
+        self._emitted = True
+        self._last = time.monotonic()
+        self.queue.put_nowait(encode_many(events))
+
+    def _keepalive(self, loop: asyncio.AbstractEventLoop, interval: float) -> asyncio.TimerHandle:
+        idle = time.monotonic() - self._last
+        if idle >= interval * 0.95:
+            self.queue.put_nowait(PING if self._emitted else COMMENT_PING)
+            self._last = time.monotonic()
+            idle = 0.0
+        return loop.call_later(interval - idle, self._rearm, loop, interval)
+
+    def _rearm(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self._timer = self._keepalive(loop, interval)
+
+    async def body(self, on_done: Callable[[StreamSession], None]) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        interval = settings.STREAM_PING_INTERVAL
+        self._timer: asyncio.TimerHandle | None = (
+            loop.call_later(interval, self._rearm, loop, interval) if interval > 0 else None
+        )
+        try:
+            while True:
+                item = await self.queue.get()
+                if item is None:
+                    break
+                yield item
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cancelled = self.failed = True
+            self.error_message = "client disconnected"
+            raise
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+            on_done(self)

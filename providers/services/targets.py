@@ -1,0 +1,44 @@
+"""Build the adapter-facing Target from a routing Candidate (the only place settings meet adapters)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from django.conf import settings
+
+from providers.adapters.base import Target
+from routing.resolution import Candidate
+
+_TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
+_FROZEN_SETS = {"drop_params", "schema_drop_keywords"}
+_TUPLES = {"beta_allow", "beta_deny"}
+
+
+def target_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Provider.options restricted to Target fields, with list values made hashable."""
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in _TARGET_FIELDS or name in ("kind", "base_url", "model", "provider", "headers"):
+            continue
+        if name in _FROZEN_SETS and isinstance(value, list | tuple | set):
+            value = frozenset(value)
+        elif name in _TUPLES and isinstance(value, list):
+            value = tuple(value)
+        out[name] = value
+    return out
+
+
+def target_for(candidate: Candidate) -> Target:
+    provider = candidate.provider
+    caps = [c for c in (provider.max_tokens_cap, settings.MAX_TOKENS_LIMIT) if c]
+    return Target(
+        kind=provider.kind,
+        base_url=provider.base_url,
+        model=candidate.model,
+        provider=provider.name,
+        max_tokens_cap=min(caps) if caps else None,
+        oauth=provider.auth_type == "oauth",
+        headers=dict(provider.headers),
+        **target_options(dict(provider.options)),
+    )

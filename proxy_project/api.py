@@ -1,0 +1,45 @@
+"""The single NinjaAPI, with every failure answered in Anthropic's error shape."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from providers.api import public_router, router
+from providers.services.errors import error_body
+
+logger = logging.getLogger("gateway.api")
+
+api = NinjaAPI(title="Claude Code gateway", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+
+
+def _json(status: int, error_type: str, message: str) -> HttpResponse:
+    return HttpResponse(error_body(error_type, message), status=status, content_type="application/json")
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _json(401, "authentication_error", "invalid x-api-key or bearer token")
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return _json(400, "invalid_request_error", str(exc.errors)[:500])
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _json(exc.status_code, "invalid_request_error" if exc.status_code < 500 else "api_error", str(exc))
+
+
+@api.exception_handler(Exception)
+def on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("unhandled error on %s", request.path)
+    return _json(500, "api_error", "internal gateway error")
+
+
+api.add_router("", public_router)
+api.add_router("", router)

@@ -1,0 +1,78 @@
+"""Async loaders for the request path: an immutable RouteTable, cached per process.
+
+The table is reloaded at most every ROUTE_TABLE_TTL seconds (by one request, while the others keep
+using the previous snapshot), so an admin edit takes effect within that delay in every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from django.conf import settings
+
+from providers.models import Provider
+from routing.models import ModelTier, TierEntry
+from routing.resolution import ProviderConfig, RouteTable, TierConfig
+
+_cache: dict[str, tuple[float, RouteTable]] = {}
+_lock: asyncio.Lock | None = None
+
+
+async def route_table_get() -> RouteTable:
+    """The current table. Queries (on reload only): providers, tiers, tier entries."""
+    global _lock
+    now = time.monotonic()
+    cached = _cache.get("table")
+    if cached is not None and now - cached[0] < settings.ROUTE_TABLE_TTL:
+        return cached[1]
+    if _lock is None:
+        _lock = asyncio.Lock()
+    if cached is not None and _lock.locked():
+        return cached[1]  # someone else is reloading; serve the previous snapshot
+    async with _lock:
+        cached = _cache.get("table")
+        if cached is not None and time.monotonic() - cached[0] < settings.ROUTE_TABLE_TTL:
+            return cached[1]
+        table = await route_table_load()
+        _cache["table"] = (time.monotonic(), table)
+        return table
+
+
+def route_table_invalidate() -> None:
+    _cache.clear()
+
+
+async def route_table_load() -> RouteTable:
+    providers = {p.name: provider_config(p) async for p in Provider.objects.all()}
+    entries: dict[int, list[tuple[str, str]]] = {}
+    async for e in TierEntry.objects.filter(enabled=True).select_related("provider").order_by("position", "id"):
+        entries.setdefault(e.tier_id, []).append((e.provider.name, e.model))
+    tiers = tuple(
+        [
+            TierConfig(t.name, tuple(t.pattern_list()), t.strategy, tuple(entries.get(t.pk, ())))
+            async for t in ModelTier.objects.all()
+        ]
+    )
+    # The default provider is the enabled one with the lowest priority (the seeds give the
+    # PREFERRED_PROVIDER priority 0), so it is edited in the admin like everything else.
+    return RouteTable(providers=providers, tiers=tiers)
+
+
+def provider_config(p: Provider) -> ProviderConfig:
+    return ProviderConfig(
+        id=p.pk,
+        name=p.name,
+        kind=p.kind,
+        base_url=p.base_url,
+        auth_type=p.auth_type,
+        auth_header=p.auth_header,
+        api_key_encrypted=p.api_key_encrypted,
+        enabled=p.enabled,
+        priority=p.priority,
+        timeout=p.timeout,
+        max_retries=p.max_retries,
+        max_tokens_cap=p.max_tokens_cap,
+        headers=dict(p.headers or {}),
+        options=dict(p.options or {}),
+    )

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from dashboard.services import _pending
+from providers import client as upstream_client
+from providers.auth import client_key_cache_clear
+from routing.selectors import route_table_invalidate
+
+TEST_KEY = "sk-gw-test-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    route_table_invalidate()
+    client_key_cache_clear()
+    _pending.clear()
+    upstream_client.set_transport(None)
+    yield
+    route_table_invalidate()
+    client_key_cache_clear()
+    upstream_client.set_transport(None)
+
+
+@pytest.fixture
+def client_key(db):
+    from providers.services.keys import client_key_create
+
+    row, plaintext = client_key_create(name="tests", key=TEST_KEY)
+    return plaintext
+
+
+def make_provider(name: str, base_url: str, kind: str = "openai_compat", *, key: str = "sk-test-upstream-key",
+                  priority: int = 0, **fields):
+    from providers.models import Provider
+
+    provider = Provider(name=name, kind=kind, base_url=base_url, priority=priority, **fields)
+    provider.set_api_key(key)
+    provider.save()
+    return provider
+
+
+def make_tiers(entries: dict[str, list[tuple[object, str]]] | None = None, default=None):
+    """Tiers small/middle/big; ``default`` (provider, model) fills every tier not given."""
+    from routing.models import ModelTier, TierEntry
+
+    patterns = {"small": "haiku", "middle": "sonnet", "big": "opus"}
+    entries = entries or {}
+    for name, pattern in patterns.items():
+        tier = ModelTier.objects.create(name=name, patterns=pattern)
+        rows = entries.get(name) or ([default] if default else [])
+        for position, (provider, model) in enumerate(rows):
+            TierEntry.objects.create(tier=tier, provider=provider, model=model, position=position)
+
+
+@pytest.fixture
+def gateway_client(client_key):
+    """An httpx client speaking to the real ASGI application in-process (no streaming granularity)."""
+    from proxy_project.asgi import application
+
+    transport = httpx.ASGITransport(app=application)
+    return httpx.AsyncClient(transport=transport, base_url="http://gateway.test",
+                             headers={"x-api-key": client_key, "anthropic-version": "2023-06-01"},
+                             timeout=30)
+
+
+@pytest.fixture
+def anthropic_sdk(client_key):
+    import anthropic
+
+    from proxy_project.asgi import application
+
+    http_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://gateway.test")
+    return anthropic.AsyncAnthropic(api_key=client_key, base_url="http://gateway.test", http_client=http_client,
+                                    max_retries=0)

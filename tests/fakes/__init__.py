@@ -1,0 +1,40 @@
+"""Fake upstreams: real loopback HTTP servers speaking the OpenAI and Anthropic wire formats.
+
+    from tests.fakes import FakeOpenAI, Reply, openai_text_chunks
+    with FakeOpenAI() as up:
+        up.enqueue(Reply.sse(openai_text_chunks("hi")))
+        ...  # point the gateway at up.base_url
+        assert up.requests[0].json["stream"] is True
+"""
+
+from tests.fakes.anthropic_server import (
+    FakeAnthropic,
+    anthropic_error,
+    anthropic_message,
+    anthropic_stream_events,
+    anthropic_text_reply,
+)
+from tests.fakes.openai_server import (
+    FakeOpenAI,
+    openai_completion,
+    openai_text_chunks,
+    openai_text_reply,
+    openai_tool_call_chunks,
+)
+from tests.fakes.server import FakeServer, Recorded, Reply
+
+__all__ = [
+    "FakeAnthropic",
+    "FakeOpenAI",
+    "FakeServer",
+    "Recorded",
+    "Reply",
+    "anthropic_error",
+    "anthropic_message",
+    "anthropic_stream_events",
+    "anthropic_text_reply",
+    "openai_completion",
+    "openai_text_chunks",
+    "openai_text_reply",
+    "openai_tool_call_chunks",
+]
