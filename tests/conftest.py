@@ -24,7 +24,7 @@ def _fresh_caches():
 
 
 @pytest.fixture
-def client_key(db):
+def client_key(transactional_db):
     from providers.services.keys import client_key_create
 
     row, plaintext = client_key_create(name="tests", key=TEST_KEY)
@@ -68,9 +68,42 @@ def gateway_client(client_key):
 @pytest.fixture
 def anthropic_sdk(client_key):
     import anthropic
+    import httpx2  # the anthropic SDK's own httpx fork
 
     from proxy_project.asgi import application
 
-    http_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://gateway.test")
+    http_client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=application), base_url="http://gateway.test")
     return anthropic.AsyncAnthropic(api_key=client_key, base_url="http://gateway.test", http_client=http_client,
                                     max_retries=0)
+
+
+@pytest.fixture
+def openai_up(transactional_db):
+    from tests.fakes import FakeOpenAI
+
+    with FakeOpenAI() as up:
+        provider = make_provider("openai", up.base_url)
+        make_tiers(default=(provider, "gpt-test"))
+        up.provider = provider
+        yield up
+
+
+@pytest.fixture
+def anthropic_up(transactional_db):
+    from tests.fakes import FakeAnthropic
+
+    with FakeAnthropic() as up:
+        up.provider = make_provider("anthropic", up.base_url, kind="anthropic", key="sk-ant-api03-fake-test-key")
+        yield up
+
+
+async def amake_provider(*args, **kwargs):
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(make_provider)(*args, **kwargs)
+
+
+async def amake_tiers(*args, **kwargs):
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(make_tiers)(*args, **kwargs)

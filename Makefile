@@ -1,0 +1,37 @@
+# `make run` and `make test` are the README's two commands; both set up .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench e2e-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+run: $(VENV)/.installed
+	$(BIN)/python manage.py serve
+
+# The Claude Code CLI for the end-to-end tests (from the npm registry, into .cache/).
+e2e-deps:
+	@command -v npm >/dev/null || { echo "npm is required for the Claude Code end-to-end test"; exit 1; }
+	@test -x .cache/claude-code/node_modules/.bin/claude || npm install --silent --no-audit --no-fund --prefix .cache/claude-code @anthropic-ai/claude-code
+
+test: $(VENV)/.installed-dev e2e-deps
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py

@@ -1,0 +1,520 @@
+"""One-shot gateway benchmark: ``.venv/bin/python bench/run.py [--quick]``.
+
+Starts the fake OpenAI upstream (own process), sets up and starts the gateway under daphne against
+it (fresh SQLite in a temp dir), then drives both with ``bench/load.py`` (own process per scenario):
+
+* stream / non-stream at 1, 16, 64 clients, direct-to-fake and via the gateway, with ratios;
+* gateway CPU ms per request from /proc/<daphne pid>/stat (utime+stime delta / requests), for
+  burst streams (the whole upstream stream in one write) and paced streams (one chunk per ms);
+* count_tokens CPU ms per call for a ~200 KB (~50k token) request;
+* idle RSS after warm-up, and ready-to-serve time (spawn -> first 200 on GET /health);
+* a hook for routing-cost scenarios (``ROUTING_SCENARIOS`` below).
+
+Prints one table and writes ``bench/last_results.json``. Everything stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from proc import cpu_sample, status_kib  # noqa: E402
+
+PY = sys.executable
+CLIENT_KEY = "sk-gw-bench-0000"
+UPSTREAM_KEY = "sk-bench-fake"
+CONCURRENCY = (1, 16, 64)
+PACED_GAP_MS = 1.0
+
+TARGETS = {
+    "cpu_nonstream_ms": 5.0,
+    "cpu_stream_ms": 7.0,
+    "count_tokens_cpu_ms": 2.0,
+    "idle_rss_mib": 120.0,
+    "ready_s": 2.0,
+}
+
+
+@dataclass
+class Profile:
+    duration: float
+    warmup: float
+    paced_duration: float
+    count_tokens_seconds: float
+    count_tokens_min_calls: int
+
+
+FULL = Profile(
+    duration=10.0, warmup=1.5, paced_duration=8.0, count_tokens_seconds=6.0, count_tokens_min_calls=50
+)
+QUICK = Profile(
+    duration=2.5, warmup=0.7, paced_duration=3.0, count_tokens_seconds=2.0, count_tokens_min_calls=50
+)
+
+
+@dataclass
+class Ctx:
+    """Everything a scenario (or a routing hook) may need."""
+
+    tmp: Path
+    env: dict[str, str]
+    fake_port: int
+    fake_pid: int
+    gw_port: int = 0
+    gw_pid: int = 0
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# --- (f) routing-cost hook -------------------------------------------------------------------------
+# A routing scenario changes the gateway's configuration (against the same database the running gateway
+# uses), waits for the route table to refresh (ROUTE_TABLE_TTL, 1 s by default) and re-measures the
+# gateway. Its rows are reported next to the baseline with the CPU delta per request. To add
+# "50 routes + 200 fingerprints" later, write a setup that creates them, e.g. with
+# ``manage(ctx, "shell", "-c", "...")`` or a dedicated management command, and append it:
+#
+#     def routes_50_fingerprints_200(ctx: Ctx) -> None:
+#         manage(ctx, "shell", "-c", "from routing.models import ...; ...")
+#
+#     ROUTING_SCENARIOS.append(RoutingScenario("50 routes + 200 fingerprints", routes_50_fingerprints_200))
+
+
+@dataclass
+class RoutingScenario:
+    name: str
+    setup: Callable[[Ctx], None]
+    # (mode, concurrency) pairs re-measured via the gateway after setup
+    measure: tuple[tuple[str, int], ...] = (("nonstream", 1), ("nonstream", 16), ("stream", 16))
+    settle_s: float = 1.5
+
+
+ROUTING_SCENARIOS: list[RoutingScenario] = []
+
+
+# --- process plumbing ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def manage(ctx: Ctx, *args: str, timeout: float = 120.0) -> str:
+    res = subprocess.run(
+        [PY, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=ctx.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(
+            f"manage.py {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
+        )
+    return res.stdout
+
+
+def start_fake(tmp: Path, max_seconds: float) -> tuple[subprocess.Popen[bytes], int]:
+    log = open(tmp / "fake.err", "wb")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(
+        [PY, str(BENCH / "fake_upstream.py"), "--port", "0", "--max-seconds", str(max_seconds)],
+        stdout=subprocess.PIPE,
+        stderr=log,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    if not line.startswith("LISTENING "):
+        proc.kill()
+        raise RuntimeError(f"fake upstream did not start: {line!r} {(tmp / 'fake.err').read_text()}")
+    return proc, int(line.split()[1])
+
+
+def http(method: str, url: str, body: bytes | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+def start_gateway(ctx: Ctx, timeout: float = 30.0) -> float:
+    """Spawn daphne; return seconds from spawn to the first 200 on GET /health."""
+    ctx.gw_port = free_port()
+    log_path = ctx.tmp / "daphne.log"
+    ctx.logs["daphne"] = log_path
+    log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ctx.gw_port), "proxy_project.asgi:application"],
+        cwd=ROOT,
+        env=ctx.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    ctx.procs.append(proc)
+    ctx.gw_pid = proc.pid
+    url = f"http://127.0.0.1:{ctx.gw_port}/health"
+    deadline = t0 + timeout
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            status, _ = http("GET", url, timeout=1.0)
+            if status == 200:
+                return time.perf_counter() - t0
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"gateway not healthy after {timeout}s:\n{log_path.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def load(
+    ctx: Ctx,
+    target: str,
+    mode: str,
+    concurrency: int,
+    *,
+    duration: float = 0.0,
+    requests: int = 0,
+    warmup: float = 1.0,
+) -> dict[str, Any]:
+    port = ctx.gw_port if target == "gateway" else ctx.fake_port
+    key = CLIENT_KEY if target == "gateway" else UPSTREAM_KEY
+    cmd = [PY, str(BENCH / "load.py"), "--port", str(port), "--target", target, "--mode", mode]
+    cmd += [
+        "-c",
+        str(concurrency),
+        "--warmup",
+        str(warmup),
+        "--api-key",
+        key,
+        "--cpu-pid",
+        f"fake={ctx.fake_pid}",
+    ]
+    if ctx.gw_pid:
+        cmd += ["--cpu-pid", f"gateway={ctx.gw_pid}"]
+    cmd += ["--requests", str(requests), "--max-seconds", "90"] if requests else ["--duration", str(duration)]
+    upstream0 = fake_stats(ctx)["requests"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + warmup + 120)
+    if res.returncode != 0:
+        raise RuntimeError(f"load.py failed: {' '.join(cmd)}\n{res.stderr[-3000:]}")
+    out: dict[str, Any] = json.loads(res.stdout)
+    # Sanity: every gateway request must have reached the fake upstream exactly once.
+    out["upstream_requests"] = fake_stats(ctx)["requests"] - upstream0
+    sent = out["requests"] + out["warmup_requests"]
+    if target == "gateway" and mode != "count_tokens" and out["upstream_requests"] != sent:
+        ctx.notes.append(
+            f"{mode} c={concurrency}: load generator completed {sent} gateway requests, "
+            f"upstream saw {out['upstream_requests']}"
+        )
+    tag = f"{target:7s} {mode:12s} c={concurrency:<3d}"
+    cpu = out["cpu"].get("gateway" if target == "gateway" else "fake", {})
+    print(
+        f"  {tag} {out['requests']:6d} req {out['rps']:8.1f} rps  p50 {out['lat_p50_ms']:7.2f} ms"
+        f"  p99 {out['lat_p99_ms']:7.2f} ms  cpu {fmt(cpu.get('stat_ms_per_req'), 3)} ms/req"
+        + (f"  ERRORS {out['errors']}: {out['error_samples'][:1]}" if out["errors"] else ""),
+        flush=True,
+    )
+    return out
+
+
+def fake_stats(ctx: Ctx) -> dict[str, Any]:
+    _, body = http("GET", f"http://127.0.0.1:{ctx.fake_port}/_fake/stats")
+    stats: dict[str, Any] = json.loads(body)
+    return stats
+
+
+def set_gap(ctx: Ctx, gap_ms: float) -> None:
+    http(
+        "POST",
+        f"http://127.0.0.1:{ctx.fake_port}/_fake/config",
+        json.dumps({"chunk_gap_ms": gap_ms}).encode(),
+    )
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def fmt(v: float | None, nd: int = 1) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{nd}f}"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
+        return None
+    return a / b
+
+
+def gw_cpu(r: dict[str, Any]) -> float | None:
+    v = r["cpu"].get("gateway", {}).get("stat_ms_per_req")
+    return float(v) if v is not None else None
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows = results["scenarios"]
+    print()
+    print("=" * 118)
+    print(
+        "Gateway vs direct (same fake upstream, same run). ratio = gateway / direct. CPU = daphne utime+stime / req."
+    )
+    print("-" * 118)
+    head = (
+        f"{'mode':10s} {'c':>3s} | {'rps direct':>10s} {'rps gw':>8s} {'ratio':>6s} | {'p50 dir':>8s} {'p50 gw':>8s}"
+        f" {'ratio':>6s} | {'p99 dir':>8s} {'p99 gw':>8s} | {'TTFT dir':>8s} {'TTFT gw':>8s} | {'gw CPU ms':>9s}"
+    )
+    print(head)
+    print("-" * 118)
+    for r in rows:
+        d, g = r["direct"], r["gateway"]
+        print(
+            f"{r['mode']:10s} {r['concurrency']:3d} | {d['rps']:10.0f} {g['rps']:8.1f} {fmt(ratio(g['rps'], d['rps']), 3):>6s}"
+            f" | {d['lat_p50_ms']:8.2f} {g['lat_p50_ms']:8.2f} {fmt(ratio(g['lat_p50_ms'], d['lat_p50_ms'])):>6s}"
+            f" | {d['lat_p99_ms']:8.2f} {g['lat_p99_ms']:8.2f}"
+            f" | {fmt(d.get('ttft_p50_ms'), 2):>8s} {fmt(g.get('ttft_p50_ms'), 2):>8s} | {fmt(gw_cpu(g), 2):>9s}"
+            + (f"  ({g['errors']} errors)" if g["errors"] else "")
+        )
+    print("-" * 118)
+    s = results["summary"]
+    print("Targets")
+    for name, value, target, unit, note in s["checks"]:
+        ok = "-" if value is None else ("PASS" if value <= target else "MISS")
+        print(f"  {name:52s} {fmt(value, 2):>9s} {unit:4s} target <= {target:<6g} {ok:4s} {note}")
+    print("Other")
+    for name, value, unit in s["info"]:
+        print(f"  {name:52s} {fmt(value, 2):>9s} {unit}")
+    for extra in s.get("notes", []):
+        print(f"  note: {extra}")
+    print("=" * 118)
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    by = {(r["mode"], r["concurrency"]): r for r in results["scenarios"]}
+
+    def cpu_of(mode: str, c: int) -> float | None:
+        r = by.get((mode, c))
+        return gw_cpu(r["gateway"]) if r else None
+
+    def added(mode: str, key: str) -> float | None:
+        r = by.get((mode, 1))
+        if not r or r["gateway"].get(key) is None or r["direct"].get(key) is None:
+            return None
+        return float(r["gateway"][key] - r["direct"][key])
+
+    paced = results.get("paced_stream")
+    ct = results.get("count_tokens")
+    checks: list[tuple[str, float | None, float, str, str]] = [
+        (
+            "gateway CPU / non-stream request (c=16)",
+            cpu_of("nonstream", 16),
+            TARGETS["cpu_nonstream_ms"],
+            "ms",
+            "",
+        ),
+        (
+            "gateway CPU / 20-chunk stream, burst (c=16)",
+            cpu_of("stream", 16),
+            TARGETS["cpu_stream_ms"],
+            "ms",
+            "",
+        ),
+        (
+            f"gateway CPU / 20-chunk stream, paced {PACED_GAP_MS:g} ms/chunk (c=16)",
+            gw_cpu(paced["gateway"]) if paced else None,
+            TARGETS["cpu_stream_ms"],
+            "ms",
+            "",
+        ),
+        (
+            "count_tokens CPU / call (~200 KB, ~50k tokens)",
+            gw_cpu(ct) if ct else None,
+            TARGETS["count_tokens_cpu_ms"],
+            "ms",
+            f"({ct['requests']} calls)" if ct else "",
+        ),
+        ("idle RSS after warm-up", results.get("idle_rss_mib"), TARGETS["idle_rss_mib"], "MiB", ""),
+        ("ready-to-serve (spawn -> first 200 /health)", results.get("ready_s"), TARGETS["ready_s"], "s", ""),
+    ]
+    info: list[tuple[str, float | None, str]] = [
+        ("added p50 latency, non-stream, 1 client", added("nonstream", "lat_p50_ms"), "ms"),
+        ("added p50 latency, stream (full body), 1 client", added("stream", "lat_p50_ms"), "ms"),
+        ("added p50 TTFT, stream, 1 client", added("stream", "ttft_p50_ms"), "ms"),
+        ("gateway CPU / non-stream request (c=1)", cpu_of("nonstream", 1), "ms"),
+        ("gateway CPU / non-stream request (c=64)", cpu_of("nonstream", 64), "ms"),
+        ("gateway CPU / stream, burst (c=1)", cpu_of("stream", 1), "ms"),
+        ("gateway CPU / stream, burst (c=64)", cpu_of("stream", 64), "ms"),
+        ("count_tokens p50 latency", ct["lat_p50_ms"] if ct else None, "ms"),
+        ("RSS after the run", results.get("final_rss_mib"), "MiB"),
+        ("peak RSS (VmHWM)", results.get("peak_rss_mib"), "MiB"),
+    ]
+    for rs in results.get("routing", []):
+        for m in rs["runs"]:
+            base, now = cpu_of(m["mode"], m["concurrency"]), gw_cpu(m)
+            info.append((f"routing '{rs['name']}': CPU {m['mode']} c={m['concurrency']}", now, "ms"))
+            if base is not None and now is not None:
+                info.append(("  delta vs baseline", now - base, "ms"))
+    return {"checks": checks, "info": info, "notes": results.get("notes", [])}
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="gateway benchmark (one run, ratios vs direct)")
+    ap.add_argument("--quick", action="store_true", help="short durations (whole run < 2 min)")
+    ap.add_argument("--out", default=str(BENCH / "last_results.json"))
+    ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (DB, daphne log)")
+    ap.add_argument("--direct-only", action="store_true", help="fake upstream + load generator only")
+    ap.add_argument(
+        "--hold", type=float, default=0.0, help="after the run, keep the gateway up N s (profiling)"
+    )
+    args = ap.parse_args()
+    prof = QUICK if args.quick else FULL
+    t_start = time.perf_counter()
+
+    tmp = Path(tempfile.mkdtemp(prefix="gwbench-"))
+    fake, fake_port = start_fake(tmp, max_seconds=900)
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="proxy_project.settings",
+        DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3",
+        SECRET_KEY="bench-not-secret",
+        PREFERRED_PROVIDER="openai",
+        OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
+        OPENAI_API_KEY=UPSTREAM_KEY,
+        BIG_MODEL="gpt-bench",
+        MIDDLE_MODEL="gpt-bench",
+        SMALL_MODEL="gpt-bench",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    ctx = Ctx(tmp=tmp, env=env, fake_port=fake_port, fake_pid=fake.pid)
+    ctx.procs.append(fake)
+    results: dict[str, Any] = {
+        "profile": "quick" if args.quick else "full",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "host": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "loadavg": os.getloadavg()},
+        "payload": {},
+        "scenarios": [],
+        "notes": [],
+    }
+    try:
+        if not args.direct_only:
+            print(f"setting up gateway in {tmp} (fake upstream on :{fake_port}) ...", flush=True)
+            manage(ctx, "migrate", "--noinput")
+            manage(ctx, "seed")
+            manage(ctx, "create_client_key", "bench", "--key", CLIENT_KEY)
+            ready = start_gateway(ctx)
+            results["ready_s"] = ready
+            print(f"gateway ready on :{ctx.gw_port} in {ready:.2f} s (pid {ctx.gw_pid})", flush=True)
+            # Warm-up: every path once at low and high concurrency, then let it go idle.
+            for mode in ("nonstream", "stream"):
+                load(ctx, "gateway", mode, 16, duration=prof.warmup, warmup=0.3)
+            load(ctx, "gateway", "count_tokens", 1, requests=5, warmup=0)
+            time.sleep(1.0)
+            results["idle_rss_mib"] = status_kib(ctx.gw_pid, "VmRSS") / 1024
+            print(f"idle RSS after warm-up: {results['idle_rss_mib']:.1f} MiB", flush=True)
+
+        for mode in ("nonstream", "stream"):
+            for c in CONCURRENCY:
+                row: dict[str, Any] = {"mode": mode, "concurrency": c}
+                row["direct"] = load(ctx, "direct", mode, c, duration=prof.duration, warmup=prof.warmup)
+                if args.direct_only:
+                    row["gateway"] = row["direct"]
+                else:
+                    row["gateway"] = load(ctx, "gateway", mode, c, duration=prof.duration, warmup=prof.warmup)
+                results["scenarios"].append(row)
+
+        if not args.direct_only:
+            set_gap(ctx, PACED_GAP_MS)
+            paced: dict[str, Any] = {"gap_ms": PACED_GAP_MS}
+            paced["direct"] = load(
+                ctx, "direct", "stream", 16, duration=prof.paced_duration, warmup=prof.warmup
+            )
+            paced["gateway"] = load(
+                ctx, "gateway", "stream", 16, duration=prof.paced_duration, warmup=prof.warmup
+            )
+            set_gap(ctx, 0.0)
+            results["paced_stream"] = paced
+
+            ct_probe = load(ctx, "gateway", "count_tokens", 1, requests=10, warmup=0)
+            per_call = max(ct_probe["elapsed_s"] / max(ct_probe["requests"], 1), 1e-4)
+            n_calls = max(prof.count_tokens_min_calls, min(2000, int(prof.count_tokens_seconds / per_call)))
+            results["count_tokens"] = load(ctx, "gateway", "count_tokens", 1, requests=n_calls, warmup=0)
+
+            for rs in ROUTING_SCENARIOS:
+                print(f"routing scenario: {rs.name}", flush=True)
+                rs.setup(ctx)
+                time.sleep(rs.settle_s)
+                runs = []
+                for mode, c in rs.measure:
+                    runs.append(load(ctx, "gateway", mode, c, duration=prof.duration, warmup=prof.warmup))
+                results.setdefault("routing", []).append({"name": rs.name, "runs": runs})
+
+            time.sleep(0.5)
+            results["final_rss_mib"] = status_kib(ctx.gw_pid, "VmRSS") / 1024
+            results["peak_rss_mib"] = status_kib(ctx.gw_pid, "VmHWM") / 1024
+            results["gateway_cpu_total_s"] = cpu_sample(ctx.gw_pid).stat_s
+            if args.hold > 0:
+                print(
+                    f"holding the gateway on :{ctx.gw_port} (pid {ctx.gw_pid}) for {args.hold:g} s",
+                    flush=True,
+                )
+                time.sleep(min(args.hold, 1800))
+        results["fake_cpu_total_s"] = cpu_sample(ctx.fake_pid).stat_s
+    finally:
+        for p in reversed(ctx.procs):
+            stop(p)
+        if not args.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}")
+
+    results["wall_s"] = time.perf_counter() - t_start
+    results["notes"].extend(ctx.notes)
+    if args.direct_only:
+        results["notes"].append("--direct-only: gateway columns repeat the direct numbers")
+    results["summary"] = (
+        summarize(results) if not args.direct_only else {"checks": [], "info": [], "notes": []}
+    )
+    print_table(results)
+    Path(args.out).write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(f"wrote {args.out}  (wall {results['wall_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

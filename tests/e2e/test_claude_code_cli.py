@@ -1,0 +1,187 @@
+"""The real Claude Code CLI drives a tool loop through the gateway to a fake OpenAI upstream.
+
+Install the CLI once (it is a native binary shipped inside the npm package; nothing else is
+downloaded)::
+
+    npm install --prefix .cache/claude-code @anthropic-ai/claude-code
+
+The tests find it at ``.cache/claude-code/node_modules/.bin/claude`` (or ``$CLAUDE_BIN``, or
+``claude`` on PATH) and skip when it is missing, unless ``REQUIRE_E2E=1``, which turns the skip
+into a failure (CI sets it once the install step is in place).
+
+Each run: the gateway (daphne subprocess, fresh SQLite) is seeded with one OpenAI-compatible
+provider pointing at ``FakeOpenAI``; the CLI runs as
+``claude -p PROMPT --dangerously-skip-permissions --output-format json`` with a fresh HOME,
+``ANTHROPIC_BASE_URL`` at the gateway and the gateway's client key. The fake upstream answers the
+agent loop with a streamed ``Write`` tool call creating ``hello.txt``, then, once the tool result
+comes back, with ``DONE-<token>``; any other request (title/topic generation, quota probes) gets a
+short text.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes import FakeOpenAI, Recorded, Reply, openai_completion, openai_text_chunks, openai_tool_call_chunks
+
+pytestmark = pytest.mark.timeout(300)
+
+WRITE_CONTENT = "Hello from the e2e test ✓ — line one\nline two with \"quotes\" and a tab\t.\n"
+
+
+def _tool_names(body: dict[str, Any]) -> list[str]:
+    return [t.get("function", {}).get("name", "") for t in body.get("tools") or []]
+
+
+def _write_tool(body: dict[str, Any]) -> str | None:
+    """The upstream name of Claude Code's Write tool: named Write, or taking file_path + content."""
+    for tool in body.get("tools") or []:
+        fn = tool.get("function", {})
+        props = set((fn.get("parameters") or {}).get("properties", {}))
+        if fn.get("name") == "Write" or {"file_path", "content"} <= props and "old_string" not in props:
+            return str(fn.get("name"))
+    return None
+
+
+def _tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in body.get("messages") or [] if m.get("role") == "tool"]
+
+
+@dataclass
+class AgentScript:
+    """Plays the model: Write tool call first, final text after the tool result."""
+
+    workdir: Path
+    token: str = field(default_factory=lambda: secrets.token_hex(4))
+    call_id: str = "call_e2e_write_1"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def final_text(self) -> str:
+        return f"DONE-{self.token}"
+
+    @property
+    def target(self) -> Path:
+        return self.workdir / "hello.txt"
+
+    def __call__(self, rec: Recorded) -> Reply | None:
+        if not rec.path.endswith("/chat/completions") or not isinstance(rec.json, dict):
+            return None
+        body = rec.json
+        model = str(body.get("model") or "gpt-test")
+        write = _write_tool(body)
+        results = _tool_messages(body)
+        if write is None:
+            kind, reply = "side", self._text(rec, "Hello from the side channel.", model)
+        elif not results:
+            args = json.dumps({"file_path": str(self.target), "content": WRITE_CONTENT}, ensure_ascii=False)
+            kind, reply = "tool_call", self._tool_call(rec, write, args, model)
+        else:
+            kind, reply = "final", self._text(rec, self.final_text, model)
+        with self.lock:
+            self.log.append(f"{kind} stream={rec.stream} tools={len(body.get('tools') or [])}")
+        return reply
+
+    def _tool_call(self, rec: Recorded, name: str, args: str, model: str) -> Reply:
+        if rec.stream:
+            return Reply.sse(openai_tool_call_chunks([(self.call_id, name, args)], model=model, usage=(1200, 40, 0),
+                                                     text="I'll write the file."))
+        return Reply.json(openai_completion("I'll write the file.", tool_calls=[(self.call_id, name, args)],
+                                            model=model, usage=(1200, 40, 0)))
+
+    def _text(self, rec: Recorded, text: str, model: str) -> Reply:
+        if rec.stream:
+            return Reply.sse(openai_text_chunks(text, model=model, usage=(1300, 8, 1024)))
+        return Reply.json(openai_completion(text, model=model, usage=(1300, 8, 1024)))
+
+
+def _summary(up: FakeOpenAI) -> str:
+    rows = []
+    for r in up.requests:
+        body = r.json if isinstance(r.json, dict) else {}
+        roles = [m.get("role") for m in body.get("messages") or []]
+        rows.append(f"{r.method} {r.path} model={body.get('model')} stream={body.get('stream')} roles={roles} "
+                    f"tools={len(body.get('tools') or [])}")
+    return "\n".join(rows)
+
+
+def _assert_tool_loop(up: FakeOpenAI, script: AgentScript) -> None:
+    main = [r for r in up.requests if isinstance(r.json, dict) and _write_tool(r.json)]
+    assert len(main) >= 2, f"expected the agent loop to call upstream twice:\n{_summary(up)}"
+    final = next((r.json for r in main if _tool_messages(r.json)), None)
+    assert final is not None, f"no upstream request carried a tool message:\n{_summary(up)}"
+    messages = final["messages"]
+    (tool_msg,) = _tool_messages(final)
+    assert tool_msg["tool_call_id"] == script.call_id
+    content = tool_msg["content"]
+    text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+    assert "hello.txt" in text, text
+    at = messages.index(tool_msg)
+    assistant = messages[at - 1]
+    assert assistant["role"] == "assistant"
+    (call,) = assistant["tool_calls"]
+    assert call["id"] == script.call_id and call["type"] == "function"
+    assert call["function"]["name"] == _write_tool(final)
+    assert json.loads(call["function"]["arguments"]) == {"file_path": str(script.target), "content": WRITE_CONTENT}
+    # System text goes first and only there (Claude Code also puts role=system messages in `messages`).
+    assert messages[0]["role"] == "system"
+    assert all(m["role"] != "system" for m in messages[1:]), [m["role"] for m in messages]
+
+
+def _run_loop(claude, gateway, up: FakeOpenAI, **kwargs: Any):
+    script = AgentScript(workdir=claude.tmp_path / "work")
+    up.handler = script
+    run = claude.run("Create hello.txt in the current directory.", gateway_url=gateway.url, **kwargs)
+    print("upstream requests:\n" + _summary(up) + "\nscript: " + "; ".join(script.log))
+    return run, script
+
+
+@pytest.mark.parametrize("model", [None, "sonnet", "haiku"], ids=["default-model", "sonnet", "haiku"])
+def test_claude_cli_writes_file_through_gateway_with_api_key(claude, gateway, fresh_upstream, model):
+    extra = ("--model", model) if model else ()
+    run, script = _run_loop(claude, gateway, fresh_upstream, api_key=gateway.client_key, extra_args=extra)
+
+    assert run.returncode == 0, run.stderr
+    result = run.result()
+    assert result["is_error"] is False, result
+    assert script.final_text in result["result"]
+    assert script.target.read_text() == WRITE_CONTENT
+    _assert_tool_loop(fresh_upstream, script)
+    # The client's key is the gateway's own; it never goes upstream.
+    for r in fresh_upstream.requests:
+        assert gateway.client_key not in r.raw.decode(errors="replace")
+        assert gateway.client_key not in json.dumps(r.headers)
+        assert r.headers.get("authorization") == "Bearer sk-test-fake"
+
+
+def test_claude_cli_bearer_token_and_stream_json(claude, gateway, fresh_upstream):
+    run, script = _run_loop(claude, gateway, fresh_upstream, auth_token=gateway.client_key,
+                            output_format="stream-json")
+
+    assert run.returncode == 0, run.stderr
+    assert run.result()["result"].endswith(script.final_text)
+    assert script.target.read_text() == WRITE_CONTENT
+    _assert_tool_loop(fresh_upstream, script)
+    events = run.events()
+    tool_uses = [b for e in events if e.get("type") == "assistant"
+                 for b in e["message"]["content"] if b.get("type") == "tool_use"]
+    assert [(t["name"], t["input"]) for t in tool_uses] == [
+        ("Write", {"file_path": str(script.target), "content": WRITE_CONTENT})
+    ]
+    # The gateway reports upstream usage in the stream, so Claude Code's accounting is not blind.
+    assert run.result()["usage"]["output_tokens"] > 0
+
+
+def test_claude_cli_with_wrong_key_fails_without_reaching_upstream(claude, gateway, fresh_upstream):
+    run = claude.run("Say hi.", gateway_url=gateway.url, api_key="sk-gw-wrong-key-0000", timeout=120)
+
+    assert run.returncode != 0 or run.result()["is_error"] is True
+    assert fresh_upstream.requests == [], _summary(fresh_upstream)
