@@ -27,7 +27,7 @@ e2e-deps:
 
 test: $(VENV)/.installed-dev e2e-deps
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -46,6 +46,7 @@ class Stats:
     error_samples: list[str] = field(default_factory=list)
     reconnects: int = 0
     bytes_in: int = 0
+    completed: int = 0  # successful responses, recorded or not (warm-up)
 
     def error(self, msg: str) -> None:
         self.errors += 1
@@ -150,12 +151,14 @@ async def one_request(
         stats.error(f"no token marker {marker!r} in stream: {body[-300:]!r}")
     elif want_marker and b"[DONE]" not in body and b"message_stop" not in body:
         stats.error(f"stream did not end with [DONE]/message_stop: {body[-300:]!r}")
-    elif record:
-        stats.latencies.append(t_end - t0)
-        stats.ttfb.append(t_first - t0)
-        if want_marker:
-            stats.ttft.append(t_token - t0)
-        stats.bytes_in += n_in
+    else:
+        stats.completed += 1
+        if record:
+            stats.latencies.append(t_end - t0)
+            stats.ttfb.append(t_first - t0)
+            if want_marker:
+                stats.ttft.append(t_token - t0)
+            stats.bytes_in += n_in
     return keep
 
 
@@ -281,7 +284,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         mode=args.mode,
         concurrency=args.concurrency,
         request_bytes=len(req),
-        warmup_requests=len(warm.latencies),
+        warmup_requests=warm.completed,
         warmup_errors=warm.errors,
     )
     if warm.errors and not stats.errors:

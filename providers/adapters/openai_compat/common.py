@@ -86,6 +86,17 @@ def usage_tokens(usage: Mapping[str, Any]) -> tuple[int, int, int]:
     return max(prompt - cached, 0), as_int(usage.get("completion_tokens")), cached
 
 
+def usage_or_estimate(usage: Any, input_estimate: int, output_chars: int) -> tuple[int, int, int]:
+    """Reported usage, with estimates where the backend reports none or zeros (zero usage would
+    blind Claude Code's context accounting and auto-compaction)."""
+    inp, outp, cached = usage_tokens(usage) if isinstance(usage, Mapping) else (0, 0, 0)
+    if not inp and not cached:
+        inp = input_estimate
+    if not outp and output_chars:
+        outp = max(1, output_chars // 4)
+    return inp, outp, cached
+
+
 def stop_reason(finishes: list[str], stop_string: str | None, has_tool_use: bool) -> tuple[str, str | None]:
     """Anthropic (stop_reason, stop_sequence) from the finish reasons of every choice.
 

@@ -194,7 +194,8 @@ def _assistant(content: Any, ctx: _Ctx) -> JSON:
     msg: JSON = {"role": "assistant", "content": "\n\n".join(texts) if texts else (None if calls else "")}
     if calls:
         msg["tool_calls"] = calls
-    if reasoning:
+    if reasoning or (calls and ctx.target.reasoning_history):
+        # DeepSeek-style backends reject a tool-call turn sent back without its reasoning
         msg["reasoning_content"] = "\n\n".join(reasoning)
     return msg
 
@@ -345,7 +346,9 @@ def _document(block: JSON, ctx: _Ctx) -> JSON | None:
 
 def _params(body: JSON, out: JSON, ctx: _Ctx) -> None:
     target = ctx.target
-    max_tokens = body.get("max_tokens") or target.default_max_tokens
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or max_tokens <= 0:
+        max_tokens = target.default_max_tokens
     if target.max_tokens_cap and max_tokens > target.max_tokens_cap:
         ctx.ledger.append(f"clamped max_tokens {max_tokens} -> {target.max_tokens_cap}")
         max_tokens = target.max_tokens_cap

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from providers.adapters.base import JSON, ChatResponse, UpstreamRequest, loads
+from providers.adapters.base import JSON, ChatResponse, UpstreamRequest, dumps, loads
 from providers.adapters.openai_compat.common import (
     new_id,
     stop_reason,
     usage_body,
-    usage_tokens,
+    usage_or_estimate,
 )
 from providers.adapters.openai_compat.errors import error_from_object
 
@@ -114,8 +114,6 @@ def parse_arguments(raw: Any) -> JSON:
 
 
 def _usage(usage: Any, up: UpstreamRequest, content: list[JSON]) -> dict[str, int]:
-    if isinstance(usage, dict):
-        return usage_body(*usage_tokens(usage))
-    # no usage reported: estimates keep Claude Code's context accounting alive
-    chars = sum(len(b.get("text") or b.get("thinking") or "") for b in content)
-    return usage_body(up.input_estimate, max(1, chars // 4) if content else 0, 0)
+    chars = sum(len(b["input"] and dumps(b["input"])) if b["type"] == "tool_use" else len(b.get("text") or b.get("thinking") or "")
+                for b in content)
+    return usage_body(*usage_or_estimate(usage, up.input_estimate, chars))

@@ -33,7 +33,7 @@ from providers.adapters.base import (
     anthropic_error_event,
     dumps,
 )
-from providers.adapters.openai_compat.common import new_id, stop_reason, usage_body, usage_tokens
+from providers.adapters.openai_compat.common import new_id, stop_reason, usage_body, usage_or_estimate
 from providers.adapters.openai_compat.errors import error_object_type
 
 TRUNCATED = "upstream stream ended unexpectedly"
@@ -85,9 +85,9 @@ class OpenAIStreamTranslator:
         data = event.data
         if data.get("_done"):
             return self._end([])
+        if event.event == "error" or data.get("error") or data.get("object") == "error":
+            return self._fail([], *error_object_type(data.get("error") or data))
         choices = data.get("choices")
-        if event.event == "error" or (not choices and ("error" in data or data.get("object") == "error")):
-            return self._fail(*error_object_type(data.get("error", data)))
         usage = data.get("usage")
         if choices is None and not usage:
             return []  # keep-alives, non-JSON lines
@@ -96,7 +96,7 @@ class OpenAIStreamTranslator:
             self._start(data, out)
         if isinstance(choices, list):
             for choice in choices:
-                if isinstance(choice, dict):
+                if isinstance(choice, dict) and not self._ended:
                     self._choice(choice, out)
         if isinstance(usage, dict):
             self._usage = usage
@@ -107,7 +107,7 @@ class OpenAIStreamTranslator:
             return []
         if self._finishes:
             return self._end([])  # finished but no [DONE]: some backends just close
-        return self._fail("api_error", TRUNCATED)
+        return self._fail([], "api_error", TRUNCATED)
 
     # -- message level ---------------------------------------------------------------------------
 
@@ -131,10 +131,7 @@ class OpenAIStreamTranslator:
         self._advance(out)
         has_tool = any(b.kind == "tool_use" and b.started for b in self._blocks)
         reason, sequence = stop_reason(list(self._finishes.values()), self._stop_string, has_tool)
-        if self._usage is not None:
-            inp, outp, cached = usage_tokens(self._usage)
-        else:
-            inp, outp, cached = self._up.input_estimate, max(1, self._chars // 4) if self._chars else 0, 0
+        inp, outp, cached = usage_or_estimate(self._usage, self._up.input_estimate, self._chars)
         stats = self.stats
         stats.input_tokens, stats.output_tokens, stats.cache_read_input_tokens = inp, outp, cached
         stats.stop_reason, stats.finished = reason, True
@@ -147,10 +144,11 @@ class OpenAIStreamTranslator:
         self._ended = True
         return out
 
-    def _fail(self, error_type: str, message: str) -> list[StreamEvent]:
+    def _fail(self, out: list[StreamEvent], error_type: str, message: str) -> list[StreamEvent]:
         self._ended = True
         self.stats.error = message
-        return [anthropic_error_event(error_type, message)]
+        out.append(anthropic_error_event(error_type, message))
+        return out
 
     # -- choices ---------------------------------------------------------------------------------
 
@@ -174,7 +172,9 @@ class OpenAIStreamTranslator:
             elif isinstance(delta.get("function_call"), dict):
                 self._tool(ci, {"index": 0, "function": delta["function_call"]}, out)
         finish = choice.get("finish_reason")
-        if finish:
+        if finish == "error":  # OpenRouter: a provider failed mid-stream
+            self._fail(out, "api_error", "upstream reported an error mid-stream")
+        elif finish:
             self._finish_choice(ci, str(finish), choice.get("stop_reason"), out)
 
     def _finish_choice(self, ci: int, finish: str, stop_string: Any, out: list[StreamEvent]) -> None:
@@ -277,6 +277,7 @@ class OpenAIStreamTranslator:
             if not block.done:
                 return
             if block.kind == "tool_use" and not block.args_seen:
+                self._chars += 2
                 out.append(self._delta(block, "{}"))
             out.append(StreamEvent("content_block_stop", {"type": "content_block_stop", "index": block.index}))
             block.closed = True
