@@ -84,6 +84,7 @@ class Ctx:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    app: str = "proxy_project.asgi:application"
 
 
 # --- (f) routing-cost hook -------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def start_gateway(ctx: Ctx, timeout: float = 30.0) -> float:
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ctx.gw_port), "proxy_project.asgi:application"],
+        [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ctx.gw_port), ctx.app],
         cwd=ROOT,
         env=ctx.env,
         stdout=log,
@@ -402,6 +403,8 @@ def main() -> int:
     ap.add_argument(
         "--hold", type=float, default=0.0, help="after the run, keep the gateway up N s (profiling)"
     )
+    ap.add_argument("--settings", default="proxy_project.settings", help="what-if: DJANGO_SETTINGS_MODULE")
+    ap.add_argument("--app", default="proxy_project.asgi:application", help="what-if: ASGI app for daphne")
     args = ap.parse_args()
     prof = QUICK if args.quick else FULL
     t_start = time.perf_counter()
@@ -410,7 +413,7 @@ def main() -> int:
     fake, fake_port = start_fake(tmp, max_seconds=900)
     env = dict(os.environ)
     env.update(
-        DJANGO_SETTINGS_MODULE="proxy_project.settings",
+        DJANGO_SETTINGS_MODULE=args.settings,
         DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3",
         SECRET_KEY="bench-not-secret",
         PREFERRED_PROVIDER="openai",
@@ -421,10 +424,12 @@ def main() -> int:
         SMALL_MODEL="gpt-bench",
         PYTHONDONTWRITEBYTECODE="1",
     )
-    ctx = Ctx(tmp=tmp, env=env, fake_port=fake_port, fake_pid=fake.pid)
+    ctx = Ctx(tmp=tmp, env=env, fake_port=fake_port, fake_pid=fake.pid, app=args.app)
     ctx.procs.append(fake)
     results: dict[str, Any] = {
         "profile": "quick" if args.quick else "full",
+        "settings": args.settings,
+        "app": args.app,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "host": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "loadavg": os.getloadavg()},
         "payload": {},

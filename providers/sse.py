@@ -38,10 +38,10 @@ class SSEParser:
         self._cr = False  # previous chunk ended in "\r": a following "\n" belongs to it
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
+        if self._keep_raw:
+            return self._feed_raw(chunk)
         if self._cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
-            if self._keep_raw and self._raw:
-                self._raw[-1] += b"\n"
         self._cr = chunk.endswith(b"\r")
         buf = self._tail + chunk if self._tail else chunk
         if b"\r" in buf:
@@ -58,17 +58,34 @@ class SSEParser:
         self._tail = buf[start:]
         return out
 
+    def _feed_raw(self, chunk: bytes) -> list[StreamEvent]:
+        """Passthrough mode: lines end in LF or CRLF (as every real server sends) and each
+        event keeps its exact bytes, line endings included."""
+        buf = self._tail + chunk if self._tail else chunk
+        out: list[StreamEvent] = []
+        start = 0
+        while True:
+            end = buf.find(b"\n", start)
+            if end < 0:
+                break
+            self._raw.append(buf[start:end + 1])
+            line = buf[start:end]
+            self._line(line[:-1] if line.endswith(b"\r") else line, out)
+            start = end + 1
+        self._tail = buf[start:]
+        return out
+
     def flush(self) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         if self._tail:
-            self._line(self._tail, out)
+            if self._keep_raw:
+                self._raw.append(self._tail)
+            self._line(self._tail.rstrip(b"\r"), out)
             self._tail = b""
         self._line(b"", out)
         return out
 
     def _line(self, line: bytes, out: list[StreamEvent]) -> None:
-        if self._keep_raw:
-            self._raw.append(line + b"\n")
         if not line:
             if self._data or self._event:
                 raw = b"".join(self._raw) if self._keep_raw else None

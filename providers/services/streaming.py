@@ -43,6 +43,7 @@ class StreamSession:
         self._last = time.monotonic()
         self._first: asyncio.Future[AdapterError | None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     async def start(self) -> AdapterError | None:
         """Open the upstream stream; None when it answered 2xx, else the classified error."""
@@ -132,9 +133,8 @@ class StreamSession:
     async def body(self, on_done: Callable[[StreamSession], None]) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         interval = settings.STREAM_PING_INTERVAL
-        self._timer: asyncio.TimerHandle | None = (
-            loop.call_later(interval, self._rearm, loop, interval) if interval > 0 else None
-        )
+        if interval > 0:
+            self._timer = loop.call_later(interval, self._rearm, loop, interval)
         try:
             while True:
                 item = await self.queue.get()

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeOpenAI
+from tests.fakes import FakeAnthropic, FakeOpenAI
 from tests.support import GatewayProcess, start_gateway
 from tests.support.gateway import REPO_ROOT
 
 CLAUDE_INSTALL_HINT = "npm install --prefix .cache/claude-code @anthropic-ai/claude-code"
 FAKE_UPSTREAM_MODEL = "gpt-test"
+FAKE_ANTHROPIC_MODEL = "claude-upstream-test"
+FAKE_ANTHROPIC_KEY = "sk-ant-api03-fake-upstream-key"
 
 
 def _find_claude() -> Path | None:
@@ -74,6 +76,35 @@ def gateway(upstream: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> I
     }
     with start_gateway(env, tmp_path_factory.mktemp("gateway")) as gw:
         yield gw
+
+
+@pytest.fixture(scope="module")
+def anthropic_upstream() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as up:
+        yield up
+
+
+@pytest.fixture(scope="module")
+def anthropic_gateway(
+    anthropic_upstream: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    env = {
+        "PREFERRED_PROVIDER": "anthropic",
+        "ANTHROPIC_UPSTREAM_URL": anthropic_upstream.base_url,
+        "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY,
+        "BIG_MODEL": FAKE_ANTHROPIC_MODEL,
+        "MIDDLE_MODEL": FAKE_ANTHROPIC_MODEL,
+        "SMALL_MODEL": FAKE_ANTHROPIC_MODEL,
+    }
+    with start_gateway(env, tmp_path_factory.mktemp("gateway-anthropic")) as gw:
+        yield gw
+
+
+@pytest.fixture
+def fresh_anthropic_upstream(anthropic_upstream: FakeAnthropic) -> Iterator[FakeAnthropic]:
+    anthropic_upstream.reset()
+    yield anthropic_upstream
+    anthropic_upstream.reset()
 
 
 @pytest.fixture

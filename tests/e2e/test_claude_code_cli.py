@@ -29,10 +29,12 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import FAKE_ANTHROPIC_KEY, FAKE_ANTHROPIC_MODEL
 from tests.fakes import (
     FakeOpenAI,
     Recorded,
     Reply,
+    anthropic_stream_events,
     openai_completion,
     openai_text_chunks,
     openai_tool_call_chunks,
@@ -201,3 +203,87 @@ def test_claude_cli_with_wrong_key_fails_fast_without_reaching_upstream(claude, 
     assert run.returncode != 0 and result["is_error"] is True
     assert result.get("api_error_status") == 401
     assert fresh_upstream.requests == [], _summary(fresh_upstream)
+
+
+# --- Anthropic passthrough ------------------------------------------------------------------------
+
+
+def _has_tool_result(body: dict[str, Any]) -> bool:
+    return any(
+        isinstance(m.get("content"), list) and any(b.get("type") == "tool_result" for b in m["content"])
+        for m in body.get("messages") or []
+    )
+
+
+@dataclass
+class AnthropicAgentScript(AgentScript):
+    call_id: str = "toolu_e2e_write_1"
+
+    def __call__(self, rec: Recorded) -> Reply | None:
+        if rec.path != "/v1/messages" or not isinstance(rec.json, dict):
+            return None
+        body = rec.json
+        model = str(body.get("model"))
+        names = [t.get("name") for t in body.get("tools") or []]
+        if "Write" not in names:
+            events, kind = anthropic_stream_events("Hello from the side channel.", model=model), "side"
+        elif not _has_tool_result(body):
+            tool = (self.call_id, "Write", {"file_path": str(self.target), "content": WRITE_CONTENT})
+            events, kind = anthropic_stream_events("I'll write the file.", model=model, tool_uses=[tool]), "tool_call"
+        else:
+            events, kind = anthropic_stream_events(self.final_text, model=model, usage=(1300, 8, 1024)), "final"
+        with self.lock:
+            self.log.append(f"{kind} stream={rec.stream}")
+        if rec.stream:
+            return Reply.sse(events, headers={"request-id": "req_fake_e2e"})
+        return Reply.json(_message_from_events(events))
+
+
+def _message_from_events(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fold a stream's events into the equivalent non-stream message (for non-stream retries)."""
+    msg = dict(events[0]["message"])
+    blocks: list[dict[str, Any]] = []
+    partial: dict[int, str] = {}
+    for ev in events:
+        if ev["type"] == "content_block_start":
+            blocks.append(dict(ev["content_block"]))
+        elif ev["type"] == "content_block_delta":
+            delta = ev["delta"]
+            if delta["type"] == "text_delta":
+                blocks[ev["index"]]["text"] += delta["text"]
+            else:
+                partial[ev["index"]] = partial.get(ev["index"], "") + delta["partial_json"]
+        elif ev["type"] == "message_delta":
+            msg.update(ev["delta"])
+            msg["usage"] = {**msg["usage"], **ev["usage"]}
+    for index, raw in partial.items():
+        blocks[index]["input"] = json.loads(raw)
+    msg["content"] = blocks
+    return msg
+
+
+def test_claude_cli_tool_loop_through_anthropic_passthrough(claude, anthropic_gateway, fresh_anthropic_upstream):
+    up = fresh_anthropic_upstream
+    script = AnthropicAgentScript(workdir=claude.tmp_path / "work")
+    up.handler = script
+    run = claude.run("Create hello.txt in the current directory.", gateway_url=anthropic_gateway.url,
+                     api_key=anthropic_gateway.client_key)
+    print("upstream requests:", [(r.method, r.path, r.raw_query) for r in up.requests], script.log)
+
+    assert run.returncode == 0, run.stderr
+    assert run.result()["result"] == script.final_text
+    assert script.target.read_text() == WRITE_CONTENT
+    main = [r for r in up.requests if r.path == "/v1/messages"]
+    assert len(main) >= 2
+    last = main[-1]
+    body = last.json
+    assert body["model"] == FAKE_ANTHROPIC_MODEL
+    assert last.headers.get("x-api-key") == FAKE_ANTHROPIC_KEY
+    assert anthropic_gateway.client_key not in last.raw.decode(errors="replace")
+    assert anthropic_gateway.client_key not in json.dumps(last.headers)
+    # Passthrough keeps Claude Code's body: the billing line, the system-role message, every tool.
+    assert body["system"][0]["text"].startswith("x-anthropic-billing-header:")
+    assert "Write" in [t["name"] for t in body["tools"]]
+    result_blocks = [b for m in body["messages"] if isinstance(m["content"], list)
+                     for b in m["content"] if b.get("type") == "tool_result"]
+    assert [b["tool_use_id"] for b in result_blocks] == [script.call_id]

@@ -1,0 +1,1 @@
+"""What-if variants for ``bench/run.py --settings/--app``: measurements only, never deployed."""
