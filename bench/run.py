@@ -161,17 +161,24 @@ def http(method: str, url: str, body: bytes | None = None, timeout: float = 2.0)
         return int(exc.code), exc.read()
 
 
-def start_gateway(ctx: Ctx, timeout: float = 30.0) -> float:
-    """Spawn daphne; return seconds from spawn to the first 200 on GET /health."""
+def start_gateway(
+    ctx: Ctx,
+    timeout: float = 30.0,
+    *,
+    app: str | None = None,
+    env: dict[str, str] | None = None,
+    name: str = "daphne",
+) -> float:
+    """Spawn daphne (it becomes ctx's current gateway); return seconds from spawn to the first 200 on GET /health."""
     ctx.gw_port = free_port()
-    log_path = ctx.tmp / "daphne.log"
-    ctx.logs["daphne"] = log_path
+    log_path = ctx.tmp / f"{name}.log"
+    ctx.logs[name] = log_path
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ctx.gw_port), ctx.app],
+        [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ctx.gw_port), app or ctx.app],
         cwd=ROOT,
-        env=ctx.env,
+        env=env or ctx.env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -264,6 +271,35 @@ def set_gap(ctx: Ctx, gap_ms: float) -> None:
         f"http://127.0.0.1:{ctx.fake_port}/_fake/config",
         json.dumps({"chunk_gap_ms": gap_ms}).encode(),
     )
+
+
+def new_ctx(settings: str = "proxy_project.settings", app: str = "proxy_project.asgi:application") -> Ctx:
+    """A temp dir, the fake upstream running, and the gateway's environment (nothing else started)."""
+    tmp = Path(tempfile.mkdtemp(prefix="gwbench-"))
+    fake, fake_port = start_fake(tmp, max_seconds=900)
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE=settings,
+        DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3",
+        SECRET_KEY="bench-not-secret",
+        PREFERRED_PROVIDER="openai",
+        OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
+        OPENAI_API_KEY=UPSTREAM_KEY,
+        BIG_MODEL="gpt-bench",
+        MIDDLE_MODEL="gpt-bench",
+        SMALL_MODEL="gpt-bench",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    ctx = Ctx(tmp=tmp, env=env, fake_port=fake_port, fake_pid=fake.pid, app=app)
+    ctx.procs.append(fake)
+    return ctx
+
+
+def setup_db(ctx: Ctx) -> None:
+    """The lead's contract: migrate, seed from the environment, one known client key."""
+    manage(ctx, "migrate", "--noinput")
+    manage(ctx, "seed")
+    manage(ctx, "create_client_key", "bench", "--key", CLIENT_KEY)
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -409,23 +445,8 @@ def main() -> int:
     prof = QUICK if args.quick else FULL
     t_start = time.perf_counter()
 
-    tmp = Path(tempfile.mkdtemp(prefix="gwbench-"))
-    fake, fake_port = start_fake(tmp, max_seconds=900)
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE=args.settings,
-        DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3",
-        SECRET_KEY="bench-not-secret",
-        PREFERRED_PROVIDER="openai",
-        OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
-        OPENAI_API_KEY=UPSTREAM_KEY,
-        BIG_MODEL="gpt-bench",
-        MIDDLE_MODEL="gpt-bench",
-        SMALL_MODEL="gpt-bench",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    ctx = Ctx(tmp=tmp, env=env, fake_port=fake_port, fake_pid=fake.pid, app=args.app)
-    ctx.procs.append(fake)
+    ctx = new_ctx(settings=args.settings, app=args.app)
+    tmp = ctx.tmp
     results: dict[str, Any] = {
         "profile": "quick" if args.quick else "full",
         "settings": args.settings,
@@ -438,10 +459,8 @@ def main() -> int:
     }
     try:
         if not args.direct_only:
-            print(f"setting up gateway in {tmp} (fake upstream on :{fake_port}) ...", flush=True)
-            manage(ctx, "migrate", "--noinput")
-            manage(ctx, "seed")
-            manage(ctx, "create_client_key", "bench", "--key", CLIENT_KEY)
+            print(f"setting up gateway in {tmp} (fake upstream on :{ctx.fake_port}) ...", flush=True)
+            setup_db(ctx)
             ready = start_gateway(ctx)
             results["ready_s"] = ready
             print(f"gateway ready on :{ctx.gw_port} in {ready:.2f} s (pid {ctx.gw_pid})", flush=True)

@@ -38,3 +38,24 @@ class RequestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%H:%M:%S} {self.requested_model} -> {self.provider} {self.status}"
+
+
+class FallbackEvent(models.Model):
+    created = models.DateTimeField(db_index=True)  # dashboard feed, retention deletes
+    from_provider = models.CharField(max_length=64)
+    from_model = models.CharField(max_length=200)
+    to_provider = models.CharField(max_length=64)
+    to_model = models.CharField(max_length=200)
+    reason = models.CharField(max_length=300)
+    status = models.PositiveSmallIntegerField(default=0)
+    requested_model = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # per-provider fallback history on the dashboard
+            models.Index(fields=["from_provider", "-created"], name="fallback_from_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_provider}/{self.from_model} -> {self.to_provider}/{self.to_model}: {self.reason}"

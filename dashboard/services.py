@@ -14,11 +14,13 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from dashboard.models import RequestLog
+from dashboard.models import FallbackEvent, RequestLog
+from routing.services import fingerprint_sightings_aflush
 
 logger = logging.getLogger("gateway.logs")
 
 _pending: list[dict[str, Any]] = []
+_fallbacks: list[dict[str, Any]] = []
 _flusher: dict[int, asyncio.Task[None]] = {}
 
 REDACTED_KEYS = ("authorization", "x-api-key", "api-key", "token", "secret", "password")
@@ -45,6 +47,13 @@ def request_log_record(**fields: Any) -> None:
     _ensure_flusher()
 
 
+def fallback_event_record(**fields: Any) -> None:
+    """Queue one FallbackEvent row (non-blocking)."""
+    fields.setdefault("created", timezone.now())
+    _fallbacks.append(fields)
+    _ensure_flusher()
+
+
 def _ensure_flusher() -> None:
     loop = asyncio.get_running_loop()
     task = _flusher.get(id(loop))
@@ -55,24 +64,29 @@ def _ensure_flusher() -> None:
 async def _flush_forever() -> None:
     while True:
         await asyncio.sleep(settings.REQUEST_LOG_FLUSH_INTERVAL)
-        if not _pending:
-            continue
         await request_log_aflush()
 
 
 async def request_log_aflush() -> int:
-    """Write every queued row now. Returns how many were written."""
-    if not _pending:
-        return 0
-    rows = _pending[:]
+    """Write every queued row (logs, fallback events, fingerprint sightings) now. Returns how many logs were written."""
+    rows, events = _pending[:], _fallbacks[:]
     del _pending[: len(rows)]
+    del _fallbacks[: len(events)]
+    if rows or events:
+        try:
+            await sync_to_async(_bulk_write, thread_sensitive=False)(rows, events)
+        except Exception:  # a logging failure must never take the gateway down
+            logger.exception("could not write %d request log rows", len(rows))
+            rows = []
     try:
-        await sync_to_async(_bulk_write, thread_sensitive=False)(rows)
-    except Exception:  # a logging failure must never take the gateway down
-        logger.exception("could not write %d request log rows", len(rows))
-        return 0
+        await fingerprint_sightings_aflush()
+    except Exception:
+        logger.exception("could not record agent fingerprint sightings")
     return len(rows)
 
 
-def _bulk_write(rows: list[dict[str, Any]]) -> None:
-    RequestLog.objects.bulk_create([RequestLog(**row) for row in rows])
+def _bulk_write(rows: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    if rows:
+        RequestLog.objects.bulk_create([RequestLog(**row) for row in rows])
+    if events:
+        FallbackEvent.objects.bulk_create([FallbackEvent(**event) for event in events])

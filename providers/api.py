@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
@@ -85,6 +86,19 @@ def split_prefix(prefix: str | None) -> tuple[str | None, str | None]:
     return provider, (model if sep and model else None)
 
 
+def agent_header(request: HttpRequest) -> str:
+    for name in settings.AGENT_ID_HEADERS:
+        value = request.headers.get(name)
+        if value:
+            return str(value)
+    return ""
+
+
+def _user_id(body: dict[str, Any]) -> str:
+    metadata = body.get("metadata")
+    return str(metadata.get("user_id") or "") if isinstance(metadata, dict) else ""
+
+
 async def _messages(request: HttpRequest, prefix: str | None) -> HttpResponse | StreamingHttpResponse:
     try:
         body = parse_body(request, need_max_tokens=True)
@@ -97,7 +111,8 @@ async def _messages(request: HttpRequest, prefix: str | None) -> HttpResponse | 
         client=identity,
         url_provider=url_provider,
         url_model=url_model,
-        session_id=request.META.get("HTTP_X_CLAUDE_CODE_SESSION_ID", ""),
+        session_id=request.META.get("HTTP_X_CLAUDE_CODE_SESSION_ID", "") or _user_id(body),
+        agent_name=agent_header(request),
     )
     return to_response(await provider_call(chat_request(request, body), ctx))
 

@@ -6,11 +6,19 @@ Tests swap the transport with ``set_transport()`` (an ``httpx.MockTransport`` or
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import botocore.session
 import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from django.conf import settings
 
 from providers import crypto
@@ -20,6 +28,11 @@ from routing.resolution import ProviderConfig
 _clients: dict[int, httpx.AsyncClient] = {}
 _transport: httpx.AsyncBaseTransport | None = None
 _secrets: dict[str, str] = {}
+_aws_keys: dict[str, Credentials] = {}
+_aws_chain: Any = None  # botocore's default credential chain (env, profile, SSO, IMDS), resolved once
+
+# botocore's signer logs the canonical request (with X-Amz-Security-Token) at DEBUG level.
+logging.getLogger("botocore.auth").setLevel(logging.INFO)
 
 
 @dataclass(slots=True)
@@ -80,6 +93,8 @@ def auth_headers(provider: ProviderConfig) -> dict[str, str]:
     key = _secret(provider)
     if not key or provider.auth_type == "none":
         return {}
+    if provider.kind == "bedrock" and _is_aws_keys(key):
+        return {}  # SigV4-signed in _sign_aws; a plain key is a Bedrock API key (Bearer, below)
     if provider.auth_type == "header" and provider.auth_header:
         return {provider.auth_header: key}
     if provider.auth_type in ("bearer", "oauth"):
@@ -104,14 +119,98 @@ def _build(up: UpstreamRequest, provider: ProviderConfig) -> httpx.Request:
     return client.build_request("POST", up.url, content=up.body, headers=headers, timeout=timeout)
 
 
+# --- AWS SigV4 (Bedrock) ---------------------------------------------------------------------------
+
+
+class AWSCredentialsError(httpx.RequestError):
+    """A Bedrock provider has no usable AWS credentials (a provider failure, like an unreachable host)."""
+
+
+def _is_aws_keys(secret: str) -> bool:
+    return secret.lstrip().startswith("{")
+
+
+def _uses_sigv4(provider: ProviderConfig) -> bool:
+    if provider.kind != "bedrock" or provider.auth_type == "none":
+        return False
+    secret = _secret(provider)
+    return not secret or _is_aws_keys(secret)
+
+
+@functools.cache
+def _botocore_session() -> botocore.session.Session:
+    return botocore.session.get_session()
+
+
+def _aws_stored_credentials(provider: ProviderConfig) -> Credentials:
+    """The keys stored (encrypted) as ``{"access_key_id", "secret_access_key", "session_token"?}``."""
+    creds = _aws_keys.get(provider.api_key_encrypted)
+    if creds is None:
+        try:
+            data = json.loads(_secret(provider))
+            creds = Credentials(str(data["access_key_id"]), str(data["secret_access_key"]),
+                                str(data["session_token"]) if data.get("session_token") else None)
+        except (ValueError, KeyError, TypeError):
+            raise AWSCredentialsError(
+                f"provider {provider.name}: stored AWS keys need access_key_id and secret_access_key"
+            ) from None
+        _aws_keys[provider.api_key_encrypted] = creds
+    return creds
+
+
+def _aws_chain_credentials() -> Any:
+    """Frozen credentials from the default chain (blocking: may read files or call IMDS/SSO)."""
+    global _aws_chain
+    if _aws_chain is None:
+        _aws_chain = _botocore_session().get_credentials()
+    return _aws_chain.get_frozen_credentials() if _aws_chain is not None else None
+
+
+def _aws_region(provider: ProviderConfig) -> str:
+    """options["region"], else the region in a bedrock-runtime host name, else the AWS config's."""
+    region = provider.options.get("region")
+    if region:
+        return str(region)
+    labels = httpx.URL(provider.base_url).host.split(".")
+    for label, following in zip(labels, labels[1:], strict=False):
+        if label.startswith("bedrock-runtime"):
+            return following
+    return str(_botocore_session().get_config_variable("region") or "us-east-1")
+
+
+async def _sign_aws(request: httpx.Request, provider: ProviderConfig) -> None:
+    """Add SigV4 headers (service "bedrock") signing host, content-type and the body."""
+    if provider.api_key_encrypted:
+        creds = _aws_stored_credentials(provider)
+    else:
+        creds = await asyncio.to_thread(_aws_chain_credentials)
+        if creds is None:
+            raise AWSCredentialsError(f"provider {provider.name}: no AWS credentials in the environment "
+                                      "or profile", request=request)
+    aws = AWSRequest(method=request.method, url=str(request.url), data=request.content,
+                     headers={"host": request.headers["host"],
+                              "content-type": request.headers.get("content-type", "application/json")})
+    SigV4Auth(creds, "bedrock", _aws_region(provider)).add_auth(aws)
+    for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
+        if name in aws.headers:
+            request.headers[name] = aws.headers[name]
+
+
+async def _request(up: UpstreamRequest, provider: ProviderConfig) -> httpx.Request:
+    request = _build(up, provider)
+    if _uses_sigv4(provider):
+        await _sign_aws(request, provider)
+    return request
+
+
 async def send(up: UpstreamRequest, provider: ProviderConfig) -> Reply:
-    response = await get_client().send(_build(up, provider))
+    response = await get_client().send(await _request(up, provider))
     return Reply(response.status_code, response.headers, response.content)
 
 
 @asynccontextmanager
 async def stream(up: UpstreamRequest, provider: ProviderConfig) -> AsyncIterator[httpx.Response]:
-    response = await get_client().send(_build(up, provider), stream=True)
+    response = await get_client().send(await _request(up, provider), stream=True)
     try:
         yield response
     finally:

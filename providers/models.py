@@ -89,3 +89,31 @@ class ClientKey(models.Model):
     @classmethod
     def generate(cls) -> str:
         return cls.PREFIX + secrets.token_urlsafe(32)
+
+
+class CircuitState(models.Model):
+    """Circuit breaker state, shared by every web and Celery worker through the database.
+
+    Transitions are conditional updates (see providers/services/circuits.py).
+    """
+
+    class State(models.TextChoices):
+        CLOSED = "closed"
+        OPEN = "open"
+        HALF_OPEN = "half_open"
+
+    key = models.CharField(max_length=300, unique=True)  # provider id : model : credential hash
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="circuits")
+    model = models.CharField(max_length=200)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
+    failure_count = models.PositiveIntegerField(default=0)
+    open_until = models.FloatField(default=0)  # epoch seconds
+    probe_since = models.FloatField(default=0)
+    reason = models.CharField(max_length=200, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model"]
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}/{self.model}: {self.state}"

@@ -1,4 +1,4 @@
-"""The single NinjaAPI, with every failure answered in Anthropic's error shape."""
+"""The single NinjaAPI; failures answer in Anthropic's error shape (OpenAI's on chat completions)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from providers.api import public_router, router
+from providers.api_openai import is_openai_path, openai_error
+from providers.api_openai import router as openai_router
 from providers.services.errors import error_body
 
 logger = logging.getLogger("gateway.api")
@@ -22,6 +24,8 @@ def _json(status: int, error_type: str, message: str) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    if is_openai_path(request.path):  # OpenAI clients read {"error": {..., "code"}}
+        return openai_error(401, "invalid api key or bearer token", code="invalid_api_key")
     return _json(401, "authentication_error", "invalid x-api-key or bearer token")
 
 
@@ -43,3 +47,4 @@ def on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 api.add_router("", public_router)
 api.add_router("", router)
+api.add_router("", openai_router)

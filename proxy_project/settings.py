@@ -177,3 +177,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
     "loggers": {"gateway": {"level": env_str("GATEWAY_LOG_LEVEL", "INFO")}},
 }
+
+# --- Routing and resilience --------------------------------------------------------------------
+CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 5)
+CIRCUIT_RECOVERY_TIMEOUT = env_float("CIRCUIT_RECOVERY_TIMEOUT", 30.0)
+CIRCUIT_REFRESH = env_float("CIRCUIT_REFRESH", 1.0)  # seconds between reloads of shared circuit state
+SESSION_AFFINITY_TTL = env_float("SESSION_AFFINITY_TTL", 3600.0)
+# Headers carrying Claude Code's subagent id/name, matched against agent fingerprint names.
+AGENT_ID_HEADERS = [
+    h.strip() for h in env_str("AGENT_ID_HEADERS", "x-claude-code-agent-id,x-claude-code-agent,x-agent-id").split(",")
+    if h.strip()
+]

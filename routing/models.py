@@ -52,3 +52,70 @@ class TierEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tier}: {self.model}@{self.provider.name}"
+
+
+class RouteQuerySet(models.QuerySet["Route"]):
+    def enabled(self) -> RouteQuerySet:
+        return self.filter(enabled=True, provider__enabled=True)
+
+
+class Route(models.Model):
+    """A scenario route: requests of one kind go to their own (provider, model) list."""
+
+    class Scenario(models.TextChoices):
+        LONG_CONTEXT = "long_context", "long context (estimated input above threshold)"
+        THINKING = "thinking", "extended thinking enabled"
+        BACKGROUND = "background", "background (haiku-class) requests"
+        MODEL = "model", "requested model contains pattern"
+
+    name = models.CharField(max_length=100)
+    scenario = models.CharField(max_length=16, choices=Scenario.choices)
+    pattern = models.CharField(max_length=200, blank=True, help_text="For 'model' routes: substring to match.")
+    threshold = models.PositiveIntegerField(default=60_000, help_text="For long-context routes: input tokens.")
+    provider = models.ForeignKey("providers.Provider", on_delete=models.CASCADE, related_name="routes")
+    model = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+    enabled = models.BooleanField(default=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = RouteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["scenario", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.scenario} -> {self.model}@{self.provider.name}"
+
+
+class AgentFingerprintQuerySet(models.QuerySet["AgentFingerprint"]):
+    def assigned(self) -> AgentFingerprintQuerySet:
+        return self.exclude(model="")
+
+    def unassigned(self) -> AgentFingerprintQuerySet:
+        return self.filter(model="")
+
+
+class AgentFingerprint(models.Model):
+    """An agent's system-prompt hash and the model its requests should use.
+
+    ``model`` is a tier name (small/middle/big or haiku/sonnet/opus), ``model@provider``, or a
+    model name for the tier/default routing; empty means seen in traffic but not yet assigned.
+    """
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True, db_index=True)  # agent id header lookups
+    description = models.TextField(blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    sample = models.TextField(blank=True, help_text="The start of the prompt, to recognise the agent.")
+    seen_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = AgentFingerprintQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "fingerprint"]
+
+    def __str__(self) -> str:
+        return f"{self.name or '(unknown agent)'} [{self.fingerprint}] -> {self.model or 'unassigned'}"

@@ -12,8 +12,8 @@ import time
 from django.conf import settings
 
 from providers.models import Provider
-from routing.models import ModelTier, TierEntry
-from routing.resolution import ProviderConfig, RouteTable, TierConfig
+from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
+from routing.resolution import AgentConfig, ProviderConfig, RouteConfig, RouteTable, TierConfig
 
 _cache: dict[str, tuple[float, RouteTable]] = {}
 _lock: asyncio.Lock | None = None
@@ -44,6 +44,7 @@ def route_table_invalidate() -> None:
 
 
 async def route_table_load() -> RouteTable:
+    """Queries: providers, tier entries (+provider), tiers, routes (+provider), assigned agents."""
     providers = {p.name: provider_config(p) async for p in Provider.objects.all()}
     entries: dict[int, list[tuple[str, str]]] = {}
     async for e in TierEntry.objects.filter(enabled=True).select_related("provider").order_by("position", "id"):
@@ -54,9 +55,25 @@ async def route_table_load() -> RouteTable:
             async for t in ModelTier.objects.all()
         ]
     )
+    routes = tuple(
+        [
+            RouteConfig(r.name, r.scenario, r.provider.name, r.model, r.pattern, r.threshold)
+            async for r in Route.objects.filter(enabled=True).select_related("provider")
+        ]
+    )
+    agents = [
+        AgentConfig(a.fingerprint, a.name, a.model)
+        async for a in AgentFingerprint.objects.assigned().only("fingerprint", "name", "model")
+    ]
     # The default provider is the enabled one with the lowest priority (the seeds give the
     # PREFERRED_PROVIDER priority 0), so it is edited in the admin like everything else.
-    return RouteTable(providers=providers, tiers=tiers)
+    return RouteTable(
+        providers=providers,
+        tiers=tiers,
+        routes=routes,
+        agents_by_print={a.fingerprint: a for a in agents},
+        agents_by_name={a.name: a for a in agents if a.name},
+    )
 
 
 def provider_config(p: Provider) -> ProviderConfig:

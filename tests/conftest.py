@@ -6,6 +6,8 @@ import pytest
 from dashboard.services import _pending
 from providers import client as upstream_client
 from providers.auth import client_key_cache_clear
+from providers.services.circuits import circuits_forget
+from routing.affinity import affinity_clear
 from routing.selectors import route_table_invalidate
 
 TEST_KEY = "sk-gw-test-0123456789abcdef"
@@ -15,6 +17,8 @@ TEST_KEY = "sk-gw-test-0123456789abcdef"
 def _fresh_caches():
     route_table_invalidate()
     client_key_cache_clear()
+    circuits_forget()
+    affinity_clear()
     _pending.clear()
     upstream_client.set_transport(None)
     yield

@@ -77,6 +77,9 @@ class Target:
     user_max_len: int = 64                     # metadata.user_id -> user, only if it fits (0: never)
     stream_usage: bool = True                  # send stream_options.include_usage
     drop_billing_header: bool = True           # drop Claude Code's per-request billing system line
+    # Bedrock
+    model_map: Mapping[str, str] = field(default_factory=dict)  # Claude name -> Bedrock model id
+    region_prefix: str = ""                    # cross-region inference profile: "us", "eu", "apac"...
 
 
 @dataclass(slots=True)

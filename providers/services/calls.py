@@ -1,8 +1,9 @@
 """provider_call: the async request path from a parsed request to an answer.
 
-Steps: load the route table (cached) -> resolve candidates -> for each candidate: translate,
-send, classify; retryable failures before the first byte fall through to the next candidate.
-Streams hand back a body iterator that owns the upstream stream (see streaming.py).
+Steps: load the route table (cached) -> resolve candidates (pure) -> arrange them by strategy,
+session affinity and circuit state (pure) -> for each candidate: translate, send, classify.
+Retryable failures before the first byte fall through to the next candidate, opening circuits
+and recording fallback events. Streams hand back a body iterator owning the upstream stream.
 """
 
 from __future__ import annotations
@@ -13,17 +14,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from django.conf import settings
 
-from dashboard.services import request_log_record
+from dashboard.services import fallback_event_record, request_log_record
 from providers import client
 from providers.adapters import REGISTRY
 from providers.adapters.base import Adapter, AdapterError, ChatRequest, UpstreamRequest, dumps, loads
 from providers.auth import ClientIdentity
+from providers.services.circuits import (
+    circuit_claim_probe,
+    circuit_record_failure,
+    circuit_record_success,
+    circuits_view,
+    policy,
+)
 from providers.services.errors import error_body, transport_error
 from providers.services.streaming import StreamSession
 from providers.services.targets import target_for
-from routing.resolution import Candidate, NoRoute, RequestMeta, resolve
+from providers.tokens import estimate_input_tokens
+from routing.affinity import affinity_get, affinity_set, next_turn
+from routing.meta import prompt_fingerprints, request_meta
+from routing.resolution import Candidate, NoRoute, RouteTable, arrange, resolve
 from routing.selectors import route_table_get
+from routing.services import fingerprint_sighting
 
 
 @dataclass(slots=True)
@@ -33,6 +46,7 @@ class CallContext:
     url_provider: str | None = None
     url_model: str | None = None
     session_id: str = ""
+    agent_name: str = ""
     started: float = field(default_factory=time.perf_counter)
     notes: list[str] = field(default_factory=list)  # fallback history for the log
 
@@ -50,53 +64,94 @@ class Outcome:
 def error_outcome(err: AdapterError) -> Outcome:
     headers = {}
     if err.retry_after is not None:
-        headers["retry-after"] = str(int(err.retry_after))
+        headers["retry-after"] = str(max(1, round(err.retry_after)))
     return Outcome(err.status, error_body(err.error_type, err.message), headers=headers)
 
 
-def expand_retries(candidates: list[Candidate]) -> list[Candidate]:
+def expand_retries(candidates: tuple[Candidate, ...]) -> list[Candidate]:
     out: list[Candidate] = []
     for cand in candidates:
         out.extend([cand] * (1 + max(0, cand.provider.max_retries)))
     return out
 
 
+async def candidates_for(req: ChatRequest, ctx: CallContext, table: RouteTable) -> list[Candidate] | AdapterError:
+    """Resolve and arrange; also notes an unknown agent fingerprint for the admin."""
+    prints, prompt = prompt_fingerprints(req.body)
+    needs_estimate = any(r.scenario == "long_context" for r in table.routes)
+    meta = request_meta(
+        req.body, table, url_provider=ctx.url_provider, url_model=ctx.url_model, agent_name=ctx.agent_name,
+        prints=prints, input_estimate=estimate_input_tokens(req.body) if needs_estimate else 0,
+    )
+    if prints and not any(p in table.agents_by_print for p in prints):
+        fingerprint_sighting(prints[0], prompt)
+    try:
+        res = resolve(meta, table)
+    except NoRoute as exc:
+        return AdapterError(str(exc), status=404, error_type="not_found_error")
+    turn = next_turn(res.group) if res.strategy == "round_robin" else 0
+    arranged = arrange(res, await circuits_view(), time.time(), policy(), turn=turn,
+                       pinned=affinity_get(ctx.session_id))
+    if not arranged.candidates:
+        return AdapterError(
+            f"every provider for {meta.model!r} is cooling down or has an open circuit",
+            status=529, error_type="overloaded_error", retry_after=arranged.retry_after,
+        )
+    return expand_retries(arranged.candidates)
+
+
 async def provider_call(req: ChatRequest, ctx: CallContext) -> Outcome:
     """Answer one Messages request, falling back across candidates before the first byte."""
     table = await route_table_get()
-    meta = RequestMeta(model=str(req.body.get("model", "")), url_provider=ctx.url_provider,
-                       url_model=ctx.url_model)
-    try:
-        candidates = expand_retries(resolve(meta, table))
-    except NoRoute as exc:
-        _log(ctx, req, None, None, 404, error=str(exc))
-        return error_outcome(AdapterError(str(exc), status=404, error_type="not_found_error"))
-    last: AdapterError | None = None
+    candidates = await candidates_for(req, ctx, table)
+    if isinstance(candidates, AdapterError):
+        _log(ctx, req, None, None, candidates.status, error=candidates.message)
+        return error_outcome(candidates)
+    last = AdapterError("no candidate could be tried", status=529, error_type="overloaded_error")
     for index, cand in enumerate(candidates):
-        adapter = REGISTRY.get(cand.provider.kind)
-        if adapter is None:
-            last = AdapterError(f"provider {cand.provider.name} has unknown kind {cand.provider.kind}")
-            continue
-        try:
-            up = adapter.translate_request(req, target_for(cand))
-        except AdapterError as err:  # the request cannot be expressed for this backend
-            _log(ctx, req, cand, None, err.status, error=err.message)
-            return error_outcome(err)
-        if req.stream:
-            result = await _open_stream(adapter, up, cand, ctx, req)
-        else:
-            result = await _call_once(adapter, up, cand, ctx, req)
+        if cand.admission == "probe" and not await circuit_claim_probe(cand):
+            continue  # another worker holds this scope's half-open probe
+        result = await _attempt(cand, req, ctx)
         if isinstance(result, Outcome):
             return result
         last = result
-        has_next = index + 1 < len(candidates)
-        _log(ctx, req, cand, up, result.status, error=result.message, final=not (result.retryable and has_next))
-        if not (result.retryable and has_next):
+        following = [c for c in candidates[index + 1:] if c != cand]
+        if not (result.retryable and index + 1 < len(candidates)):
             return error_outcome(result)
-        nxt = candidates[index + 1]
-        ctx.notes.append(f"fallback: {cand.provider.name} {result.status} -> {nxt.provider.name}")
-    assert last is not None
+        if following:
+            nxt = following[0]
+            ctx.notes.append(f"fallback: {cand.provider.name} {result.status} -> {nxt.provider.name}")
+            fallback_event_record(
+                from_provider=cand.provider.name, from_model=cand.model[:200], to_provider=nxt.provider.name,
+                to_model=nxt.model[:200], reason=f"{result.status} {result.error_type}: {result.message}"[:300],
+                status=result.status, requested_model=str(req.body.get("model", ""))[:200],
+            )
     return error_outcome(last)
+
+
+async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outcome | AdapterError:
+    adapter = REGISTRY.get(cand.provider.kind)
+    if adapter is None:
+        return AdapterError(f"provider {cand.provider.name} has unknown kind {cand.provider.kind}")
+    try:
+        up = adapter.translate_request(req, target_for(cand))
+    except AdapterError as err:  # the request cannot be expressed for this backend
+        _log(ctx, req, cand, None, err.status, error=err.message)
+        return err
+    if req.stream:
+        result = await _open_stream(adapter, up, cand, ctx, req)
+    else:
+        result = await _call_once(adapter, up, cand, ctx, req)
+    if isinstance(result, AdapterError) and result.retryable:
+        await circuit_record_failure(cand, status=result.status, retry_after=result.retry_after)
+        _log(ctx, req, cand, up, result.status, error=result.message, final=False)
+    else:
+        await circuit_record_success(cand)  # the provider answered, even if it refused the request
+        if isinstance(result, Outcome):
+            affinity_set(ctx.session_id, cand.provider.name, cand.model)
+        else:
+            _log(ctx, req, cand, up, result.status, error=result.message)
+    return result
 
 
 async def _call_once(
@@ -113,11 +168,12 @@ async def _call_once(
         if not isinstance(data, dict):
             raise ValueError("not an object")
         response = adapter.translate_response(reply.status, data, up)
+    except AdapterError as err:
+        return err
     except (ValueError, KeyError, TypeError) as exc:
         return AdapterError(f"upstream sent an unreadable reply ({type(exc).__name__})", status=502,
                             retryable=True)
-    usage = response.usage
-    _log(ctx, req, cand, up, 200, usage=usage, stop_reason=str(response.body.get("stop_reason") or ""))
+    _log(ctx, req, cand, up, 200, usage=response.usage, stop_reason=str(response.body.get("stop_reason") or ""))
     return Outcome(200, dumps(response.body))
 
 
@@ -131,11 +187,10 @@ async def _open_stream(
 
     def finished(s: StreamSession) -> None:
         stats = s.translator.stats
-        _log(ctx, req, cand, up, 200 if not s.failed else 599 if s.cancelled else 502,
+        _log(ctx, req, cand, up, 499 if s.cancelled else 502 if s.failed else 200,
              usage={"input_tokens": stats.input_tokens, "output_tokens": stats.output_tokens,
                     "cache_read_input_tokens": stats.cache_read_input_tokens},
-             stop_reason=stats.stop_reason or "", ttft=s.ttft,
-             error=s.error_message)
+             stop_reason=stats.stop_reason or "", ttft=s.ttft, error=s.error_message)
 
     return Outcome(200, stream=session.body(on_done=finished))
 
@@ -155,7 +210,7 @@ def _log(
 ) -> None:
     usage = usage or {}
     reason = cand.reason if cand else ""
-    if ctx.notes:
+    if ctx.notes and final:
         reason = f"{reason}; {'; '.join(ctx.notes)}" if reason else "; ".join(ctx.notes)
     request_log_record(
         client_key_id=ctx.client.key_id,
@@ -176,3 +231,6 @@ def _log(
         error=error,
         ledger=list(up.ledger) if up else [],
     )
+
+
+__all__ = ["CallContext", "Outcome", "provider_call", "settings"]

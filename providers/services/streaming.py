@@ -19,8 +19,9 @@ from django.conf import settings
 
 from providers import client
 from providers.adapters.base import Adapter, AdapterError, StreamEvent, UpstreamRequest, anthropic_error_event
+from providers.eventstream import event_parser_for
 from providers.services.errors import transport_error
-from providers.sse import PING, SSEParser, encode_many
+from providers.sse import PING, encode_many
 from routing.resolution import ProviderConfig
 
 logger = logging.getLogger("gateway.stream")
@@ -81,7 +82,7 @@ class StreamSession:
             self.queue.put_nowait(None)
 
     async def _relay(self, resp: httpx.Response) -> None:
-        parser = SSEParser(keep_raw=self.adapter.kind == "anthropic")
+        parser = event_parser_for(self.adapter.kind)
         feed = self.translator.feed
         async for chunk in resp.aiter_bytes():
             out: list[StreamEvent] = []

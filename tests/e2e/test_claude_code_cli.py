@@ -59,6 +59,13 @@ def _write_tool(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _side_text(response_format: Any) -> str:
+    """A short answer for side requests; JSON when structured output is asked (session titles)."""
+    if isinstance(response_format, dict) and response_format.get("type") in ("json_schema", "json_object"):
+        return json.dumps({"title": "E2E session"})
+    return "Hello from the side channel."
+
+
 def _tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in body.get("messages") or [] if m.get("role") == "tool"]
 
@@ -89,7 +96,7 @@ class AgentScript:
         write = _write_tool(body)
         results = _tool_messages(body)
         if write is None:
-            kind, reply = "side", self._text(rec, "Hello from the side channel.", model)
+            kind, reply = "side", self._text(rec, _side_text(body.get("response_format")), model)
         elif not results:
             args = json.dumps({"file_path": str(self.target), "content": WRITE_CONTENT}, ensure_ascii=False)
             kind, reply = "tool_call", self._tool_call(rec, write, args, model)
@@ -226,7 +233,8 @@ class AnthropicAgentScript(AgentScript):
         model = str(body.get("model"))
         names = [t.get("name") for t in body.get("tools") or []]
         if "Write" not in names:
-            events, kind = anthropic_stream_events("Hello from the side channel.", model=model), "side"
+            text = _side_text((body.get("output_config") or {}).get("format"))
+            events, kind = anthropic_stream_events(text, model=model), "side"
         elif not _has_tool_result(body):
             tool = (self.call_id, "Write", {"file_path": str(self.target), "content": WRITE_CONTENT})
             events, kind = anthropic_stream_events("I'll write the file.", model=model, tool_uses=[tool]), "tool_call"

@@ -1,0 +1,126 @@
+"""In-process micro-benchmarks of the gateway's pure request-path code (no server, no Django).
+
+Times, per call, on the same bodies the load test sends: JSON parse of the inbound body, the
+Anthropic -> OpenAI request translation, the OpenAI -> Anthropic response translation, the
+20-chunk stream (SSE parse + translate + encode), and the count_tokens estimate of the ~200 KB body.
+The difference between these and the CPU per request measured by run.py is framework cost.
+
+    .venv/bin/python bench/micro.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+import orjson  # noqa: E402
+from fake_upstream import STREAM_FRAMES, completion_body  # noqa: E402
+from payloads import anthropic_body, count_tokens_body, dumps  # noqa: E402
+
+
+def per_call_us(fn: Callable[[], Any], budget_s: float = 0.4) -> float:
+    """Best of 5 rounds of the mean time per call, in microseconds."""
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt > budget_s / 5 or n > 1_000_000:
+            break
+        n *= 2
+    best = dt / n
+    for _ in range(4):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best * 1e6
+
+
+def main() -> None:
+    from providers.adapters.base import ChatRequest, Target
+    from providers.adapters.openai_compat import OpenAICompatAdapter
+    from providers.sse import SSEParser, encode_many
+    from providers.tokens import estimate_input_tokens
+
+    adapter = OpenAICompatAdapter()
+    target = Target(
+        kind="openai_compat", base_url="http://127.0.0.1:1/v1", model="gpt-bench", provider="openai"
+    )
+    results: list[tuple[str, float]] = []
+
+    for stream in (False, True):
+        raw = dumps(anthropic_body(stream))
+        body = orjson.loads(raw)
+        req = ChatRequest(body=body, raw=raw, beta=("claude-code-20250219",))
+        label = "stream" if stream else "non-stream"
+        results.append(
+            (
+                f"orjson.loads inbound body ({len(raw) // 1024} KB, {label})",
+                per_call_us(lambda r=raw: orjson.loads(r)),
+            )
+        )
+        results.append(
+            (f"translate_request ({label})", per_call_us(lambda q=req: adapter.translate_request(q, target)))
+        )
+
+    up = adapter.translate_request(ChatRequest(body=anthropic_body(False)), target)
+    reply = completion_body()
+
+    def response_path() -> None:
+        out = adapter.translate_response(200, orjson.loads(reply), up)
+        orjson.dumps(out.body)
+
+    results.append(("loads + translate_response + dumps (non-stream reply)", per_call_us(response_path)))
+
+    up_s = adapter.translate_request(ChatRequest(body=anthropic_body(True)), target)
+    # The SSE payload of each chunked frame ("<hex>\r\n<data>\r\n").
+    chunks = [f.split(b"\r\n", 1)[1][:-2] for f in STREAM_FRAMES]
+
+    def stream_path(separate: bool) -> None:
+        parser = SSEParser()
+        tr = adapter.stream_translator(up_s)
+        if separate:
+            for c in chunks:
+                out = [e2 for e in parser.feed(c) for e2 in tr.feed(e)]
+                if out:
+                    encode_many(out)
+        else:
+            out = [e2 for e in parser.feed(b"".join(chunks)) for e2 in tr.feed(e)]
+            encode_many(out)
+        tail = [e2 for e in parser.flush() for e2 in tr.feed(e)] + tr.flush()
+        encode_many(tail)
+
+    results.append(
+        ("stream: parse+translate+encode 20+1 chunks, one read", per_call_us(lambda: stream_path(False)))
+    )
+    results.append(
+        ("stream: parse+translate+encode, one read per chunk", per_call_us(lambda: stream_path(True)))
+    )
+
+    big_raw = dumps(count_tokens_body())
+    big = orjson.loads(big_raw)
+    results.append(
+        (
+            f"count_tokens: orjson.loads ({len(big_raw) // 1024} KB)",
+            per_call_us(lambda: orjson.loads(big_raw)),
+        )
+    )
+    results.append(("count_tokens: estimate_input_tokens", per_call_us(lambda: estimate_input_tokens(big))))
+    print(f"count_tokens estimate for the ~200 KB body: {estimate_input_tokens(big)} tokens")
+
+    width = max(len(n) for n, _ in results)
+    for name, us in results:
+        print(f"  {name:{width}s} {us / 1000:8.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

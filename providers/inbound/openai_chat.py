@@ -1,0 +1,545 @@
+"""OpenAI chat completions <-> the canonical Anthropic Messages model (inbound OpenAI clients).
+
+``to_anthropic`` turns a ``POST /v1/chat/completions`` body into an Anthropic Messages body;
+``from_anthropic`` and ``AnthropicToOpenAIStream`` turn the Anthropic answer back into a
+``chat.completion`` or ``chat.completion.chunk`` dicts; ``error_to_openai`` reshapes errors.
+
+Pure like the adapters: no Django, settings, clock or network. The caller passes ``created``.
+Request fields with no Anthropic counterpart (seed, penalties, logprobs, response_format, store,
+service_tier...) are ignored rather than refused, so existing OpenAI tools work unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from providers.adapters.base import JSON, StreamEvent, dumps, error_type_for, is_context_length_message, loads
+
+DEFAULT_MAX_TOKENS = 4096
+RAW_ARGUMENTS = "_raw_arguments"  # tool-call arguments that were not a JSON object, kept verbatim
+EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
+
+# OpenAI sampling parameter -> Anthropic parameter (simple renames)
+PARAMS: dict[str, str] = {"temperature": "temperature", "top_p": "top_p"}
+TOOL_CHOICES: dict[str, str] = {"auto": "auto", "required": "any", "none": "none"}
+# reasoning_effort -> output_config.effort; "none" turns thinking off instead
+EFFORTS: dict[str, str] = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "max"}
+# effort -> thinking.budget_tokens (at most half of max_tokens; no thinking below Anthropic's 1024)
+THINKING_BUDGETS: dict[str, int] = {"low": 4096, "medium": 16384, "high": 32000, "max": 64000}
+THINKING_MIN_BUDGET = 1024
+# Anthropic stop_reason -> OpenAI finish_reason (anything else ends the turn: "stop")
+FINISH_REASONS: dict[str, str] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+# Anthropic error type -> OpenAI (type, code)
+ERROR_TYPES: dict[str, tuple[str, str | None]] = {
+    "invalid_request_error": ("invalid_request_error", None),
+    "authentication_error": ("invalid_request_error", "invalid_api_key"),
+    "permission_error": ("permission_error", None),
+    "not_found_error": ("invalid_request_error", "model_not_found"),
+    "request_too_large": ("invalid_request_error", "request_too_large"),
+    "billing_error": ("insufficient_quota", "insufficient_quota"),
+    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
+    "timeout_error": ("server_error", "timeout"),
+    "overloaded_error": ("server_error", "overloaded"),
+    "api_error": ("server_error", None),
+}
+STATUSES: dict[int, int] = {529: 503}  # Anthropic-only statuses -> the nearest standard one
+
+
+class InboundError(ValueError):
+    """The request cannot be expressed as an Anthropic request: a 400 for the client."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    def body(self) -> JSON:
+        return {"error": {"message": self.message, "type": "invalid_request_error", "param": self.param,
+                          "code": None}}
+
+
+# --- request ---------------------------------------------------------------------------------
+
+
+def to_anthropic(body: Mapping[str, Any], *, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> JSON:
+    """Steps: check model/messages/n -> messages (system lifted out) -> limits and sampling ->
+    tools and tool_choice -> user -> reasoning. Raises InboundError for what cannot be sent."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InboundError("you must provide a model parameter", "model")
+    raw_messages = body.get("messages")
+    if not isinstance(raw_messages, list) or not raw_messages:
+        raise InboundError("messages must be a non-empty list", "messages")
+    if body.get("n") not in (None, 1):
+        raise InboundError("n > 1 is not supported by this gateway", "n")
+    system, messages = _messages(raw_messages)
+    out: JSON = {"model": model, "max_tokens": _max_tokens(body, default_max_tokens), "messages": messages}
+    if system:
+        out["system"] = system
+    for name, target in PARAMS.items():
+        if body.get(name) is not None:
+            out[target] = body[name]
+    stop = _stop(body.get("stop"))
+    if stop:
+        out["stop_sequences"] = stop
+    if body.get("stream"):
+        out["stream"] = True
+    _tools(body, out)
+    user = body.get("user") or body.get("safety_identifier")
+    if isinstance(user, str) and user:
+        out["metadata"] = {"user_id": user}
+    _reasoning(body, out, explicit_max="max_tokens" in body or "max_completion_tokens" in body)
+    return out
+
+
+def _max_tokens(body: Mapping[str, Any], default: int) -> int:
+    for name in ("max_completion_tokens", "max_tokens"):  # the newer name wins
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InboundError(f"{name} must be a positive integer", name)
+        return value
+    return default
+
+
+def _stop(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop] if stop else []
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        return [s for s in stop if s]
+    raise InboundError("stop must be a string or a list of strings", "stop")
+
+
+def _messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
+    """(system blocks, Anthropic messages). System and developer messages are lifted out in
+    order; runs of same-role messages merge, so tool results and a following user text become
+    one user message with the tool_result blocks first."""
+    system: list[JSON] = []
+    out: list[JSON] = []
+    for i, message in enumerate(messages):
+        where = f"messages.{i}"
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in ("system", "developer"):
+            system.extend(_text_blocks(message.get("content"), f"{where}.content"))
+        elif role == "user":
+            _push(out, "user", _user_content(message.get("content"), f"{where}.content"))
+        elif role == "assistant":
+            blocks = _assistant_blocks(message, where)
+            if blocks:  # an empty assistant turn is dropped: Anthropic refuses empty content
+                _push(out, "assistant", blocks)
+        elif role == "tool":
+            _push(out, "user", [_tool_result(message, where)])
+        else:
+            raise InboundError(f"{where}.role must be system, developer, user, assistant or tool", where)
+    return system, out
+
+
+def _push(out: list[JSON], role: str, content: str | list[JSON]) -> None:
+    if out and out[-1]["role"] == role:
+        out[-1]["content"] = _as_blocks(out[-1]["content"]) + _as_blocks(content)
+    else:
+        out.append({"role": role, "content": content})
+
+
+def _as_blocks(content: str | list[JSON]) -> list[JSON]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return content
+
+
+def _text_blocks(content: Any, where: str) -> list[JSON]:
+    """Text-only content (system, developer, tool): a string or a list of text parts."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list):
+        raise InboundError(f"{where} must be a string or a list of text parts", where)
+    blocks: list[JSON] = []
+    for i, part in enumerate(content):
+        if not isinstance(part, dict) or part.get("type") not in ("text", "refusal"):
+            raise InboundError(f"{where}.{i} must be a text part", f"{where}.{i}")
+        text = part.get("text") if part["type"] == "text" else part.get("refusal")
+        if isinstance(text, str) and text:
+            blocks.append({"type": "text", "text": text})
+    return blocks
+
+
+def _user_content(content: Any, where: str) -> str | list[JSON]:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InboundError(f"{where} must be a string or a list of content parts", where)
+    blocks: list[JSON] = []
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            if part.get("text"):
+                blocks.append({"type": "text", "text": str(part["text"])})
+        elif kind == "image_url":
+            blocks.append(_image(part.get("image_url"), f"{where}.{i}"))
+        elif kind == "file":
+            blocks.append(_document(part.get("file"), f"{where}.{i}"))
+        else:
+            raise InboundError(f"{where}.{i}: content part type {kind!r} is not supported", f"{where}.{i}")
+    return blocks
+
+
+def _data_url(url: str, where: str) -> tuple[str, str]:
+    """``data:<media type>;base64,<data>`` -> (media type, data)."""
+    header, sep, data = url.removeprefix("data:").partition(",")
+    media_type, *params = header.split(";")
+    if not sep or "base64" not in params or not media_type or not data:
+        raise InboundError(f"{where}: data URLs must look like data:<media type>;base64,<data>", where)
+    return media_type, data
+
+
+def _image(spec: Any, where: str) -> JSON:
+    url = spec.get("url") if isinstance(spec, dict) else spec
+    if isinstance(url, str) and url.startswith("data:"):
+        media_type, data = _data_url(url, where)
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    if isinstance(url, str) and url.startswith(("http://", "https://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise InboundError(f"{where}: image_url.url must be an http(s) or base64 data URL", where)
+
+
+def _document(spec: Any, where: str) -> JSON:
+    data_url = spec.get("file_data") if isinstance(spec, dict) else None
+    if not isinstance(data_url, str) or not data_url.startswith("data:"):
+        raise InboundError(f"{where}: file parts need file_data as a base64 data URL (file_id is not "
+                           "supported)", where)
+    media_type, data = _data_url(data_url, where)
+    if media_type != "application/pdf":
+        raise InboundError(f"{where}: only PDF files are supported, not {media_type}", where)
+    block: JSON = {"type": "document", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    if isinstance(spec.get("filename"), str) and spec["filename"]:
+        block["title"] = spec["filename"]
+    return block
+
+
+def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[JSON]:
+    content = message.get("content")
+    blocks = [] if content is None else _text_blocks(content, f"{where}.content")
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise InboundError(f"{where}.tool_calls must be a list", f"{where}.tool_calls")
+    for i, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not function.get("name") or not call.get("id"):
+            raise InboundError(f"{where}.tool_calls.{i} needs an id and a function name", f"{where}.tool_calls.{i}")
+        blocks.append({"type": "tool_use", "id": str(call["id"]), "name": str(function["name"]),
+                       "input": parse_arguments(function.get("arguments"))})
+    return blocks
+
+
+def parse_arguments(raw: Any) -> JSON:
+    """Tool-call arguments as an object; anything that is not a JSON object is kept verbatim."""
+    if isinstance(raw, dict):
+        return raw
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    try:
+        value = loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {RAW_ARGUMENTS: raw if isinstance(raw, str) else str(raw)}
+
+
+def _tool_result(message: Mapping[str, Any], where: str) -> JSON:
+    call_id = message.get("tool_call_id")
+    if not isinstance(call_id, str) or not call_id:
+        raise InboundError(f"{where}.tool_call_id is required", f"{where}.tool_call_id")
+    content = message.get("content")
+    result: str | list[JSON] = content if isinstance(content, str) else _text_blocks(content, f"{where}.content")
+    return {"type": "tool_result", "tool_use_id": call_id, "content": result}
+
+
+def _tools(body: Mapping[str, Any], out: JSON) -> None:
+    """tools -> Anthropic tools; tool_choice and parallel_tool_calls -> tool_choice (only with
+    tools: Anthropic refuses a tool_choice without them)."""
+    tools: list[JSON] = []
+    for i, tool in enumerate(body.get("tools") or ()):
+        function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+        if not isinstance(function, dict) or not function.get("name"):
+            raise InboundError(f"tools.{i}: only function tools with a name are supported", f"tools.{i}")
+        params = function.get("parameters")
+        entry: JSON = {"name": str(function["name"]), "input_schema": params if isinstance(params, dict) else EMPTY_SCHEMA}
+        if function.get("description"):
+            entry["description"] = str(function["description"])
+        tools.append(entry)
+    if not tools:
+        return
+    out["tools"] = tools
+    choice = _tool_choice(body.get("tool_choice"))
+    if body.get("parallel_tool_calls") is False and (choice is None or choice["type"] != "none"):
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+    if choice is not None:
+        out["tool_choice"] = choice
+
+
+def _tool_choice(choice: Any) -> JSON | None:
+    if choice is None:
+        return None
+    if isinstance(choice, str) and choice in TOOL_CHOICES:
+        return {"type": TOOL_CHOICES[choice]}
+    function = choice.get("function") if isinstance(choice, dict) and choice.get("type") == "function" else None
+    if isinstance(function, dict) and function.get("name"):
+        return {"type": "tool", "name": str(function["name"])}
+    raise InboundError("tool_choice must be auto, required, none or a function choice", "tool_choice")
+
+
+def _reasoning(body: Mapping[str, Any], out: JSON, *, explicit_max: bool) -> None:
+    """reasoning_effort -> output_config.effort, plus a thinking budget where Anthropic allows one.
+
+    Thinking is left off when it would be refused: with temperature/top_p set, a forced tool, or
+    a tool loop in progress (Anthropic wants the signed thinking block of the last assistant turn
+    back, which OpenAI clients cannot send). Without an explicit limit, max_tokens grows by the
+    budget so the answer keeps its room."""
+    effort = body.get("reasoning_effort")
+    if effort is None:
+        return
+    if effort == "none":
+        out["thinking"] = {"type": "disabled"}
+        return
+    if effort not in EFFORTS:
+        raise InboundError("reasoning_effort must be none, minimal, low, medium, high or xhigh", "reasoning_effort")
+    mapped = EFFORTS[effort]
+    out["output_config"] = {"effort": mapped}
+    forced = out.get("tool_choice", {}).get("type") in ("any", "tool")
+    if forced or "temperature" in out or "top_p" in out or _in_tool_loop(out["messages"]):
+        return
+    budget = THINKING_BUDGETS[mapped]
+    if explicit_max:
+        budget = min(budget, out["max_tokens"] // 2)
+    else:
+        out["max_tokens"] += budget
+    if budget >= THINKING_MIN_BUDGET:
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+
+
+def _in_tool_loop(messages: list[JSON]) -> bool:
+    last = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
+    content = last["content"] if last else ""
+    return isinstance(content, list) and any(b.get("type") == "tool_use" for b in content)
+
+
+# --- response --------------------------------------------------------------------------------
+
+
+def completion_id(message_id: Any) -> str:
+    """``msg_X`` -> ``chatcmpl-X`` (ids that already came from an OpenAI backend stay as they were)."""
+    rest = message_id.removeprefix("msg_") if isinstance(message_id, str) and message_id else "gateway"
+    return rest if rest.startswith("chatcmpl-") else "chatcmpl-" + rest
+
+
+def finish_reason(stop_reason: Any) -> str:
+    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
+
+
+def usage_to_openai(usage: Mapping[str, Any]) -> JSON:
+    """Anthropic counts cached prompt tokens separately; OpenAI counts them inside prompt_tokens."""
+    def count(name: str) -> int:
+        value = usage.get(name)
+        return value if isinstance(value, int) else 0
+
+    cached = count("cache_read_input_tokens")
+    prompt = count("input_tokens") + cached + count("cache_creation_input_tokens")
+    completion = count("output_tokens")
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached}}
+
+
+def from_anthropic(message: Mapping[str, Any], model: str, *, created: int = 0) -> JSON:
+    """An Anthropic message -> a ``chat.completion`` (text joined, tool_use -> tool_calls,
+    thinking -> reasoning_content). ``model`` is reported unless the message names one."""
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[JSON] = []
+    for block in message.get("content") or ():
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(str(block.get("text") or ""))
+        elif kind == "thinking":
+            thoughts.append(str(block.get("thinking") or ""))
+        elif kind == "tool_use":
+            calls.append(_tool_call(block))
+    text = "".join(texts)
+    reply: JSON = {"role": "assistant", "content": text or (None if calls else ""), "refusal": None}
+    if calls:
+        reply["tool_calls"] = calls
+    if any(thoughts):
+        reply["reasoning_content"] = "".join(thoughts)
+    usage = message.get("usage")
+    return {
+        "id": completion_id(message.get("id")),
+        "object": "chat.completion",
+        "created": created,
+        "model": str(message.get("model") or model),
+        "choices": [{"index": 0, "message": reply, "logprobs": None,
+                     "finish_reason": finish_reason(message.get("stop_reason"))}],
+        "usage": usage_to_openai(usage if isinstance(usage, dict) else {}),
+    }
+
+
+def _tool_call(block: Mapping[str, Any]) -> JSON:
+    arguments = block.get("input")
+    if isinstance(arguments, dict) and set(arguments) == {RAW_ARGUMENTS}:
+        text = str(arguments[RAW_ARGUMENTS])  # what the model wrote, not our wrapper around it
+    else:
+        text = _json_text(arguments if arguments is not None else {})
+    return {"id": str(block.get("id") or ""), "type": "function",
+            "function": {"name": str(block.get("name") or ""), "arguments": text}}
+
+
+def _json_text(value: Any) -> str:
+    return dumps(value).decode()
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def openai_status(status: int) -> int:
+    return STATUSES.get(status, status)
+
+
+def error_to_openai(status: int, body: bytes | Mapping[str, Any]) -> JSON:
+    """An Anthropic error body (bytes or decoded) -> ``{"error": {message, type, param, code}}``."""
+    data: Any = body
+    if isinstance(body, bytes | bytearray):
+        try:
+            data = loads(body)
+        except ValueError:
+            data = {"error": {"message": body.decode("utf-8", "replace")[:500]}}
+    error = data.get("error") if isinstance(data, Mapping) else None
+    error = error if isinstance(error, Mapping) else {}
+    message = str(error.get("message") or "upstream error")
+    anthropic_type = str(error.get("type") or error_type_for(status))
+    kind, code = ERROR_TYPES.get(anthropic_type, ("invalid_request_error" if status < 500 else "server_error", None))
+    if kind == "invalid_request_error" and code is None and is_context_length_message(message):
+        code = "context_length_exceeded"
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+# --- stream ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AnthropicToOpenAIStream:
+    """Anthropic stream events -> ``chat.completion.chunk`` dicts (feed/flush, no I/O).
+
+    Emits a role chunk at message_start, content / reasoning_content / tool_calls deltas as they
+    come, a finish chunk at message_stop and, when asked, a ``choices: []`` usage chunk. An
+    Anthropic ``error`` event becomes an ``{"error": ...}`` chunk and ends the stream.
+    """
+
+    model: str
+    include_usage: bool = False
+    created: int = 0
+    id: str = "chatcmpl-gateway"
+    usage: dict[str, int] = field(default_factory=dict)
+    tool_index: dict[int, int] = field(default_factory=dict)  # Anthropic block index -> tool_calls index
+    finish: str | None = None
+    started: bool = False
+    done: bool = False
+
+    def feed(self, event: StreamEvent) -> list[JSON]:
+        data = event.data
+        kind = data.get("type") or event.event
+        if self.done:
+            return []
+        if kind == "message_start":
+            return self._start(data.get("message") or {})
+        if kind == "content_block_start":
+            return self._block_start(data)
+        if kind == "content_block_delta":
+            return self._delta(data)
+        if kind == "message_delta":
+            self._message_delta(data)
+            return []
+        if kind == "message_stop":
+            return self._stop()
+        if kind == "error":
+            self.done = True
+            error = data.get("error") if isinstance(data.get("error"), dict) else {}
+            return [error_to_openai(500, {"error": error})]
+        return []  # ping, content_block_stop, unknown events
+
+    def flush(self) -> list[JSON]:
+        if self.done or not self.started:
+            return []
+        self.done = True
+        return [error_to_openai(502, {"error": {"type": "api_error", "message": "upstream stream ended early"}})]
+
+    def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
+        chunk: JSON = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                       "model": self.model,
+                       "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def _start(self, message: Mapping[str, Any]) -> list[JSON]:
+        self.started = True
+        self.id = completion_id(message.get("id"))
+        self.model = str(message.get("model") or self.model)
+        self._merge_usage(message.get("usage"))
+        return [self._chunk({"role": "assistant", "content": "", "refusal": None})]
+
+    def _block_start(self, data: Mapping[str, Any]) -> list[JSON]:
+        block = data.get("content_block") or {}
+        kind = block.get("type")
+        if kind == "text" and block.get("text"):
+            return [self._chunk({"content": block["text"]})]
+        if kind != "tool_use":
+            return []
+        index = len(self.tool_index)
+        self.tool_index[int(data.get("index") or 0)] = index
+        initial = block.get("input")
+        call = {"index": index, "id": str(block.get("id") or ""), "type": "function",
+                "function": {"name": str(block.get("name") or ""),
+                             "arguments": _json_text(initial) if initial else ""}}
+        return [self._chunk({"tool_calls": [call]})]
+
+    def _delta(self, data: Mapping[str, Any]) -> list[JSON]:
+        delta = data.get("delta") or {}
+        kind = delta.get("type")
+        if kind == "text_delta" and delta.get("text"):
+            return [self._chunk({"content": delta["text"]})]
+        if kind == "thinking_delta" and delta.get("thinking"):
+            return [self._chunk({"reasoning_content": delta["thinking"]})]
+        if kind == "input_json_delta" and delta.get("partial_json"):
+            index = self.tool_index.get(int(data.get("index") or 0))
+            if index is not None:
+                call = {"index": index, "function": {"arguments": delta["partial_json"]}}
+                return [self._chunk({"tool_calls": [call]})]
+        return []  # signature_delta, citations_delta, empty deltas
+
+    def _message_delta(self, data: Mapping[str, Any]) -> None:
+        delta = data.get("delta") or {}
+        if delta.get("stop_reason"):
+            self.finish = finish_reason(delta["stop_reason"])
+        self._merge_usage(data.get("usage"))
+
+    def _merge_usage(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            self.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})
+
+    def _stop(self) -> list[JSON]:
+        self.done = True
+        out = [self._chunk({}, self.finish or "stop")]
+        if self.include_usage:
+            out.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                        "model": self.model, "choices": [], "usage": usage_to_openai(self.usage)})
+        return out
