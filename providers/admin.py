@@ -11,6 +11,7 @@ from providers.services.keys import client_key_create
 
 
 class ProviderForm(forms.ModelForm):
+    base_url = forms.URLField(max_length=500, assume_scheme="https")
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),

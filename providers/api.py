@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from providers.adapters.base import AdapterError, ChatRequest, dumps, loads
 from providers.auth import ClientIdentity, ClientKeyAuth
 from providers.catalog import health_summary, models_list
 from providers.services import CallContext, Outcome, provider_call
+from providers.services.circuits import circuits_view
 from providers.services.errors import error_body
 from providers.tokens import estimate_input_tokens
 from routing.selectors import route_table_get
@@ -161,7 +163,8 @@ public_router = Router()
 
 @public_router.get("/health", auth=None)
 async def health(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(dumps(health_summary(await route_table_get())), content_type="application/json")
+    summary = health_summary(await route_table_get(), await circuits_view(), time.time())
+    return HttpResponse(dumps(summary), content_type="application/json")
 
 
 __all__ = ["router", "public_router", "AdapterError"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from providers.circuit import Circuit, status_label
 from routing.resolution import RouteTable
 
 # Claude model ids Claude Code asks for, with their context windows; requests for them are routed
@@ -40,10 +42,24 @@ def models_list(table: RouteTable) -> dict[str, Any]:
     return {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
 
 
-def health_summary(table: RouteTable) -> dict[str, Any]:
-    providers = {
-        p.name: {"status": "healthy" if p.enabled else "disabled", "priority": p.priority, "failure_count": 0}
-        for p in table.providers.values()
-    }
-    healthy = any(p["status"] == "healthy" for p in providers.values())
+SEVERITY = {"healthy": 0, "half_open": 1, "cooling_down": 2, "circuit_open": 3}
+
+
+def health_summary(table: RouteTable, circuits: Mapping[str, Circuit], now: float) -> dict[str, Any]:
+    """Per provider: the worst state over its circuits (all its models and credentials)."""
+    by_provider: dict[int, list[Circuit]] = {}
+    for key, circuit in circuits.items():
+        provider_id = int(key.split(":", 1)[0])
+        by_provider.setdefault(provider_id, []).append(circuit)
+    providers: dict[str, dict[str, Any]] = {}
+    for p in table.providers.values():
+        states = by_provider.get(p.id, [])
+        labels = [status_label(c, now) for c in states] or ["healthy"]
+        status = max(labels, key=lambda s: SEVERITY.get(s, 0)) if p.enabled else "disabled"
+        providers[p.name] = {
+            "status": status,
+            "priority": p.priority,
+            "failure_count": sum(c.failure_count for c in states),
+        }
+    healthy = any(v["status"] == "healthy" for v in providers.values())
     return {"status": "ok" if healthy or not providers else "degraded", "providers": providers}

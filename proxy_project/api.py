@@ -1,4 +1,4 @@
-"""The single NinjaAPI; failures answer in Anthropic's error shape (OpenAI's on chat completions)."""
+"""The single NinjaAPI; errors in Anthropic's shape (OpenAI's for auth and 500s on chat completions)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(Exception)
 def on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.exception("unhandled error on %s", request.path)
+    if is_openai_path(request.path):
+        return openai_error(500, "internal gateway error", "server_error")
     return _json(500, "api_error", "internal gateway error")
 
 

@@ -21,7 +21,7 @@ SESSION_MARKERS = (
     "\n<context name=",
 )
 _VOLATILE_LINES = re.compile(
-    r"^(?:\s*(?:Today's date|Current date|Working directory|Primary working directory|Is directory a git repo"
+    r"^(?:\s*(?:[-*]\s*)?(?:Today's date|Current date|Working directory|Primary working directory|Is directory a git repo"
     r"|Platform|OS Version|Shell|You are powered by the model|The exact model ID|Assistant knowledge cutoff)"
     r"\b[^\n]*)$",
     re.MULTILINE | re.IGNORECASE,

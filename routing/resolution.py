@@ -251,8 +251,9 @@ def arrange(
 ) -> Arranged:
     """Apply the strategy, session affinity and circuit admission to a resolution.
 
-    Blocked candidates (open circuit, cooling down, probe in flight elsewhere) are dropped;
-    candidates whose circuit may take the half-open probe go after the healthy ones.
+    Blocked candidates (open circuit, cooling down, probe in flight elsewhere) are dropped; a
+    candidate whose cooldown is over keeps its place and carries the half-open probe, so a
+    recovered primary gets its traffic back.
     """
     cands = list(res.candidates)
     if len(cands) > 1 and res.strategy == "round_robin":
@@ -263,7 +264,6 @@ def arrange(
     if pinned is not None:
         cands.sort(key=lambda c: (c.provider.name, c.model) != pinned)
     ok: list[Candidate] = []
-    probes: list[Candidate] = []
     soonest: float | None = None
     for cand in cands:
         state = circuits.get(cand.circuit)
@@ -271,9 +271,9 @@ def arrange(
         if verdict == "pass":
             ok.append(cand)
         elif verdict == "probe":
-            probes.append(replace(cand, admission="probe"))
+            ok.append(replace(cand, admission="probe"))
         elif state is not None:
             wait = max(0.0, state.open_until - now)
             soonest = wait if soonest is None else min(soonest, wait)
-    arranged = tuple(ok + probes)
+    arranged = tuple(ok)
     return Arranged(arranged, None if arranged else (soonest if soonest is not None else policy.recovery_timeout))
