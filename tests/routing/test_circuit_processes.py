@@ -11,7 +11,6 @@ import concurrent.futures
 import time
 
 import httpx
-import pytest
 
 from tests.fakes import FakeAnthropic, FakeOpenAI, Reply, anthropic_message
 from tests.support.databases import shared_database

@@ -9,7 +9,13 @@ import httpx
 import pytest
 
 from providers.adapters.base import ChatRequest, StreamEvent, Target, UpstreamRequest, loads
-from providers.adapters.bedrock import MODEL_IDS, BedrockAdapter, BedrockStream, bedrock_model_id, normalize_model
+from providers.adapters.bedrock import (
+    MODEL_IDS,
+    BedrockAdapter,
+    BedrockStream,
+    bedrock_model_id,
+    normalize_model,
+)
 from providers.eventstream import EventStreamParser, event_parser_for
 from providers.sse import SSEParser
 from tests.fakes.bedrock_server import (
