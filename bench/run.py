@@ -302,6 +302,17 @@ def setup_db(ctx: Ctx) -> None:
     manage(ctx, "create_client_key", "bench", "--key", CLIENT_KEY)
 
 
+def serve_for(ctx: Ctx, seconds: float) -> None:
+    """Keep the fake upstream and the gateway up (bounded) and say how to load and profile them."""
+    seconds = min(seconds, 1800.0)
+    lg = f"{PY} {BENCH / 'load.py'} --port {ctx.gw_port} --target gateway --cpu-pid gateway={ctx.gw_pid}"
+    print(f"serving for {seconds:g} s. Examples:")
+    print(f"  {lg} --mode nonstream -c 16 --duration 20")
+    print(f"  {ROOT / '.venv/bin/py-spy'} record --pid {ctx.gw_pid} --gil -r 250 -d 10 -f raw -o /tmp/gw.txt")
+    print(f"  {PY} {BENCH / 'flame_summary.py'} /tmp/gw.txt", flush=True)
+    time.sleep(seconds)
+
+
 # --- report ----------------------------------------------------------------------------------------
 
 
@@ -441,6 +452,12 @@ def main() -> int:
     )
     ap.add_argument("--settings", default="proxy_project.settings", help="what-if: DJANGO_SETTINGS_MODULE")
     ap.add_argument("--app", default="proxy_project.asgi:application", help="what-if: ASGI app for daphne")
+    ap.add_argument(
+        "--serve",
+        type=float,
+        default=0.0,
+        help="only start fake + gateway and keep them up N s (for profiling)",
+    )
     args = ap.parse_args()
     prof = QUICK if args.quick else FULL
     t_start = time.perf_counter()
@@ -464,6 +481,9 @@ def main() -> int:
             ready = start_gateway(ctx)
             results["ready_s"] = ready
             print(f"gateway ready on :{ctx.gw_port} in {ready:.2f} s (pid {ctx.gw_pid})", flush=True)
+            if args.serve > 0:
+                serve_for(ctx, args.serve)
+                return 0
             # Warm-up: every path once at low and high concurrency, then let it go idle.
             for mode in ("nonstream", "stream"):
                 load(ctx, "gateway", mode, 16, duration=prof.warmup, warmup=0.3)

@@ -187,9 +187,8 @@ async def _sign_aws(request: httpx.Request, provider: ProviderConfig) -> None:
         if creds is None:
             raise AWSCredentialsError(f"provider {provider.name}: no AWS credentials in the environment "
                                       "or profile", request=request)
-    aws = AWSRequest(method=request.method, url=str(request.url), data=request.content,
-                     headers={"host": request.headers["host"],
-                              "content-type": request.headers.get("content-type", "application/json")})
+    signed = {name: request.headers[name] for name in ("host", "content-type") if name in request.headers}
+    aws = AWSRequest(method=request.method, url=str(request.url), data=request.content, headers=signed)
     SigV4Auth(creds, "bedrock", _aws_region(provider)).add_auth(aws)
     for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
         if name in aws.headers:

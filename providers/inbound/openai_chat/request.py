@@ -1,10 +1,5 @@
-"""OpenAI chat completions <-> the canonical Anthropic Messages model (inbound OpenAI clients).
+"""OpenAI chat-completions request -> Anthropic Messages request.
 
-``to_anthropic`` turns a ``POST /v1/chat/completions`` body into an Anthropic Messages body;
-``from_anthropic`` and ``AnthropicToOpenAIStream`` turn the Anthropic answer back into a
-``chat.completion`` or ``chat.completion.chunk`` dicts; ``error_to_openai`` reshapes errors.
-
-Pure like the adapters: no Django, settings, clock or network. The caller passes ``created``.
 Request fields with no Anthropic counterpart (seed, penalties, logprobs, response_format, store,
 service_tier...) are ignored rather than refused, so existing OpenAI tools work unchanged.
 """
@@ -12,10 +7,9 @@ service_tier...) are ignored rather than refused, so existing OpenAI tools work 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from providers.adapters.base import JSON, StreamEvent, dumps, error_type_for, is_context_length_message, loads
+from providers.adapters.base import JSON, loads
 
 DEFAULT_MAX_TOKENS = 4096
 RAW_ARGUMENTS = "_raw_arguments"  # tool-call arguments that were not a JSON object, kept verbatim
@@ -26,33 +20,10 @@ PARAMS: dict[str, str] = {"temperature": "temperature", "top_p": "top_p"}
 TOOL_CHOICES: dict[str, str] = {"auto": "auto", "required": "any", "none": "none"}
 # reasoning_effort -> output_config.effort; "none" turns thinking off instead
 EFFORTS: dict[str, str] = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "max"}
-# effort -> thinking.budget_tokens (at most half of max_tokens; no thinking below Anthropic's 1024)
-THINKING_BUDGETS: dict[str, int] = {"low": 4096, "medium": 16384, "high": 32000, "max": 64000}
+# effort -> thinking.budget_tokens (at most half of max_tokens; no thinking below Anthropic's 1024);
+# with the default max_tokens added on top, every total stays under current Claude output limits
+THINKING_BUDGETS: dict[str, int] = {"low": 2048, "medium": 8192, "high": 16384, "max": 24576}
 THINKING_MIN_BUDGET = 1024
-# Anthropic stop_reason -> OpenAI finish_reason (anything else ends the turn: "stop")
-FINISH_REASONS: dict[str, str] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-# Anthropic error type -> OpenAI (type, code)
-ERROR_TYPES: dict[str, tuple[str, str | None]] = {
-    "invalid_request_error": ("invalid_request_error", None),
-    "authentication_error": ("invalid_request_error", "invalid_api_key"),
-    "permission_error": ("permission_error", None),
-    "not_found_error": ("invalid_request_error", "model_not_found"),
-    "request_too_large": ("invalid_request_error", "request_too_large"),
-    "billing_error": ("insufficient_quota", "insufficient_quota"),
-    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
-    "timeout_error": ("server_error", "timeout"),
-    "overloaded_error": ("server_error", "overloaded"),
-    "api_error": ("server_error", None),
-}
-STATUSES: dict[int, int] = {529: 503}  # Anthropic-only statuses -> the nearest standard one
 
 
 class InboundError(ValueError):
@@ -67,8 +38,6 @@ class InboundError(ValueError):
         return {"error": {"message": self.message, "type": "invalid_request_error", "param": self.param,
                           "code": None}}
 
-
-# --- request ---------------------------------------------------------------------------------
 
 
 def to_anthropic(body: Mapping[str, Any], *, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> JSON:
@@ -313,7 +282,7 @@ def _reasoning(body: Mapping[str, Any], out: JSON, *, explicit_max: bool) -> Non
     if effort == "none":
         out["thinking"] = {"type": "disabled"}
         return
-    if effort not in EFFORTS:
+    if not isinstance(effort, str) or effort not in EFFORTS:
         raise InboundError("reasoning_effort must be none, minimal, low, medium, high or xhigh", "reasoning_effort")
     mapped = EFFORTS[effort]
     out["output_config"] = {"effort": mapped}
@@ -333,213 +302,3 @@ def _in_tool_loop(messages: list[JSON]) -> bool:
     last = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
     content = last["content"] if last else ""
     return isinstance(content, list) and any(b.get("type") == "tool_use" for b in content)
-
-
-# --- response --------------------------------------------------------------------------------
-
-
-def completion_id(message_id: Any) -> str:
-    """``msg_X`` -> ``chatcmpl-X`` (ids that already came from an OpenAI backend stay as they were)."""
-    rest = message_id.removeprefix("msg_") if isinstance(message_id, str) and message_id else "gateway"
-    return rest if rest.startswith("chatcmpl-") else "chatcmpl-" + rest
-
-
-def finish_reason(stop_reason: Any) -> str:
-    return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
-
-
-def usage_to_openai(usage: Mapping[str, Any]) -> JSON:
-    """Anthropic counts cached prompt tokens separately; OpenAI counts them inside prompt_tokens."""
-    def count(name: str) -> int:
-        value = usage.get(name)
-        return value if isinstance(value, int) else 0
-
-    cached = count("cache_read_input_tokens")
-    prompt = count("input_tokens") + cached + count("cache_creation_input_tokens")
-    completion = count("output_tokens")
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cached}}
-
-
-def from_anthropic(message: Mapping[str, Any], model: str, *, created: int = 0) -> JSON:
-    """An Anthropic message -> a ``chat.completion`` (text joined, tool_use -> tool_calls,
-    thinking -> reasoning_content). ``model`` is reported unless the message names one."""
-    texts: list[str] = []
-    thoughts: list[str] = []
-    calls: list[JSON] = []
-    for block in message.get("content") or ():
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text":
-            texts.append(str(block.get("text") or ""))
-        elif kind == "thinking":
-            thoughts.append(str(block.get("thinking") or ""))
-        elif kind == "tool_use":
-            calls.append(_tool_call(block))
-    text = "".join(texts)
-    reply: JSON = {"role": "assistant", "content": text or (None if calls else ""), "refusal": None}
-    if calls:
-        reply["tool_calls"] = calls
-    if any(thoughts):
-        reply["reasoning_content"] = "".join(thoughts)
-    usage = message.get("usage")
-    return {
-        "id": completion_id(message.get("id")),
-        "object": "chat.completion",
-        "created": created,
-        "model": str(message.get("model") or model),
-        "choices": [{"index": 0, "message": reply, "logprobs": None,
-                     "finish_reason": finish_reason(message.get("stop_reason"))}],
-        "usage": usage_to_openai(usage if isinstance(usage, dict) else {}),
-    }
-
-
-def _tool_call(block: Mapping[str, Any]) -> JSON:
-    arguments = block.get("input")
-    if isinstance(arguments, dict) and set(arguments) == {RAW_ARGUMENTS}:
-        text = str(arguments[RAW_ARGUMENTS])  # what the model wrote, not our wrapper around it
-    else:
-        text = _json_text(arguments if arguments is not None else {})
-    return {"id": str(block.get("id") or ""), "type": "function",
-            "function": {"name": str(block.get("name") or ""), "arguments": text}}
-
-
-def _json_text(value: Any) -> str:
-    return dumps(value).decode()
-
-
-# --- errors ----------------------------------------------------------------------------------
-
-
-def openai_status(status: int) -> int:
-    return STATUSES.get(status, status)
-
-
-def error_to_openai(status: int, body: bytes | Mapping[str, Any]) -> JSON:
-    """An Anthropic error body (bytes or decoded) -> ``{"error": {message, type, param, code}}``."""
-    data: Any = body
-    if isinstance(body, bytes | bytearray):
-        try:
-            data = loads(body)
-        except ValueError:
-            data = {"error": {"message": body.decode("utf-8", "replace")[:500]}}
-    error = data.get("error") if isinstance(data, Mapping) else None
-    error = error if isinstance(error, Mapping) else {}
-    message = str(error.get("message") or "upstream error")
-    anthropic_type = str(error.get("type") or error_type_for(status))
-    kind, code = ERROR_TYPES.get(anthropic_type, ("invalid_request_error" if status < 500 else "server_error", None))
-    if kind == "invalid_request_error" and code is None and is_context_length_message(message):
-        code = "context_length_exceeded"
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
-
-
-# --- stream ----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class AnthropicToOpenAIStream:
-    """Anthropic stream events -> ``chat.completion.chunk`` dicts (feed/flush, no I/O).
-
-    Emits a role chunk at message_start, content / reasoning_content / tool_calls deltas as they
-    come, a finish chunk at message_stop and, when asked, a ``choices: []`` usage chunk. An
-    Anthropic ``error`` event becomes an ``{"error": ...}`` chunk and ends the stream.
-    """
-
-    model: str
-    include_usage: bool = False
-    created: int = 0
-    id: str = "chatcmpl-gateway"
-    usage: dict[str, int] = field(default_factory=dict)
-    tool_index: dict[int, int] = field(default_factory=dict)  # Anthropic block index -> tool_calls index
-    finish: str | None = None
-    started: bool = False
-    done: bool = False
-
-    def feed(self, event: StreamEvent) -> list[JSON]:
-        data = event.data
-        kind = data.get("type") or event.event
-        if self.done:
-            return []
-        if kind == "message_start":
-            return self._start(data.get("message") or {})
-        if kind == "content_block_start":
-            return self._block_start(data)
-        if kind == "content_block_delta":
-            return self._delta(data)
-        if kind == "message_delta":
-            self._message_delta(data)
-            return []
-        if kind == "message_stop":
-            return self._stop()
-        if kind == "error":
-            self.done = True
-            error = data.get("error") if isinstance(data.get("error"), dict) else {}
-            return [error_to_openai(500, {"error": error})]
-        return []  # ping, content_block_stop, unknown events
-
-    def flush(self) -> list[JSON]:
-        if self.done or not self.started:
-            return []
-        self.done = True
-        return [error_to_openai(502, {"error": {"type": "api_error", "message": "upstream stream ended early"}})]
-
-    def _chunk(self, delta: JSON, finish: str | None = None) -> JSON:
-        chunk: JSON = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                       "model": self.model,
-                       "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
-
-    def _start(self, message: Mapping[str, Any]) -> list[JSON]:
-        self.started = True
-        self.id = completion_id(message.get("id"))
-        self.model = str(message.get("model") or self.model)
-        self._merge_usage(message.get("usage"))
-        return [self._chunk({"role": "assistant", "content": "", "refusal": None})]
-
-    def _block_start(self, data: Mapping[str, Any]) -> list[JSON]:
-        block = data.get("content_block") or {}
-        kind = block.get("type")
-        if kind == "text" and block.get("text"):
-            return [self._chunk({"content": block["text"]})]
-        if kind != "tool_use":
-            return []
-        index = len(self.tool_index)
-        self.tool_index[int(data.get("index") or 0)] = index
-        initial = block.get("input")
-        call = {"index": index, "id": str(block.get("id") or ""), "type": "function",
-                "function": {"name": str(block.get("name") or ""),
-                             "arguments": _json_text(initial) if initial else ""}}
-        return [self._chunk({"tool_calls": [call]})]
-
-    def _delta(self, data: Mapping[str, Any]) -> list[JSON]:
-        delta = data.get("delta") or {}
-        kind = delta.get("type")
-        if kind == "text_delta" and delta.get("text"):
-            return [self._chunk({"content": delta["text"]})]
-        if kind == "thinking_delta" and delta.get("thinking"):
-            return [self._chunk({"reasoning_content": delta["thinking"]})]
-        if kind == "input_json_delta" and delta.get("partial_json"):
-            index = self.tool_index.get(int(data.get("index") or 0))
-            if index is not None:
-                call = {"index": index, "function": {"arguments": delta["partial_json"]}}
-                return [self._chunk({"tool_calls": [call]})]
-        return []  # signature_delta, citations_delta, empty deltas
-
-    def _message_delta(self, data: Mapping[str, Any]) -> None:
-        delta = data.get("delta") or {}
-        if delta.get("stop_reason"):
-            self.finish = finish_reason(delta["stop_reason"])
-        self._merge_usage(data.get("usage"))
-
-    def _merge_usage(self, usage: Any) -> None:
-        if isinstance(usage, dict):
-            self.usage.update({k: v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)})
-
-    def _stop(self) -> list[JSON]:
-        self.done = True
-        out = [self._chunk({}, self.finish or "stop")]
-        if self.include_usage:
-            out.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                        "model": self.model, "choices": [], "usage": usage_to_openai(self.usage)})
-        return out
