@@ -117,3 +117,41 @@ class CircuitState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider.name}/{self.model}: {self.state}"
+
+
+class OAuthToken(models.Model):
+    """A Claude OAuth credential (``sk-ant-oat…``) for a provider, refreshed before it expires.
+
+    Access and refresh tokens are stored encrypted; only providers/client.py and the refresh
+    service decrypt them. ``refreshing_since`` is the claim that keeps refreshes single-flight.
+    """
+
+    provider = models.OneToOneField(Provider, on_delete=models.CASCADE, related_name="oauth_token")
+    access_token_encrypted = models.TextField(blank=True, editable=False)
+    refresh_token_encrypted = models.TextField(blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    token_url = models.URLField(max_length=500, blank=True, help_text="Empty: OAUTH_TOKEN_URL setting.")
+    client_id = models.CharField(max_length=200, blank=True, help_text="Empty: OAUTH_CLIENT_ID setting.")
+    refreshing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    last_refresh_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    refresh_failures = models.PositiveIntegerField(default=0, editable=False)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "OAuth token"
+
+    def __str__(self) -> str:
+        return f"OAuth token for {self.provider.name}"
+
+    def set_tokens(self, access: str, refresh: str | None = None) -> None:
+        self.access_token_encrypted = crypto.encrypt(access)
+        if refresh is not None:
+            self.refresh_token_encrypted = crypto.encrypt(refresh)
+
+    @property
+    def access_token_masked(self) -> str:
+        try:
+            return crypto.mask(crypto.decrypt(self.access_token_encrypted))
+        except ValueError:
+            return "(undecryptable)"

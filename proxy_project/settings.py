@@ -188,3 +188,9 @@ AGENT_ID_HEADERS = [
     h.strip() for h in env_str("AGENT_ID_HEADERS", "x-claude-code-agent-id,x-claude-code-agent,x-agent-id").split(",")
     if h.strip()
 ]
+
+# --- Claude OAuth --------------------------------------------------------------------------------
+OAUTH_TOKEN_URL = env_str("OAUTH_TOKEN_URL", "https://console.anthropic.com/v1/oauth/token")
+OAUTH_CLIENT_ID = env_str("OAUTH_CLIENT_ID", "9d1c250a-e61b-44d9-88ed-5944d1962f5e")  # Claude Code's public id
+OAUTH_REFRESH_MARGIN = env_float("OAUTH_REFRESH_MARGIN", 600.0)  # refresh this many seconds before expiry
+OAUTH_REFRESH_TIMEOUT = env_float("OAUTH_REFRESH_TIMEOUT", 20.0)

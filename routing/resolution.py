@@ -36,6 +36,9 @@ class ProviderConfig:
     max_tokens_cap: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    oauth_token_id: int | None = None
+    # What identifies the credential for circuit scoping ("oauth:<id>" survives token refreshes).
+    credential_scope: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,8 @@ class Candidate:
 
     @property
     def circuit(self) -> str:
-        return circuit_key(self.provider.id, self.model, self.provider.api_key_encrypted)
+        p = self.provider
+        return circuit_key(p.id, self.model, p.credential_scope or p.api_key_encrypted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ def route_table_invalidate() -> None:
 
 async def route_table_load() -> RouteTable:
     """Queries: providers, tier entries (+provider), tiers, routes (+provider), assigned agents."""
-    providers = {p.name: provider_config(p) async for p in Provider.objects.all()}
+    providers = {p.name: provider_config(p) async for p in Provider.objects.select_related("oauth_token")}
     entries: dict[int, list[tuple[str, str]]] = {}
     async for e in TierEntry.objects.filter(enabled=True).select_related("provider").order_by("position", "id"):
         entries.setdefault(e.tier_id, []).append((e.provider.name, e.model))
@@ -77,6 +77,11 @@ async def route_table_load() -> RouteTable:
 
 
 def provider_config(p: Provider) -> ProviderConfig:
+    """The immutable snapshot; an OAuth provider's credential is its current access token."""
+    token = getattr(p, "oauth_token", None) if p.auth_type == Provider.AuthType.OAUTH else None
+    credential = p.api_key_encrypted
+    if token is not None and token.access_token_encrypted:
+        credential = token.access_token_encrypted
     return ProviderConfig(
         id=p.pk,
         name=p.name,
@@ -84,7 +89,7 @@ def provider_config(p: Provider) -> ProviderConfig:
         base_url=p.base_url,
         auth_type=p.auth_type,
         auth_header=p.auth_header,
-        api_key_encrypted=p.api_key_encrypted,
+        api_key_encrypted=credential,
         enabled=p.enabled,
         priority=p.priority,
         timeout=p.timeout,
@@ -92,4 +97,6 @@ def provider_config(p: Provider) -> ProviderConfig:
         max_tokens_cap=p.max_tokens_cap,
         headers=dict(p.headers or {}),
         options=dict(p.options or {}),
+        oauth_token_id=token.pk if token is not None else None,
+        credential_scope=f"oauth:{token.pk}" if token is not None else "",
     )

@@ -156,6 +156,7 @@ class AdapterError(Exception):
         self.retryable = retryable
         self.error_type = error_type
         self.retry_after = retry_after
+        self.upstream_status: int | None = None  # set by the service: what the backend answered
 
     def body(self) -> JSON:
         return {"type": "error", "error": {"type": self.error_type, "message": self.message}}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -31,11 +31,12 @@ from providers.services.circuits import (
 from providers.services.errors import error_body, transport_error
 from providers.services.streaming import StreamSession
 from providers.services.targets import target_for
+from providers.services.tokens import aoauth_token_refresh
 from providers.tokens import estimate_input_tokens
 from routing.affinity import affinity_get, affinity_set, next_turn
 from routing.meta import prompt_fingerprints, request_meta
 from routing.resolution import Candidate, NoRoute, RouteTable, arrange, resolve
-from routing.selectors import route_table_get
+from routing.selectors import route_table_get, route_table_invalidate
 from routing.services import fingerprint_sighting
 
 
@@ -138,10 +139,16 @@ async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outco
     except AdapterError as err:  # the request cannot be expressed for this backend
         _log(ctx, req, cand, None, err.status, error=err.message)
         return err
-    if req.stream:
-        result = await _open_stream(adapter, up, cand, ctx, req)
-    else:
-        result = await _call_once(adapter, up, cand, ctx, req)
+    result = await _send(adapter, up, cand, ctx, req)
+    if isinstance(result, AdapterError) and result.upstream_status == 401 and cand.provider.oauth_token_id:
+        # An expired OAuth token: refresh once (single-flight across workers) and retry once.
+        refreshed = await aoauth_token_refresh(token_id=cand.provider.oauth_token_id)
+        if refreshed.ok:
+            route_table_invalidate()
+            cand = replace(cand, provider=replace(cand.provider, api_key_encrypted=refreshed.access_token_encrypted))
+            result = await _send(adapter, up, cand, ctx, req)
+        else:
+            result.message = f"{result.message}; token refresh failed: {refreshed.error}"
     if isinstance(result, AdapterError) and result.retryable:
         await circuit_record_failure(cand, status=result.status, retry_after=result.retry_after)
         _log(ctx, req, cand, up, result.status, error=result.message, final=False)
@@ -154,6 +161,14 @@ async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outco
     return result
 
 
+async def _send(
+    adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest
+) -> Outcome | AdapterError:
+    if req.stream:
+        return await _open_stream(adapter, up, cand, ctx, req)
+    return await _call_once(adapter, up, cand, ctx, req)
+
+
 async def _call_once(
     adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest
 ) -> Outcome | AdapterError:
@@ -162,7 +177,9 @@ async def _call_once(
     except httpx.HTTPError as exc:
         return transport_error(exc)
     if reply.status >= 400:
-        return adapter.classify_error(reply.status, reply.body, reply.headers)
+        err = adapter.classify_error(reply.status, reply.body, reply.headers)
+        err.upstream_status = reply.status
+        return err
     try:
         data: Any = loads(reply.body)
         if not isinstance(data, dict):

@@ -1,17 +1,20 @@
 """First configuration from environment variables, stored as ordinary rows the admin can edit.
 
 Variables (claude-code-proxy compatible): PREFERRED_PROVIDER, OPENAI_API_KEY, OPENAI_BASE_URL,
-ANTHROPIC_API_KEY, ANTHROPIC_UPSTREAM_URL (or ANTHROPIC_BASE_URL), BIG_MODEL, MIDDLE_MODEL,
+ANTHROPIC_API_KEY (an ``sk-ant-oat…`` value is a Claude OAuth token, refreshed with
+ANTHROPIC_OAUTH_REFRESH_TOKEN, expiring at ANTHROPIC_OAUTH_EXPIRES_AT), ANTHROPIC_UPSTREAM_URL (or ANTHROPIC_BASE_URL), BIG_MODEL, MIDDLE_MODEL,
 SMALL_MODEL, REQUEST_TIMEOUT, MAX_TOKENS_LIMIT, CUSTOM_HEADER_<NAME>.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from django.db import transaction
 
 from providers.models import Provider
+from providers.services.tokens import oauth_token_store
 from routing.models import ModelTier, TierEntry
 
 DEFAULT_MODELS = {
@@ -38,6 +41,20 @@ def _number(env: Mapping[str, str], name: str, kind: type) -> float | int | None
         return kind(raw)  # type: ignore[no-any-return]
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _expiry(raw: str) -> datetime | None:
+    """An expiry as epoch seconds/milliseconds (Claude's credentials file) or ISO 8601."""
+    if not raw:
+        return None
+    try:
+        number = float(raw)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(raw)
+        except ValueError:
+            raise ValueError(f"ANTHROPIC_OAUTH_EXPIRES_AT={raw!r} is neither epoch time nor ISO 8601") from None
+    return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, tz=UTC)
 
 
 def _provider_specs(env: Mapping[str, str]) -> dict[str, dict[str, object]]:
@@ -86,6 +103,12 @@ def seed_from_env(*, env: Mapping[str, str], force: bool = False) -> list[str]:
         provider.max_tokens_cap = int(cap) if cap else None
         provider.headers = headers
         provider.save()
+        if provider.auth_type == Provider.AuthType.OAUTH:
+            oauth_token_store(
+                provider_id=provider.pk, access=str(spec["key"]),
+                refresh=env.get("ANTHROPIC_OAUTH_REFRESH_TOKEN", ""),
+                expires_at=_expiry(env.get("ANTHROPIC_OAUTH_EXPIRES_AT", "")),
+            )
         notes.append(f"provider {name}: {'updated' if existing else 'created'}")
     _seed_tiers(env, specs, preferred, force, notes)
     return notes

@@ -64,7 +64,9 @@ class StreamSession:
             async with client.stream(self.up, self.provider) as resp:
                 if resp.status_code >= 400:
                     body = await resp.aread()
-                    first.set_result(self.adapter.classify_error(resp.status_code, body, resp.headers))
+                    err = self.adapter.classify_error(resp.status_code, body, resp.headers)
+                    err.upstream_status = resp.status_code
+                    first.set_result(err)
                     return
                 first.set_result(None)
                 await self._relay(resp)
