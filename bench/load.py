@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from payloads import anthropic_body, count_tokens_body, dumps, openai_body  # noqa: E402
-from proc import CpuSample, cpu_sample  # noqa: E402
+from proc import CpuSample, cpu_sample, system_cpu_s  # noqa: E402
 
 GATEWAY_MARKER = b"content_block_delta"
 DIRECT_MARKER = b'"delta":{"content":"'
@@ -266,6 +266,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     budget = [args.requests] if args.requests else None
     stop = time.monotonic() + (args.duration if not args.requests else args.max_seconds)
     cpu0 = {name: cpu_sample(pid) for name, pid in pids.items()}
+    sys0 = system_cpu_s()
     t0 = time.perf_counter()
     await asyncio.gather(
         *(
@@ -275,10 +276,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     elapsed = time.perf_counter() - t0
     cpu1 = {name: cpu_sample(pid) for name, pid in pids.items()}
+    sys1 = system_cpu_s()
     for c in conns:
         if c[0] is not None:
             c[0][1].close()
     out = summarize(stats, elapsed, cpu0, cpu1)
+    busy = (sys1[0] - sys0[0]) / elapsed if elapsed > 0 else 0.0
+    ours = sum(c["clock_s"] for c in out["cpu"].values()) / elapsed if elapsed > 0 else 0.0
+    # Machine-wide CPU in use (cores), and the part used by processes other than ours: noise.
+    out["machine"] = {"busy_cores": busy, "other_cores": max(0.0, busy - ours)}
     out.update(
         target=args.target,
         mode=args.mode,

@@ -48,3 +48,29 @@ def status_kib(pid: int, key: str) -> int:
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     raise KeyError(key)
+
+
+def system_cpu_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from the first line of /proc/stat."""
+    with open("/proc/stat") as f:
+        parts = f.readline().split()
+    vals = [int(v) for v in parts[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)  # idle + iowait
+    total = sum(vals[:8])  # guest time is already counted in user/nice
+    return (total - idle) / CLK_TCK, total / CLK_TCK
+
+
+def calibrate_ms(rounds: int = 3) -> float:
+    """CPU ms of a fixed pure-Python workload (best of ``rounds``): a yardstick for how fast this
+    machine runs Python right now, to compare runs taken under different background load."""
+    import json
+
+    data = {f"k{i}": [i, str(i) * 3, {"x": i / 7}] for i in range(2000)}
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.process_time()
+        for _ in range(20):
+            json.loads(json.dumps(data))
+            sorted(data, key=lambda k: k[::-1])
+        best = min(best, time.process_time() - t0)
+    return best * 1e3

@@ -37,7 +37,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from proc import cpu_sample, status_kib  # noqa: E402
+from proc import calibrate_ms, cpu_sample, status_kib  # noqa: E402
 
 PY = sys.executable
 CLIENT_KEY = "sk-gw-bench-0000"
@@ -336,17 +336,19 @@ def gw_cpu(r: dict[str, Any]) -> float | None:
 def print_table(results: dict[str, Any]) -> None:
     rows = results["scenarios"]
     print()
-    print("=" * 118)
+    print("=" * 125)
     print(
-        "Gateway vs direct (same fake upstream, same run). ratio = gateway / direct. CPU = daphne utime+stime / req."
+        "Gateway vs direct (same fake upstream, same run). ratio = gateway / direct. CPU = daphne utime+stime / req.\n"
+        "noise = CPU cores used by other processes on the machine during the gateway run (0 = quiet)."
     )
-    print("-" * 118)
+    print("-" * 125)
     head = (
         f"{'mode':10s} {'c':>3s} | {'rps direct':>10s} {'rps gw':>8s} {'ratio':>6s} | {'p50 dir':>8s} {'p50 gw':>8s}"
         f" {'ratio':>6s} | {'p99 dir':>8s} {'p99 gw':>8s} | {'TTFT dir':>8s} {'TTFT gw':>8s} | {'gw CPU ms':>9s}"
+        f" {'noise':>5s}"
     )
     print(head)
-    print("-" * 118)
+    print("-" * 125)
     for r in rows:
         d, g = r["direct"], r["gateway"]
         print(
@@ -354,9 +356,10 @@ def print_table(results: dict[str, Any]) -> None:
             f" | {d['lat_p50_ms']:8.2f} {g['lat_p50_ms']:8.2f} {fmt(ratio(g['lat_p50_ms'], d['lat_p50_ms'])):>6s}"
             f" | {d['lat_p99_ms']:8.2f} {g['lat_p99_ms']:8.2f}"
             f" | {fmt(d.get('ttft_p50_ms'), 2):>8s} {fmt(g.get('ttft_p50_ms'), 2):>8s} | {fmt(gw_cpu(g), 2):>9s}"
+            f" {fmt(g.get('machine', {}).get('other_cores'), 2):>5s}"
             + (f"  ({g['errors']} errors)" if g["errors"] else "")
         )
-    print("-" * 118)
+    print("-" * 125)
     s = results["summary"]
     print("Targets")
     for name, value, target, unit, note in s["checks"]:
@@ -367,7 +370,16 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"  {name:52s} {fmt(value, 2):>9s} {unit}")
     for extra in s.get("notes", []):
         print(f"  note: {extra}")
-    print("=" * 118)
+    print("=" * 125)
+
+
+def mean_noise(results: dict[str, Any]) -> float | None:
+    vals = [
+        r["gateway"]["machine"]["other_cores"]
+        for r in results["scenarios"]
+        if "machine" in r.get("gateway", {})
+    ]
+    return sum(vals) / len(vals) if vals else None
 
 
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
@@ -427,6 +439,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         ("gateway CPU / stream, burst (c=64)", cpu_of("stream", 64), "ms"),
         ("count_tokens p50 latency", ct["lat_p50_ms"] if ct else None, "ms"),
         ("RSS after the run", results.get("final_rss_mib"), "MiB"),
+        ("noise: reference Python workload at start (lower = faster)", results.get("calib_start_ms"), "ms"),
+        ("noise: reference Python workload at end", results.get("calib_end_ms"), "ms"),
+        ("noise: other processes' CPU during gateway runs (mean)", mean_noise(results), "cores"),
         ("peak RSS (VmHWM)", results.get("peak_rss_mib"), "MiB"),
     ]
     for rs in results.get("routing", []):
@@ -474,6 +489,7 @@ def main() -> int:
         "scenarios": [],
         "notes": [],
     }
+    results["calib_start_ms"] = calibrate_ms()
     try:
         if not args.direct_only:
             print(f"setting up gateway in {tmp} (fake upstream on :{ctx.fake_port}) ...", flush=True)
@@ -547,6 +563,7 @@ def main() -> int:
         else:
             print(f"kept {tmp}")
 
+    results["calib_end_ms"] = calibrate_ms()
     results["wall_s"] = time.perf_counter() - t_start
     results["notes"].extend(ctx.notes)
     if args.direct_only:

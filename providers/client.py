@@ -12,18 +12,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import botocore.session
 import httpx
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from django.conf import settings
 
 from providers import crypto
 from providers.adapters.base import UpstreamRequest
 from routing.resolution import ProviderConfig
+
+if TYPE_CHECKING:  # botocore costs ~0.4 s to import: loaded on the first Bedrock request only
+    import botocore.session
+    from botocore.credentials import Credentials
 
 _clients: dict[int, httpx.AsyncClient] = {}
 _transport: httpx.AsyncBaseTransport | None = None
@@ -139,11 +139,15 @@ def _uses_sigv4(provider: ProviderConfig) -> bool:
 
 @functools.cache
 def _botocore_session() -> botocore.session.Session:
+    import botocore.session
+
     return botocore.session.get_session()
 
 
 def _aws_stored_credentials(provider: ProviderConfig) -> Credentials:
     """The keys stored (encrypted) as ``{"access_key_id", "secret_access_key", "session_token"?}``."""
+    from botocore.credentials import Credentials
+
     creds = _aws_keys.get(provider.api_key_encrypted)
     if creds is None:
         try:
@@ -180,6 +184,9 @@ def _aws_region(provider: ProviderConfig) -> str:
 
 async def _sign_aws(request: httpx.Request, provider: ProviderConfig) -> None:
     """Add SigV4 headers (service "bedrock") signing host, content-type and the body."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
     if provider.api_key_encrypted:
         creds = _aws_stored_credentials(provider)
     else:
@@ -214,3 +221,31 @@ async def stream(up: UpstreamRequest, provider: ProviderConfig) -> AsyncIterator
         yield response
     finally:
         await response.aclose()
+
+
+# --- OAuth token endpoint (refresh-token grant) ----------------------------------------------------
+_sync_transport: httpx.BaseTransport | None = None
+
+
+def set_sync_transport(transport: httpx.BaseTransport | None) -> None:
+    """Test seam for the sync calls (Celery/admin): token refresh and health checks."""
+    global _sync_transport
+    _sync_transport = transport
+
+
+def _token_result(response: httpx.Response) -> tuple[int, dict[str, Any]]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = {}
+    return response.status_code, data if isinstance(data, dict) else {}
+
+
+async def token_post(url: str, payload: dict[str, str], seconds: float) -> tuple[int, dict[str, Any]]:
+    response = await get_client().post(url, json=payload, timeout=seconds)
+    return _token_result(response)
+
+
+def token_post_sync(url: str, payload: dict[str, str], seconds: float) -> tuple[int, dict[str, Any]]:
+    with httpx.Client(transport=_sync_transport, timeout=seconds, trust_env=False) as sync_client:
+        return _token_result(sync_client.post(url, json=payload))

@@ -36,6 +36,12 @@ class Provider(models.Model):
     headers = models.JSONField(default=dict, blank=True, help_text="Extra headers sent upstream.")
     # Backend quirks as data: any Target field (drop_params, reasoning_effort, path, ...).
     options = models.JSONField(default=dict, blank=True)
+    # The last health check (providers/services/health.py). health_checked_at doubles as the
+    # claim that keeps two workers from checking the same provider at once.
+    health_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    health_ok = models.BooleanField(null=True, blank=True, editable=False)  # None: never checked/skipped
+    health_latency_ms = models.FloatField(null=True, blank=True, editable=False)
+    health_error = models.CharField(max_length=300, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

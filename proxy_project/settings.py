@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "template_partials",
+    "django_celery_beat",
     "routing",
     "providers",
     "dashboard",
@@ -164,11 +166,33 @@ REQUEST_LOG_FLUSH_INTERVAL = env_float("REQUEST_LOG_FLUSH_INTERVAL", 0.5)
 RATE_LIMIT_COOLDOWN_DEFAULT = env_float("RATE_LIMIT_COOLDOWN_DEFAULT", 300.0)
 
 # --- Celery --------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or (REDIS_URL or "memory://")
+# Without Redis the broker is a folder (kombu's filesystem transport): it needs no server and,
+# unlike memory://, works between the web process, the worker and beat on one machine.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or (REDIS_URL or "filesystem://")
+CELERY_BROKER_FOLDER = Path(env_str("CELERY_BROKER_FOLDER", "") or BASE_DIR / ".celery")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),
+        "data_folder_out": str(CELERY_BROKER_FOLDER / "queue"),
+        "processed_folder": str(CELERY_BROKER_FOLDER / "processed"),
+        "control_folder": str(CELERY_BROKER_FOLDER / "control"),
+    }
+    if CELERY_BROKER_URL.startswith("filesystem://")
+    else {}
+)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90)
+# Periodic tasks live in the database and are edited in the admin (django-celery-beat).
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+HEALTH_CHECK_INTERVAL = env_int("HEALTH_CHECK_INTERVAL", 60)       # seconds; default beat schedule
+HEALTH_CHECK_TIMEOUT = env_float("HEALTH_CHECK_TIMEOUT", 10.0)     # seconds for one provider check
+REQUEST_LOG_RETENTION_DAYS = env_int("REQUEST_LOG_RETENTION_DAYS", 30)  # 0 keeps logs forever
+REQUEST_LOG_PRUNE_BATCH = env_int("REQUEST_LOG_PRUNE_BATCH", 5000)
+# The dashboard's hour/day totals are recomputed at most this often per process (seconds).
+DASHBOARD_TOTALS_INTERVAL = env_float("DASHBOARD_TOTALS_INTERVAL", 1.0)
 
 LOGGING = {
     "version": 1,

@@ -67,7 +67,8 @@ def to_anthropic(body: Mapping[str, Any], *, default_max_tokens: int = DEFAULT_M
     user = body.get("user") or body.get("safety_identifier")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
-    _reasoning(body, out, explicit_max="max_tokens" in body or "max_completion_tokens" in body)
+    explicit_max = body.get("max_tokens") is not None or body.get("max_completion_tokens") is not None
+    _reasoning(body, out, explicit_max=explicit_max)
     return out
 
 
@@ -238,8 +239,11 @@ def _tool_result(message: Mapping[str, Any], where: str) -> JSON:
 def _tools(body: Mapping[str, Any], out: JSON) -> None:
     """tools -> Anthropic tools; tool_choice and parallel_tool_calls -> tool_choice (only with
     tools: Anthropic refuses a tool_choice without them)."""
+    raw = body.get("tools") or []
+    if not isinstance(raw, list):
+        raise InboundError("tools must be a list", "tools")
     tools: list[JSON] = []
-    for i, tool in enumerate(body.get("tools") or ()):
+    for i, tool in enumerate(raw):
         function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
         if not isinstance(function, dict) or not function.get("name"):
             raise InboundError(f"tools.{i}: only function tools with a name are supported", f"tools.{i}")

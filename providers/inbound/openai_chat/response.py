@@ -34,6 +34,11 @@ ERROR_TYPES: dict[str, tuple[str, str | None]] = {
 STATUSES: dict[int, int] = {529: 503}  # Anthropic-only statuses -> the nearest standard one
 
 
+def obj(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (upstream replies are not trusted)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def completion_id(message_id: Any) -> str:
     """``msg_X`` -> ``chatcmpl-X`` (ids that already came from an OpenAI backend stay as they were)."""
     rest = message_id.removeprefix("msg_") if isinstance(message_id, str) and message_id else "gateway"
@@ -63,7 +68,8 @@ def from_anthropic(message: Mapping[str, Any], model: str, *, created: int = 0) 
     texts: list[str] = []
     thoughts: list[str] = []
     calls: list[JSON] = []
-    for block in message.get("content") or ():
+    content = message.get("content")
+    for block in content if isinstance(content, list) else ():
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
             texts.append(str(block.get("text") or ""))
@@ -77,7 +83,6 @@ def from_anthropic(message: Mapping[str, Any], model: str, *, created: int = 0) 
         reply["tool_calls"] = calls
     if any(thoughts):
         reply["reasoning_content"] = "".join(thoughts)
-    usage = message.get("usage")
     return {
         "id": completion_id(message.get("id")),
         "object": "chat.completion",
@@ -85,7 +90,7 @@ def from_anthropic(message: Mapping[str, Any], model: str, *, created: int = 0) 
         "model": str(message.get("model") or model),
         "choices": [{"index": 0, "message": reply, "logprobs": None,
                      "finish_reason": finish_reason(message.get("stop_reason"))}],
-        "usage": usage_to_openai(usage if isinstance(usage, dict) else {}),
+        "usage": usage_to_openai(obj(message.get("usage"))),
     }
 
 
@@ -115,8 +120,7 @@ def error_to_openai(status: int, body: bytes | Mapping[str, Any]) -> JSON:
             data = loads(body)
         except ValueError:
             data = {"error": {"message": body.decode("utf-8", "replace")[:500]}}
-    error = data.get("error") if isinstance(data, Mapping) else None
-    error = error if isinstance(error, Mapping) else {}
+    error = obj(obj(data).get("error"))
     message = str(error.get("message") or "upstream error")
     anthropic_type = str(error.get("type") or error_type_for(status))
     kind, code = ERROR_TYPES.get(anthropic_type, ("invalid_request_error" if status < 500 else "server_error", None))

@@ -12,8 +12,21 @@ from providers.inbound.openai_chat.response import (
     error_to_openai,
     finish_reason,
     json_text,
+    obj,
     usage_to_openai,
 )
+
+# Anthropic delta type -> (its text field, the OpenAI delta key it feeds)
+DELTAS: dict[str, tuple[str, str]] = {
+    "text_delta": ("text", "content"),
+    "thinking_delta": ("thinking", "reasoning_content"),
+    "input_json_delta": ("partial_json", "tool_calls"),
+}
+
+
+def _index(data: Mapping[str, Any]) -> int:
+    index = data.get("index")
+    return index if isinstance(index, int) else 0
 
 
 @dataclass(slots=True)
@@ -41,7 +54,7 @@ class AnthropicToOpenAIStream:
         if self.done:
             return []
         if kind == "message_start":
-            return self._start(data.get("message") or {})
+            return self._start(obj(data.get("message")))
         if kind == "content_block_start":
             return self._block_start(data)
         if kind == "content_block_delta":
@@ -53,8 +66,7 @@ class AnthropicToOpenAIStream:
             return self._stop()
         if kind == "error":
             self.done = True
-            error = data.get("error") if isinstance(data.get("error"), dict) else {}
-            return [error_to_openai(500, {"error": error})]
+            return [error_to_openai(500, {"error": obj(data.get("error"))})]
         return []  # ping, content_block_stop, unknown events
 
     def flush(self) -> list[JSON]:
@@ -79,14 +91,14 @@ class AnthropicToOpenAIStream:
         return [self._chunk({"role": "assistant", "content": "", "refusal": None})]
 
     def _block_start(self, data: Mapping[str, Any]) -> list[JSON]:
-        block = data.get("content_block") or {}
+        block = obj(data.get("content_block"))
         kind = block.get("type")
-        if kind == "text" and block.get("text"):
+        if kind == "text" and isinstance(block.get("text"), str) and block["text"]:
             return [self._chunk({"content": block["text"]})]
         if kind != "tool_use":
             return []
         index = len(self.tool_index)
-        self.tool_index[int(data.get("index") or 0)] = index
+        self.tool_index[_index(data)] = index
         initial = block.get("input")
         call = {"index": index, "id": str(block.get("id") or ""), "type": "function",
                 "function": {"name": str(block.get("name") or ""),
@@ -94,21 +106,21 @@ class AnthropicToOpenAIStream:
         return [self._chunk({"tool_calls": [call]})]
 
     def _delta(self, data: Mapping[str, Any]) -> list[JSON]:
-        delta = data.get("delta") or {}
+        delta = obj(data.get("delta"))
         kind = delta.get("type")
-        if kind == "text_delta" and delta.get("text"):
-            return [self._chunk({"content": delta["text"]})]
-        if kind == "thinking_delta" and delta.get("thinking"):
-            return [self._chunk({"reasoning_content": delta["thinking"]})]
-        if kind == "input_json_delta" and delta.get("partial_json"):
-            index = self.tool_index.get(int(data.get("index") or 0))
-            if index is not None:
-                call = {"index": index, "function": {"arguments": delta["partial_json"]}}
-                return [self._chunk({"tool_calls": [call]})]
-        return []  # signature_delta, citations_delta, empty deltas
+        field_name, key = DELTAS.get(kind if isinstance(kind, str) else "", ("", ""))
+        value = delta.get(field_name) if field_name else None
+        if not isinstance(value, str) or not value:
+            return []  # signature_delta, citations_delta, empty deltas
+        if key != "tool_calls":
+            return [self._chunk({key: value})]
+        index = self.tool_index.get(_index(data))
+        if index is None:
+            return []
+        return [self._chunk({"tool_calls": [{"index": index, "function": {"arguments": value}}]})]
 
     def _message_delta(self, data: Mapping[str, Any]) -> None:
-        delta = data.get("delta") or {}
+        delta = obj(data.get("delta"))
         if delta.get("stop_reason"):
             self.finish = finish_reason(delta["stop_reason"])
         self._merge_usage(data.get("usage"))

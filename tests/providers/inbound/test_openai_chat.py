@@ -176,6 +176,7 @@ BAD_REQUESTS = [
     ("max_tokens_zero", req(max_tokens=0), "max_tokens"),
     ("max_tokens_string", req(max_completion_tokens="9"), "max_completion_tokens"),
     ("stop_number", req(stop=5), "stop"),
+    ("tools_not_a_list", req(tools={"type": "function"}), "tools"),
     ("custom_tool", req(tools=[{"type": "custom", "custom": {"name": "x"}}]), "tools.0"),
     ("tool_choice_unknown", req(tools=[WEATHER], tool_choice="sometimes"), "tool_choice"),
     ("reasoning_effort_unknown", req(reasoning_effort="extreme"), "reasoning_effort"),
