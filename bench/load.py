@@ -180,9 +180,10 @@ async def client_loop(
             if budget[0] <= 0:
                 return
             budget[0] -= 1
-        if conn[0] is None:
-            conn[0] = await asyncio.open_connection(host, port)
-        reader, writer = conn[0]
+        pair = conn[0]
+        if pair is None:
+            pair = conn[0] = await asyncio.open_connection(host, port)
+        reader, writer = pair
         try:
             keep = await one_request(reader, writer, req, marker, want_marker, stats, record)
         except (Closed, ConnectionError, asyncio.IncompleteReadError) as exc:

@@ -12,7 +12,9 @@ from ninja import Router
 from providers.adapters.base import AdapterError, ChatRequest, dumps, loads
 from providers.auth import ClientIdentity, ClientKeyAuth
 from providers.catalog import health_summary, models_list
+from providers.limits import limits_check
 from providers.services import CallContext, Outcome, provider_call
+from providers.services.calls import error_outcome
 from providers.services.circuits import circuits_view
 from providers.services.errors import error_body
 from providers.tokens import estimate_input_tokens
@@ -109,6 +111,9 @@ async def _messages(request: HttpRequest, prefix: str | None) -> HttpResponse | 
                             content_type="application/json")
     url_provider, url_model = split_prefix(prefix)
     identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
+    limited = await limits_check(identity)
+    if limited is not None:
+        return to_response(error_outcome(limited))
     ctx = CallContext(
         client=identity,
         url_provider=url_provider,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.conf import settings
 from django.db import models
 
 from providers import crypto
@@ -78,6 +79,10 @@ class ClientKey(models.Model):
     enabled = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True, editable=False)
+    # Optional budgets (empty: unlimited), enforced on the request path by providers/limits.py.
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    requests_per_day = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_day = models.PositiveBigIntegerField(null=True, blank=True, help_text="Input plus output tokens.")
 
     objects = ClientKeyQuerySet.as_manager()
 
@@ -161,3 +166,26 @@ class OAuthToken(models.Model):
             return crypto.mask(crypto.decrypt(self.access_token_encrypted))
         except ValueError:
             return "(undecryptable)"
+
+
+class StaffToken(models.Model):
+    """A bearer token for the admin REST API, owned by a staff user. Only its SHA-256 is stored."""
+
+    PREFIX = "sk-gwadm-"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gateway_tokens")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(max_length=16, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["user", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @classmethod
+    def generate(cls) -> str:
+        return cls.PREFIX + secrets.token_urlsafe(32)

@@ -159,6 +159,9 @@ REQUEST_TIMEOUT = env_float("REQUEST_TIMEOUT", 600.0)         # upstream read ti
 CONNECT_TIMEOUT = env_float("CONNECT_TIMEOUT", 10.0)
 MAX_TOKENS_LIMIT = env_int("MAX_TOKENS_LIMIT", 0)              # 0: no global clamp
 STREAM_PING_INTERVAL = env_float("STREAM_PING_INTERVAL", 10.0)  # ping while the upstream is silent
+# A stream is committed to its upstream at the first event or after this long; before that an
+# upstream error is still answered with an HTTP status (and may fall back).
+STREAM_COMMIT_WAIT = env_float("STREAM_COMMIT_WAIT", 5.0)
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 200)
 ROUTE_TABLE_TTL = env_float("ROUTE_TABLE_TTL", 1.0)            # seconds between config version checks
 CLIENT_KEY_CACHE_TTL = env_float("CLIENT_KEY_CACHE_TTL", 30.0)

@@ -8,5 +8,5 @@ Measures what the middleware stack costs on the API path (each sync ``Middleware
 
 from proxy_project.settings import *  # noqa: F403
 
-MIDDLEWARE: list[str] = []
+MIDDLEWARE: list[str] = []  # type: ignore[no-redef]
 SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]

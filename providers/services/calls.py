@@ -21,6 +21,7 @@ from providers import client
 from providers.adapters import REGISTRY
 from providers.adapters.base import Adapter, AdapterError, ChatRequest, UpstreamRequest, dumps, loads
 from providers.auth import ClientIdentity
+from providers.limits import usage_add
 from providers.services.circuits import (
     circuit_claim_probe,
     circuit_record_failure,
@@ -248,6 +249,8 @@ def _log(
         error=error,
         ledger=list(up.ledger) if up else [],
     )
+    if usage:
+        usage_add(ctx.client, int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0))
 
 
 __all__ = ["CallContext", "Outcome", "provider_call", "settings"]

@@ -102,3 +102,53 @@ async def circuit_record_failure(cand: Candidate, *, status: int, retry_after: f
             )
     _view[key] = new
     return new
+
+
+# --- Sync writers for the admin and Celery (health checks) ----------------------------------------
+
+_CLOSED_FIELDS = {"state": CLOSED, "failure_count": 0, "open_until": 0, "probe_since": 0, "reason": ""}
+
+
+def circuit_reset(*, circuit_id: int) -> bool:
+    """Close one circuit whatever its state (an operator's override, so unconditional)."""
+    reset = CircuitState.objects.filter(pk=circuit_id).update(**_CLOSED_FIELDS) == 1
+    circuits_forget()  # this process reloads at once; the others within CIRCUIT_REFRESH
+    return reset
+
+
+def circuits_close_for_provider(*, provider_id: int, now: float) -> int:
+    """A health check succeeded: close the provider's circuits that opened on failures.
+
+    Rate-limit cooldowns run out on their own: a models endpoint answering says nothing about
+    quota. Each close is conditional on the state read, so a concurrent transition wins.
+    Queries: the provider's non-pristine circuits, one UPDATE per circuit to close.
+    """
+    closed = 0
+    rows = CircuitState.objects.filter(provider_id=provider_id).exclude(state=CLOSED, failure_count=0)
+    for row in rows:
+        if row.reason == "rate_limited" and row.open_until > now:
+            continue
+        closed += CircuitState.objects.filter(
+            pk=row.pk, state=row.state, failure_count=row.failure_count
+        ).update(**_CLOSED_FIELDS)
+    return closed
+
+
+def circuit_count_failure(
+    *, key: str, provider_id: int, model: str, status: int, retry_after: float | None, now: float
+) -> bool:
+    """Count one provider failure seen outside the request path (a failed health check).
+
+    The same transition as the request path (providers.circuit.on_failure), written with a
+    conditional UPDATE on the state read; False when a concurrent transition won.
+    """
+    row, _ = CircuitState.objects.get_or_create(
+        key=key, defaults={"provider_id": provider_id, "model": model[:200]}
+    )
+    new = on_failure(_circuit(row), now, policy(), status=status, retry_after=retry_after)
+    return CircuitState.objects.filter(
+        pk=row.pk, state=row.state, failure_count=row.failure_count
+    ).update(
+        state=new.state, failure_count=new.failure_count, open_until=new.open_until,
+        probe_since=new.probe_since, reason=new.reason[:200],
+    ) == 1

@@ -29,6 +29,24 @@ logger = logging.getLogger("gateway.stream")
 COMMENT_PING = b": keep-alive\n\n"  # before message_start an event would break SDK parsers
 
 
+EARLY_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "api_error": 502,
+                      "timeout_error": 504, "invalid_request_error": 400}
+
+
+def _early_error(events: list[StreamEvent]) -> AdapterError | None:
+    """An error event before any content block: the stream failed before it began."""
+    for event in events:
+        if event.event == "content_block_start":
+            return None
+        if event.event == "error":
+            err = event.data.get("error") or {}
+            error_type = str(err.get("type") or "api_error")
+            status = EARLY_ERROR_STATUS.get(error_type, 502)
+            return AdapterError(str(err.get("message") or "upstream stream failed"), status=status,
+                                retryable=status in (429, 502, 504, 529), error_type=error_type)
+    return None
+
+
 class StreamSession:
     def __init__(self, adapter: Adapter, up: UpstreamRequest, provider: ProviderConfig) -> None:
         self.adapter = adapter
@@ -45,6 +63,7 @@ class StreamSession:
         self._first: asyncio.Future[AdapterError | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._abandoned = False
 
     async def start(self) -> AdapterError | None:
         """Open the upstream stream; None when it answered 2xx, else the classified error."""
@@ -68,8 +87,13 @@ class StreamSession:
                     err.upstream_status = resp.status_code
                     first.set_result(err)
                     return
-                first.set_result(None)
-                await self._relay(resp)
+                # Commit to this upstream at its first event (an error there can still fall back)
+                # or after STREAM_COMMIT_WAIT seconds of silence, whichever comes first.
+                timer = asyncio.get_running_loop().call_later(settings.STREAM_COMMIT_WAIT, self._commit)
+                try:
+                    await self._relay(resp)
+                finally:
+                    timer.cancel()
         except httpx.HTTPError as exc:
             self._fail(transport_error(exc))
         except asyncio.CancelledError:
@@ -92,6 +116,8 @@ class StreamSession:
                 out.extend(feed(event))
             if out:
                 self._emit(out)
+                if self._abandoned:
+                    return
         out = []
         for event in parser.flush():
             out.extend(feed(event))
@@ -108,9 +134,21 @@ class StreamSession:
             return
         self._emit([anthropic_error_event(err.error_type, err.message)])
 
+    def _commit(self) -> None:
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)
+
     def _emit(self, events: list[StreamEvent]) -> None:
         if not events:
             return
+        first = self._first
+        if first is not None and not first.done():
+            early = _early_error(events)
+            if early is not None:  # nothing reached the client: answer with a status, maybe fall back
+                self._abandoned = True
+                first.set_result(early)
+                return
+            first.set_result(None)
         stats = self.translator.stats
         if self.ttft is None and stats.first_content:
             self.ttft = time.perf_counter()

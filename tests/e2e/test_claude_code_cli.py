@@ -295,3 +295,42 @@ def test_claude_cli_tool_loop_through_anthropic_passthrough(claude, anthropic_ga
     result_blocks = [b for m in body["messages"] if isinstance(m["content"], list)
                      for b in m["content"] if b.get("type") == "tool_result"]
     assert [b["tool_use_id"] for b in result_blocks] == [script.call_id]
+
+
+# --- Upstream failures the CLI must recover from ---------------------------------------------------
+
+
+def _broken_tool_call_stream(script: AgentScript) -> Reply:
+    args = json.dumps({"file_path": str(script.target), "content": "TRUNCATED " * 20})
+    chunks = openai_tool_call_chunks([("call_broken_1", "Write", args)], arg_piece=12)
+    return Reply.sse(chunks, drop_after=5)  # role, head, 3 argument fragments, then the socket dies
+
+
+def test_claude_cli_recovers_when_upstream_stream_breaks(claude, gateway, fresh_upstream):
+    """A mid-stream upstream failure reaches the CLI as an error, never as a complete (truncated) reply."""
+    script = AgentScript(workdir=claude.tmp_path / "work")
+    fresh_upstream.enqueue(_broken_tool_call_stream(script))
+    fresh_upstream.handler = script
+    run = claude.run("Create hello.txt in the current directory.", gateway_url=gateway.url,
+                     api_key=gateway.client_key)
+    print("upstream requests:\n" + _summary(fresh_upstream) + "\nscript: " + "; ".join(script.log))
+
+    assert run.returncode == 0, run.stderr
+    assert script.final_text in run.result()["result"]
+    assert script.target.read_text() == WRITE_CONTENT
+    main = [r for r in fresh_upstream.requests if isinstance(r.json, dict) and _write_tool(r.json)]
+    assert len(main) >= 3  # broken stream, the CLI's retry, the turn after the tool result
+    assert not any(m.get("tool_call_id") == "call_broken_1" for r in main for m in _tool_messages(r.json))
+
+
+def test_claude_cli_retries_after_upstream_server_error(claude, gateway, fresh_upstream):
+    script = AgentScript(workdir=claude.tmp_path / "work")
+    fresh_upstream.enqueue(Reply.error(500, {"error": {"message": "upstream exploded", "type": "server_error"}}))
+    fresh_upstream.handler = script
+    run = claude.run("Create hello.txt in the current directory.", gateway_url=gateway.url,
+                     api_key=gateway.client_key)
+    print("upstream requests:\n" + _summary(fresh_upstream) + "\nscript: " + "; ".join(script.log))
+
+    assert run.returncode == 0, run.stderr
+    assert script.final_text in run.result()["result"]
+    assert script.target.read_text() == WRITE_CONTENT

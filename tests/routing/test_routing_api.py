@@ -222,3 +222,13 @@ async def test_non_stream_completion_used_by_fallback_chain(two, anthropic_sdk):
     b.enqueue(Reply.json(openai_completion("saved by beta")))
     msg = await anthropic_sdk.messages.create(**BODY)
     assert msg.content[0].text == "saved by beta"
+
+
+async def test_stream_error_before_first_content_still_falls_back(two, anthropic_sdk):
+    a, b = two
+    await amake_tiers({"middle": [(a.p, "ma"), (b.p, "mb")]})
+    a.enqueue(Reply.sse([{"error": {"message": "Rate limit reached", "type": "rate_limit_error", "code": 429}}]))
+    b.enqueue(Reply.sse(openai_text_chunks("from beta")))
+    async with anthropic_sdk.messages.stream(**BODY) as s:
+        final = await s.get_final_message()
+    assert final.content[0].text == "from beta"

@@ -1,0 +1,329 @@
+"""Reads for the dashboard: the htmx views, the consumer's snapshot and the live events.
+
+Sync functions serve views and the consumer (through database_sync_to_async); the ``a``-prefixed
+twins serve dashboard_event_send on the event loop. Each pair shares its querysets and a pure
+builder, and returns frozen dataclasses, so rendering a template never runs a query.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncHour
+from django.utils import timezone
+
+from dashboard.models import FallbackEvent, RequestLog
+from providers.catalog import SEVERITY
+from providers.circuit import Circuit, status_label
+from providers.models import CircuitState, ClientKey, Provider
+
+RECENT_REQUESTS = 50
+RECENT_FALLBACKS = 20
+STATUS_LABELS = {
+    "healthy": "healthy",
+    "half_open": "probing",
+    "cooling_down": "cooling down",
+    "circuit_open": "circuit open",
+    "disabled": "disabled",
+}
+# A client that hung up (499) is not the gateway's or the provider's error.
+ERRORS = Q(status__gte=400) & ~Q(status=499)
+TOKENS = F("input_tokens") + F("output_tokens")
+
+
+# --- Recent requests and fallback events ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRow:
+    id: int
+    created: datetime
+    client: str
+    requested_model: str
+    provider: str
+    upstream_model: str
+    status: int
+    latency_ms: float
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    route_reason: str
+    error: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 400
+
+
+def request_row(log: RequestLog, client: str) -> RequestRow:
+    return RequestRow(
+        id=log.pk, created=log.created, client=client, requested_model=log.requested_model,
+        provider=log.provider, upstream_model=log.upstream_model, status=log.status,
+        latency_ms=log.latency_ms, input_tokens=log.input_tokens, output_tokens=log.output_tokens,
+        cached_tokens=log.cached_tokens, route_reason=log.route_reason, error=log.error[:300],
+    )
+
+
+def _recent_requests_qs(limit: int) -> QuerySet[RequestLog]:
+    # Served by the index on created (ORDER BY created DESC LIMIT n).
+    return RequestLog.objects.select_related("client_key").order_by("-created", "-id")[:limit]
+
+
+def _with_client(log: RequestLog) -> RequestRow:
+    return request_row(log, log.client_key.name if log.client_key is not None else "")
+
+
+def recent_requests(limit: int = RECENT_REQUESTS) -> list[RequestRow]:
+    """Newest first. Query: one SELECT joined to the client key."""
+    return [_with_client(log) for log in _recent_requests_qs(limit)]
+
+
+async def arecent_requests(limit: int = RECENT_REQUESTS) -> list[RequestRow]:
+    return [_with_client(log) async for log in _recent_requests_qs(limit)]
+
+
+async def aclient_names(ids: Collection[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {k.pk: k.name async for k in ClientKey.objects.filter(pk__in=ids).only("pk", "name")}
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackRow:
+    id: int
+    created: datetime
+    from_provider: str
+    from_model: str
+    to_provider: str
+    to_model: str
+    reason: str
+    status: int
+    requested_model: str
+
+
+def fallback_row(event: FallbackEvent) -> FallbackRow:
+    return FallbackRow(
+        id=event.pk, created=event.created, from_provider=event.from_provider, from_model=event.from_model,
+        to_provider=event.to_provider, to_model=event.to_model, reason=event.reason, status=event.status,
+        requested_model=event.requested_model,
+    )
+
+
+def recent_fallbacks(limit: int = RECENT_FALLBACKS) -> list[FallbackRow]:
+    """Newest first. Query: one SELECT served by the index on created."""
+    return [fallback_row(e) for e in FallbackEvent.objects.order_by("-created", "-id")[:limit]]
+
+
+async def arecent_fallbacks(limit: int = RECENT_FALLBACKS) -> list[FallbackRow]:
+    return [fallback_row(e) async for e in FallbackEvent.objects.order_by("-created", "-id")[:limit]]
+
+
+# --- Provider status -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderHealth:
+    id: int
+    name: str
+    kind: str
+    enabled: bool
+    status: str  # healthy, half_open, cooling_down, circuit_open or disabled
+    failure_count: int
+    until: datetime | None  # when the worst blocked circuit lets a probe through
+    checked_at: datetime | None
+    check_ok: bool | None
+    latency_ms: float | None
+    check_error: str
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+
+def provider_health(providers: Iterable[Provider], circuits: Iterable[CircuitState], now: float) -> list[ProviderHealth]:
+    """PURE: each provider's worst circuit state, summed failures and its last health check."""
+    by_provider: dict[int, list[Circuit]] = {}
+    for row in circuits:
+        circuit = Circuit(row.state, row.failure_count, row.open_until, row.probe_since, row.reason)
+        by_provider.setdefault(row.provider_id, []).append(circuit)
+    out = []
+    for p in providers:
+        states = by_provider.get(p.pk, [])
+        labelled = [(status_label(c, now), c) for c in states] or [("healthy", Circuit())]
+        worst, circuit = max(labelled, key=lambda pair: SEVERITY.get(pair[0], 0))
+        status = worst if p.enabled else "disabled"
+        until = circuit.open_until if status in ("cooling_down", "circuit_open") else 0
+        out.append(ProviderHealth(
+            id=p.pk, name=p.name, kind=p.kind, enabled=p.enabled, status=status,
+            failure_count=sum(c.failure_count for c in states),
+            until=datetime.fromtimestamp(until, tz=UTC) if until else None,
+            checked_at=p.health_checked_at, check_ok=p.health_ok, latency_ms=p.health_latency_ms,
+            check_error=p.health_error,
+        ))
+    return out
+
+
+def _providers_qs(ids: Collection[int] | None, names: Collection[str] | None) -> QuerySet[Provider]:
+    qs = Provider.objects.order_by("priority", "name").only(
+        "pk", "name", "kind", "enabled", "priority", "health_checked_at", "health_ok", "health_latency_ms",
+        "health_error",
+    )
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    if names is not None:
+        qs = qs.filter(name__in=names)
+    return qs
+
+
+def _circuits_qs(providers: Collection[int]) -> QuerySet[CircuitState]:
+    return CircuitState.objects.filter(provider_id__in=providers).only(
+        "provider_id", "state", "failure_count", "open_until", "probe_since", "reason"
+    )
+
+
+def provider_health_summary(
+    *, ids: Collection[int] | None = None, names: Collection[str] | None = None
+) -> list[ProviderHealth]:
+    """Every provider (or those named), by priority. Queries: providers, their circuits."""
+    providers = list(_providers_qs(ids, names))
+    return provider_health(providers, _circuits_qs([p.pk for p in providers]), time.time())
+
+
+async def aprovider_health_summary(
+    *, ids: Collection[int] | None = None, names: Collection[str] | None = None
+) -> list[ProviderHealth]:
+    providers = [p async for p in _providers_qs(ids, names)]
+    circuits = [c async for c in _circuits_qs([p.pk for p in providers])]
+    return provider_health(providers, circuits, time.time())
+
+
+# --- Totals for the last hour and day ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TotalRow:
+    label: str
+    hour_requests: int
+    hour_errors: int
+    hour_tokens: int
+    day_requests: int
+    day_errors: int
+    day_tokens: int
+    bar: int  # 0-100: the day's requests relative to the busiest row
+
+
+@dataclass(frozen=True, slots=True)
+class HourBar:
+    start: datetime
+    requests: int
+    errors: int
+    x: int
+    y: int  # top of the bar
+    height: int
+    error_y: int
+    error_height: int
+
+
+CHART_HEIGHT = 60
+BAR_WIDTH, BAR_GAP = 10, 2
+CHART_WIDTH = 24 * (BAR_WIDTH + BAR_GAP)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    providers: list[TotalRow]
+    keys: list[TotalRow]
+    hours: list[HourBar]
+    peak: int  # the busiest hour's requests (chart scale)
+    chart_width: ClassVar[int] = CHART_WIDTH
+    chart_height: ClassVar[int] = CHART_HEIGHT
+    bar_width: ClassVar[int] = BAR_WIDTH
+
+
+def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[RequestLog, dict[str, Any]]:
+    """Conditional aggregation over the last day. Served by the index on created (range scan)."""
+    in_hour = Q(created__gte=hour_ago)
+    return (
+        RequestLog.objects.filter(created__gte=day_ago)
+        .values(field)
+        .annotate(
+            day_requests=Count("id"), day_errors=Count("id", filter=ERRORS),
+            day_tokens=Coalesce(Sum(TOKENS), 0),
+            hour_requests=Count("id", filter=in_hour), hour_errors=Count("id", filter=ERRORS & in_hour),
+            hour_tokens=Coalesce(Sum(TOKENS, filter=in_hour), 0),
+        )
+        .order_by("-day_requests")
+    )
+
+
+def _hourly(day_ago: datetime) -> QuerySet[RequestLog, dict[str, Any]]:
+    return (
+        RequestLog.objects.filter(created__gte=day_ago)
+        .annotate(hour=TruncHour("created"))
+        .values("hour")
+        .annotate(requests=Count("id"), errors=Count("id", filter=ERRORS))
+        .order_by("hour")
+    )
+
+
+def _totals_queries(now: datetime) -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any]]:
+    # The chart's 24 bars end with the current hour, so the day window starts on an hour.
+    day_ago = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    hour_ago = now - timedelta(hours=1)
+    return _grouped("provider", day_ago, hour_ago), _grouped("client_key__name", day_ago, hour_ago), _hourly(day_ago)
+
+
+def _total_rows(rows: list[dict[str, Any]], field: str, empty: str) -> list[TotalRow]:
+    busiest = max((r["day_requests"] for r in rows), default=0) or 1
+    return [
+        TotalRow(
+            label=r[field] or empty, hour_requests=r["hour_requests"], hour_errors=r["hour_errors"],
+            hour_tokens=r["hour_tokens"], day_requests=r["day_requests"], day_errors=r["day_errors"],
+            day_tokens=r["day_tokens"], bar=round(100 * r["day_requests"] / busiest),
+        )
+        for r in rows
+    ]
+
+
+def hour_bars(now: datetime, counts: Mapping[datetime, tuple[int, int]]) -> tuple[list[HourBar], int]:
+    """PURE: 24 hourly bars ending with ``now``'s hour, scaled to the busiest hour."""
+    last = now.replace(minute=0, second=0, microsecond=0)
+    starts = [last - timedelta(hours=23 - i) for i in range(24)]
+    peak = max((counts.get(s, (0, 0))[0] for s in starts), default=0)
+    bars = []
+    for i, start in enumerate(starts):
+        requests, errors = counts.get(start, (0, 0))
+        height = round(CHART_HEIGHT * requests / peak) if peak else 0
+        error_height = round(CHART_HEIGHT * errors / peak) if peak else 0
+        bars.append(HourBar(start, requests, errors, i * (BAR_WIDTH + BAR_GAP), CHART_HEIGHT - height, height,
+                            CHART_HEIGHT - error_height, error_height))
+    return bars, peak
+
+
+def totals_build(now: datetime, by_provider: list[dict[str, Any]], by_key: list[dict[str, Any]],
+                 hourly: list[dict[str, Any]]) -> Totals:
+    counts = {timezone.localtime(r["hour"], UTC): (r["requests"], r["errors"]) for r in hourly}
+    bars, peak = hour_bars(timezone.localtime(now, UTC), counts)
+    return Totals(_total_rows(by_provider, "provider", "(no provider)"),
+                  _total_rows(by_key, "client_key__name", "(open access)"), bars, peak)
+
+
+def request_totals(now: datetime | None = None) -> Totals:
+    """Per provider and per client key (last hour and day), and requests per hour.
+
+    Queries: three aggregates over the last day, each a range scan of the created index.
+    """
+    now = now or timezone.now()
+    by_provider, by_key, hourly = _totals_queries(now)
+    return totals_build(now, list(by_provider), list(by_key), list(hourly))
+
+
+async def arequest_totals(now: datetime | None = None) -> Totals:
+    now = now or timezone.now()
+    by_provider, by_key, hourly = _totals_queries(now)
+    return totals_build(now, [r async for r in by_provider], [r async for r in by_key], [r async for r in hourly])
