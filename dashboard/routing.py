@@ -2,4 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from dashboard.consumers import DashboardConsumer
+from dashboard.fragments import WS_PATH
+
+websocket_urlpatterns: list[Any] = [path(WS_PATH.lstrip("/"), DashboardConsumer.as_asgi())]

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from providers.adapters.base import AdapterError, ChatRequest, dumps, loads
+from providers.adapters.bedrock import normalize_model
 from providers.auth import ClientIdentity, ClientKeyAuth
 from providers.catalog import health_summary, models_list
 from providers.limits import limits_check
@@ -109,6 +110,9 @@ async def _messages(request: HttpRequest, prefix: str | None) -> HttpResponse | 
     except BadRequest as exc:
         return HttpResponse(error_body("invalid_request_error", exc.message), status=400,
                             content_type="application/json")
+    model = normalize_model(body["model"])  # Bedrock-style ids from Claude Code in Bedrock mode
+    if model != body["model"]:
+        body["model"] = model
     url_provider, url_model = split_prefix(prefix)
     identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
     limited = await limits_check(identity)

@@ -195,3 +195,10 @@ async def test_messages_explicit_and_url_prefix_routing(openai_up, transactional
         resp = await gateway_client.post("/other:ollama/gpt-oss:20b/v1/messages", json=BODY)
         assert resp.status_code == 200
         assert other.requests[-1].json["model"] == "ollama/gpt-oss:20b"
+
+
+async def test_messages_bedrock_style_model_ids_are_normalised_for_routing(openai_up, gateway_client):
+    resp = await gateway_client.post("/v1/messages", json={**BODY, "model": "us.anthropic.claude-opus-4-8-v1:0"})
+    assert resp.status_code == 200
+    assert openai_up.requests[-1].json["model"] == "gpt-test"  # routed by the opus tier
+    assert resp.json()["model"] == "claude-opus-4-8"

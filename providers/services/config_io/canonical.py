@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from providers.adapters import REGISTRY
-from providers.services.config_io.errors import Path, Source, expect_mapping
+from providers.services.config_io.errors import Origin, Path, Source, expect_mapping
 
 VERSION = 1
 TIER_NAMES = ("small", "middle", "big")
@@ -38,7 +38,7 @@ PROVIDER_DEFAULTS: dict[str, Any] = {
 ROUTE_DEFAULTS: dict[str, Any] = {"pattern": "", "threshold": 60_000, "enabled": True}
 
 
-def text(source: Source, value: Any, path: Path, *, empty: bool = False, limit: int = 200) -> str:
+def text(source: Origin, value: Any, path: Path, *, empty: bool = False, limit: int = 200) -> str:
     if not isinstance(value, str) or (not empty and not value.strip()):
         raise source.error(path, f"a {'string' if empty else 'non-empty string'}, got {value!r:.80}")
     if len(value) > limit or "\x00" in value:
@@ -46,7 +46,7 @@ def text(source: Source, value: Any, path: Path, *, empty: bool = False, limit: 
     return value
 
 
-def integer(source: Source, value: Any, path: Path, *, low: int = 0, high: int = 2**31 - 1,
+def integer(source: Origin, value: Any, path: Path, *, low: int = 0, high: int = 2**31 - 1,
             optional: bool = False) -> int | None:
     if value is None and optional:
         return None
@@ -55,7 +55,7 @@ def integer(source: Source, value: Any, path: Path, *, low: int = 0, high: int =
     return value
 
 
-def number(source: Source, value: Any, path: Path) -> float | None:
+def number(source: Origin, value: Any, path: Path) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86_400:
@@ -63,26 +63,26 @@ def number(source: Source, value: Any, path: Path) -> float | None:
     return float(value)
 
 
-def boolean(source: Source, value: Any, path: Path) -> bool:
+def boolean(source: Origin, value: Any, path: Path) -> bool:
     if not isinstance(value, bool):
         raise source.error(path, f"true or false, got {value!r:.80}")
     return value
 
 
-def choice(source: Source, value: Any, path: Path, options: tuple[str, ...]) -> str:
+def choice(source: Origin, value: Any, path: Path, options: tuple[str, ...]) -> str:
     if value not in options:
         raise source.error(path, f"one of {', '.join(options)}, got {value!r:.80}")
     return str(value)
 
 
-def slug(source: Source, value: Any, path: Path) -> str:
+def slug(source: Origin, value: Any, path: Path) -> str:
     name = text(source, value, path, limit=64)
     if not SLUG.match(name):
         raise source.error(path, f"a name of letters, digits, '-' and '_' (at most 64), got {name!r}")
     return name
 
 
-def url(source: Source, value: Any, path: Path) -> str:
+def url(source: Origin, value: Any, path: Path) -> str:
     raw = text(source, value, path, limit=500)
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -90,25 +90,25 @@ def url(source: Source, value: Any, path: Path) -> str:
     return raw
 
 
-def str_map(source: Source, value: Any, path: Path) -> dict[str, str]:
+def str_map(source: Origin, value: Any, path: Path) -> dict[str, str]:
     mapping = expect_mapping(source, value, path)
     return {str(k): text(source, v, (*path, str(k)), empty=True, limit=2000) for k, v in mapping.items()}
 
 
-def items(source: Source, data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+def items(source: Origin, data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     value = data.get(key, [])
     if not isinstance(value, list):
         raise source.error((key,), f"a list, got {type(value).__name__}")
     return [expect_mapping(source, item, (key, i)) for i, item in enumerate(value)]
 
 
-def no_unknown(source: Source, item: Mapping[str, Any], path: Path, allowed: set[str]) -> None:
+def no_unknown(source: Origin, item: Mapping[str, Any], path: Path, allowed: set[str]) -> None:
     extra = sorted(set(item) - allowed)
     if extra:
         raise source.error((*path, extra[0]), f"one of the keys {', '.join(sorted(allowed))}")
 
 
-def clean_provider(source: Source, raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def clean_provider(source: Origin, raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
     no_unknown(source, raw, path, {"name", "base_url", "api_key", *PROVIDER_DEFAULTS})
     item = {**PROVIDER_DEFAULTS, **raw}
     out: dict[str, Any] = {
@@ -130,7 +130,7 @@ def clean_provider(source: Source, raw: Mapping[str, Any], path: Path) -> dict[s
     return out
 
 
-def clean_tier(source: Source, raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def clean_tier(source: Origin, raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
     no_unknown(source, raw, path, {"name", "patterns", "strategy", "entries"})
     name = choice(source, raw.get("name"), (*path, "name"), TIER_NAMES)
     entries = raw.get("entries", [])
@@ -154,7 +154,7 @@ def clean_tier(source: Source, raw: Mapping[str, Any], path: Path) -> dict[str, 
     }
 
 
-def clean_route(source: Source, raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def clean_route(source: Origin, raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
     no_unknown(source, raw, path, {"name", "scenario", "provider", "model", *ROUTE_DEFAULTS})
     item = {**ROUTE_DEFAULTS, **raw}
     return {
@@ -168,7 +168,7 @@ def clean_route(source: Source, raw: Mapping[str, Any], path: Path) -> dict[str,
     }
 
 
-def clean_agent(source: Source, raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def clean_agent(source: Origin, raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
     no_unknown(source, raw, path, {"fingerprint", "name", "description", "model"})
     return {
         "fingerprint": text(source, raw.get("fingerprint"), (*path, "fingerprint"), limit=64),
@@ -202,7 +202,7 @@ def clean(data: Any, source: Source) -> dict[str, Any]:
     return out
 
 
-def _unique(source: Source, data: Mapping[str, Any], section: str, key: str) -> None:
+def _unique(source: Origin, data: Mapping[str, Any], section: str, key: str) -> None:
     seen: set[str] = set()
     for i, item in enumerate(data.get(section, [])):
         if item[key] in seen:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -31,6 +31,14 @@ class ConfigError(ValueError):
         self.line = line
         where = f"{source}:{line}" if line else source
         super().__init__(f"{where}: {path_text(path)}: {expected}")
+
+
+class Origin(Protocol):
+    """Anything that can turn a key path into a ConfigError (a Source, or layered sources)."""
+
+    name: str
+
+    def error(self, path: Path, expected: str) -> ConfigError: ...
 
 
 @dataclass
@@ -98,7 +106,7 @@ def load_text(name: str, text: str) -> tuple[Any, Source]:
     return data, source
 
 
-def expect_mapping(source: Source, value: Any, path: Path) -> Mapping[str, Any]:
+def expect_mapping(source: Origin, value: Any, path: Path) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise source.error(path, f"a mapping of keys to values, got {type(value).__name__}")
     return value
