@@ -19,6 +19,7 @@ from django.conf import settings
 
 from providers import crypto
 from providers.adapters.base import UpstreamRequest
+from providers.envvars import expand_env
 from routing.resolution import ProviderConfig
 
 if TYPE_CHECKING:  # botocore costs ~0.4 s to import: loaded on the first Bedrock request only
@@ -85,7 +86,7 @@ def _secret(provider: ProviderConfig) -> str:
     if plain is None:
         plain = crypto.decrypt(enc)
         _secrets[enc] = plain
-    return plain
+    return expand_env(plain)
 
 
 def auth_headers(provider: ProviderConfig) -> dict[str, str]:

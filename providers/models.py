@@ -8,6 +8,7 @@ from django.db import models
 
 from providers import crypto
 from providers.adapters import KIND_LABELS, REGISTRY
+from providers.presets import preset_choices
 
 
 def kind_choices() -> list[tuple[str, str]]:
@@ -23,6 +24,8 @@ class Provider(models.Model):
         NONE = "none", "No credentials"
 
     name = models.SlugField(max_length=64, unique=True)
+    preset = models.CharField(max_length=32, blank=True, choices=preset_choices,
+                              help_text="Picking a preset fills kind, URL, auth style, headers and quirks.")
     kind = models.CharField(max_length=32, choices=kind_choices)
     base_url = models.URLField(max_length=500)
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.API_KEY)

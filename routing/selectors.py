@@ -11,6 +11,7 @@ import time
 
 from django.conf import settings
 
+from providers.envvars import expand_env
 from providers.models import Provider
 from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
 from routing.resolution import AgentConfig, ProviderConfig, RouteConfig, RouteTable, TierConfig
@@ -86,7 +87,7 @@ def provider_config(p: Provider) -> ProviderConfig:
         id=p.pk,
         name=p.name,
         kind=p.kind,
-        base_url=p.base_url,
+        base_url=expand_env(p.base_url),
         auth_type=p.auth_type,
         auth_header=p.auth_header,
         api_key_encrypted=credential,
@@ -95,7 +96,7 @@ def provider_config(p: Provider) -> ProviderConfig:
         timeout=p.timeout,
         max_retries=p.max_retries,
         max_tokens_cap=p.max_tokens_cap,
-        headers=dict(p.headers or {}),
+        headers={str(k): expand_env(str(v)) for k, v in (p.headers or {}).items()},
         options=dict(p.options or {}),
         oauth_token_id=token.pk if token is not None else None,
         credential_scope=f"oauth:{token.pk}" if token is not None else "",

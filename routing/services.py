@@ -1,18 +1,21 @@
-"""Routing writes: agent fingerprints from agent files, and sightings of unknown ones in traffic."""
+"""Routing writes: agent fingerprints from agent files, sightings of unknown ones in traffic, and
+admin edits of the routing configuration, which take effect on the next request."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from routing.fingerprints import fingerprint
 from routing.models import AgentFingerprint
+from routing.selectors import route_table_invalidate
 
 _sightings: dict[str, tuple[int, str]] = {}   # fingerprint -> (count, sample) waiting to be written
 _reported: dict[str, float] = {}               # fingerprint -> when last queued (throttle)
@@ -90,3 +93,28 @@ def fingerprint_record(*, agent: AgentFile, model: str | None = None) -> AgentFi
         },
     )
     return row
+
+
+# --- Admin edits of providers, tiers, tier entries, routes and agent assignments -------------------
+
+
+def route_config_changed() -> None:
+    """Make this process reload the route table on its next request, once the edit is committed
+    (reloading before the commit would cache the old rows). Other processes reload within
+    ROUTE_TABLE_TTL seconds."""
+    transaction.on_commit(route_table_invalidate)
+
+
+def route_config_save(*, obj: models.Model) -> None:
+    obj.save()
+    route_config_changed()
+
+
+def route_config_delete(*, obj: models.Model) -> None:
+    obj.delete()
+    route_config_changed()
+
+
+def route_config_delete_many(*, queryset: models.QuerySet[Any]) -> None:
+    queryset.delete()
+    route_config_changed()

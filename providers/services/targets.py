@@ -13,13 +13,15 @@ from routing.resolution import Candidate
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 _FROZEN_SETS = {"drop_params", "schema_drop_keywords"}
 _TUPLES = {"beta_allow", "beta_deny"}
+# Target fields that come from Provider columns, never from Provider.options.
+_SET_BY_PROVIDER = {"kind", "base_url", "model", "provider", "headers", "max_tokens_cap", "oauth"}
 
 
 def target_options(options: dict[str, Any]) -> dict[str, Any]:
     """Provider.options restricted to Target fields, with list values made hashable."""
     out: dict[str, Any] = {}
     for name, value in options.items():
-        if name not in _TARGET_FIELDS or name in ("kind", "base_url", "model", "provider", "headers"):
+        if name not in _TARGET_FIELDS or name in _SET_BY_PROVIDER:
             continue
         if name in _FROZEN_SETS and isinstance(value, list | tuple | set):
             value = frozenset(value)

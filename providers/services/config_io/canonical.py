@@ -1,7 +1,7 @@
 """PURE: the gateway's own config format (what export writes), checked item by item.
 
     {"version": 1,
-     "providers": [{"name", "kind", "base_url", "auth_type", "auth_header", "api_key"?, "enabled",
+     "providers": [{"name", "kind", "preset", "base_url", "auth_type", "auth_header", "api_key"?, "enabled",
                     "priority", "timeout", "max_retries", "max_tokens_cap", "headers", "options"}],
      "tiers": [{"name": "small|middle|big", "patterns", "strategy", "entries": [{"provider", "model", "enabled"}]}],
      "routes": [{"name", "scenario", "pattern", "threshold", "provider", "model", "enabled"}],
@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from providers.adapters import REGISTRY
-from providers.services.config_io.errors import Origin, Path, Source, expect_mapping
+from providers.services.config_io.errors import Origin, Path, expect_mapping
 
 VERSION = 1
 TIER_NAMES = ("small", "middle", "big")
@@ -32,7 +32,7 @@ SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 PLACEHOLDER = "agent:"  # fingerprint of an agent known only by name (routed by its agent header)
 
 PROVIDER_DEFAULTS: dict[str, Any] = {
-    "kind": "openai_compat", "auth_type": "api_key", "auth_header": "", "enabled": True, "priority": 100,
+    "kind": "openai_compat", "preset": "", "auth_type": "api_key", "auth_header": "", "enabled": True, "priority": 100,
     "timeout": None, "max_retries": 0, "max_tokens_cap": None, "headers": {}, "options": {},
 }
 ROUTE_DEFAULTS: dict[str, Any] = {"pattern": "", "threshold": 60_000, "enabled": True}
@@ -115,6 +115,7 @@ def clean_provider(source: Origin, raw: Mapping[str, Any], path: Path) -> dict[s
         "name": slug(source, item.get("name"), (*path, "name")),
         "kind": choice(source, item["kind"], (*path, "kind"), tuple(REGISTRY)),
         "base_url": url(source, item.get("base_url"), (*path, "base_url")),
+        "preset": text(source, item["preset"], (*path, "preset"), empty=True, limit=32),
         "auth_type": choice(source, item["auth_type"], (*path, "auth_type"), AUTH_TYPES),
         "auth_header": text(source, item["auth_header"], (*path, "auth_header"), empty=True, limit=64),
         "enabled": boolean(source, item["enabled"], (*path, "enabled")),
@@ -178,12 +179,12 @@ def clean_agent(source: Origin, raw: Mapping[str, Any], path: Path) -> dict[str,
     }
 
 
-SECTIONS: dict[str, Callable[[Source, Mapping[str, Any], Path], dict[str, Any]]] = {
+SECTIONS: dict[str, Callable[[Origin, Mapping[str, Any], Path], dict[str, Any]]] = {
     "providers": clean_provider, "tiers": clean_tier, "routes": clean_route, "agents": clean_agent,
 }
 
 
-def clean(data: Any, source: Source) -> dict[str, Any]:
+def clean(data: Any, source: Origin) -> dict[str, Any]:
     """The canonical dict with defaults filled in; raises ConfigError naming the bad key."""
     root = expect_mapping(source, data, ())
     no_unknown(source, root, (), {"version", "notes", *SECTIONS})

@@ -23,7 +23,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from providers.services.config_io.canonical import PLACEHOLDER, TIER_PATTERNS, integer, number, slug, str_map, text, url
+from providers.services.config_io.canonical import (
+    PLACEHOLDER,
+    TIER_PATTERNS,
+    integer,
+    number,
+    slug,
+    str_map,
+    text,
+    url,
+)
 from providers.services.config_io.errors import ConfigError, Origin, Path, Source, expect_mapping
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")

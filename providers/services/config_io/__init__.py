@@ -1,0 +1,67 @@
+"""Config import/export: the seeds' formats and the gateway's own, through one canonical dict.
+
+    data = config_load(["claude-proxy.yaml", "agent_hashes.json"])   # pure: files -> canonical
+    config_import(data=data, source="claude-proxy.yaml")              # one transaction
+    config_export()                                                   # canonical, re-importable
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path as FilePath
+from typing import Any
+
+from providers.services.config_io.canonical import clean
+from providers.services.config_io.errors import ConfigError, Origin, Source, load_text
+from providers.services.config_io.formats import (
+    FORMATS,
+    detect,
+    merge,
+    merge_layers,
+    parse_agent_hashes,
+    parse_ccproxy,
+    parse_claude_proxy,
+    parse_providers_json,
+)
+from providers.services.config_io.store import ImportReport, config_export, config_import
+
+PARSERS: dict[str, Callable[[Any, Origin], dict[str, Any]]] = {
+    "gateway": clean,
+    "claude-proxy": parse_claude_proxy,
+    "ccproxy": parse_ccproxy,
+    "providers-json": parse_providers_json,
+    "agent-hashes": parse_agent_hashes,
+}
+
+
+def config_read(path: str | FilePath) -> tuple[Any, Source]:
+    name = str(path)
+    try:
+        content = FilePath(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, (), f"a readable UTF-8 file ({getattr(exc, 'strerror', None) or exc})") from None
+    return load_text(name, content)
+
+
+def config_load(paths: Sequence[str | FilePath], *, fmt: str | None = None) -> dict[str, Any]:
+    """Parse every file into one canonical dict (later files win). Several ccproxy files are
+    layers, merged key by key in the order given (user, project, managed)."""
+    loaded = []
+    for path in paths:
+        data, source = config_read(path)
+        loaded.append((fmt or detect(data, source), data, source))
+    parts: list[dict[str, Any]] = []
+    layers = [(data, source) for kind, data, source in loaded if kind == "ccproxy"]
+    for kind, data, source in loaded:
+        if kind == "ccproxy":
+            if source is layers[0][1]:
+                merged, origin = merge_layers(layers)
+                parts.append(parse_ccproxy(merged, origin))
+            continue
+        parts.append(PARSERS[kind](data, source))
+    return merge(parts)
+
+
+__all__ = [
+    "FORMATS", "ConfigError", "ImportReport", "config_export", "config_import", "config_load", "config_read",
+]
