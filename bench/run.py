@@ -413,7 +413,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             "",
         ),
         (
-            f"gateway CPU / 20-chunk stream, paced {PACED_GAP_MS:g} ms/chunk (c=16)",
+            f"gateway CPU / 20-chunk stream, paced {PACED_GAP_MS:g}ms (c=16)",
             gw_cpu(paced["gateway"]) if paced else None,
             TARGETS["cpu_stream_ms"],
             "ms",
@@ -439,9 +439,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         ("gateway CPU / stream, burst (c=64)", cpu_of("stream", 64), "ms"),
         ("count_tokens p50 latency", ct["lat_p50_ms"] if ct else None, "ms"),
         ("RSS after the run", results.get("final_rss_mib"), "MiB"),
-        ("noise: reference Python workload at start (lower = faster)", results.get("calib_start_ms"), "ms"),
-        ("noise: reference Python workload at end", results.get("calib_end_ms"), "ms"),
-        ("noise: other processes' CPU during gateway runs (mean)", mean_noise(results), "cores"),
+        ("noise: fixed Python workload, start (lower=faster)", results.get("calib_start_ms"), "ms"),
+        ("noise: fixed Python workload, end", results.get("calib_end_ms"), "ms"),
+        ("noise: other processes' CPU in gateway runs", mean_noise(results), "cores"),
         ("peak RSS (VmHWM)", results.get("peak_rss_mib"), "MiB"),
     ]
     for rs in results.get("routing", []):

@@ -6,7 +6,9 @@ from django.db import models
 class RequestLog(models.Model):
     """One row per gateway request. Never holds a secret: no headers, no bodies."""
 
-    created = models.DateTimeField(db_index=True)  # time-range filters and retention deletes
+    # The recent-requests stream and the admin's default order (ORDER BY created DESC LIMIT n),
+    # the admin's time filter, the dashboard's hour/day totals (range scans) and retention deletes.
+    created = models.DateTimeField(db_index=True)
     client_key = models.ForeignKey(
         "providers.ClientKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -30,10 +32,14 @@ class RequestLog(models.Model):
     class Meta:
         ordering = ["-created"]
         indexes = [
-            # dashboard "recent requests for provider X" and per-provider totals
+            # admin: provider filter, newest first (WHERE provider = %s ORDER BY created DESC LIMIT 100)
             models.Index(fields=["provider", "-created"], name="reqlog_provider_created"),
-            # per-client-key usage views
+            # admin: client key filter, newest first; also the FK lookup on key deletion
             models.Index(fields=["client_key", "-created"], name="reqlog_key_created"),
+            # admin: status filter, newest first; makes the rare classes (5xx, 429) fast
+            models.Index(fields=["status", "-created"], name="reqlog_status_created"),
+            # admin: upstream model filter, newest first
+            models.Index(fields=["upstream_model", "-created"], name="reqlog_model_created"),
         ]
 
     def __str__(self) -> str:

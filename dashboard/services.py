@@ -163,8 +163,11 @@ def dashboard_status_send(*, provider_ids: Collection[int]) -> None:
     layer = get_channel_layer()
     if layer is None or not provider_ids:
         return
-    html = fragments.provider_rows(provider_health_summary(ids=provider_ids))
-    async_to_sync(layer.group_send)(fragments.GROUP, fragments.event(html))
+    try:
+        html = fragments.provider_rows(provider_health_summary(ids=provider_ids))
+        async_to_sync(layer.group_send)(fragments.GROUP, fragments.event(html))
+    except Exception:  # the dashboard is a view: a health check or an admin action never fails for it
+        logger.exception("could not publish the status of providers %s", sorted(provider_ids))
 
 
 # --- Retention ------------------------------------------------------------------------------------

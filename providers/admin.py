@@ -1,13 +1,27 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from providers.models import ClientKey, Provider
+from dashboard.services import dashboard_status_send
+from providers import crypto
+from providers.auth import client_key_cache_clear
+from providers.models import CircuitState, ClientKey, OAuthToken, Provider
+from providers.services.circuits import circuit_reset
+from providers.services.health import health_check_run
 from providers.services.keys import client_key_create
+from providers.services.tokens import oauth_token_refresh
+from routing.services import (
+    route_config_changed,
+    route_config_delete,
+    route_config_delete_many,
+    route_config_save,
+)
 
 
 class ProviderForm(forms.ModelForm):
@@ -27,17 +41,40 @@ class ProviderForm(forms.ModelForm):
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
-    list_display = ("name", "kind", "base_url", "auth_type", "enabled", "priority", "api_key_masked", "updated")
+    list_display = ("name", "kind", "base_url", "auth_type", "enabled", "priority", "api_key_masked",
+                    "health_ok", "health_checked_at", "health_latency_ms", "updated")
     list_filter = ("kind", "enabled", "auth_type")
     search_fields = ("name", "base_url")
-    readonly_fields = ("api_key_masked", "created", "updated")
+    readonly_fields = ("api_key_masked", "health_checked_at", "health_ok", "health_latency_ms", "health_error",
+                       "created", "updated")
+    actions = ["test_connection"]
 
     def save_model(self, request: HttpRequest, obj: Provider, form: Any, change: bool) -> None:
         if form.cleaned_data.get("clear_api_key"):
             obj.api_key_encrypted = ""
         elif form.cleaned_data.get("api_key"):
             obj.set_api_key(form.cleaned_data["api_key"])
-        super().save_model(request, obj, form, change)
+        route_config_save(obj=obj)
+
+    def delete_model(self, request: HttpRequest, obj: Provider) -> None:
+        route_config_delete(obj=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        route_config_delete_many(queryset=queryset)
+
+    @admin.action(description="Test connection (health check now)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            result = health_check_run(provider_id=provider.pk, force=True)
+            if result.ok:
+                messages.success(request, f"{provider.name}: OK, HTTP {result.status} in {result.latency_ms:.0f} ms")
+            elif result.ok is None:
+                messages.warning(request, f"{provider.name}: not checked: {result.error}")
+            else:
+                messages.error(request, f"{provider.name}: failed: {result.error}")
+
+
+# Hook (presets): register a PresetAdmin here once the presets model exists (issue 5).
 
 
 class ClientKeyForm(forms.ModelForm):
@@ -64,3 +101,82 @@ class ClientKeyAdmin(admin.ModelAdmin):
         if not obj.enabled:
             ClientKey.objects.filter(pk=row.pk).update(enabled=False)
         messages.warning(request, f"New client key (shown once, copy it now): {plaintext}")
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # A disabled key stops working in this process at once (elsewhere: CLIENT_KEY_CACHE_TTL).
+        client_key_cache_clear()
+
+
+class OAuthTokenForm(forms.ModelForm):
+    token_url = forms.URLField(max_length=500, required=False, assume_scheme="https",
+                               help_text="Empty: OAUTH_TOKEN_URL setting.")
+    access_token = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only: leave empty to keep the stored token. Stored encrypted.",
+    )
+    refresh_token = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only: leave empty to keep the stored token. Stored encrypted.",
+    )
+
+    class Meta:
+        model = OAuthToken
+        fields = ("provider", "expires_at", "token_url", "client_id")
+
+
+@admin.register(OAuthToken)
+class OAuthTokenAdmin(admin.ModelAdmin):
+    form = OAuthTokenForm
+    list_display = ("provider", "access_token_masked", "expires_at", "last_refresh_at", "refresh_failures",
+                    "last_error")
+    list_select_related = ("provider",)
+    readonly_fields = ("access_token_masked", "refreshing_since", "last_refresh_at", "last_error",
+                       "refresh_failures", "updated")
+    actions = ["refresh_now"]
+
+    def save_model(self, request: HttpRequest, obj: OAuthToken, form: Any, change: bool) -> None:
+        access, refresh = form.cleaned_data.get("access_token"), form.cleaned_data.get("refresh_token")
+        if access:
+            obj.set_tokens(access, refresh or None)
+        elif refresh:
+            obj.refresh_token_encrypted = crypto.encrypt(refresh)
+        route_config_save(obj=obj)  # the route table carries the access token
+
+    @admin.action(description="Refresh token now")
+    def refresh_now(self, request: HttpRequest, queryset: QuerySet[OAuthToken]) -> None:
+        for token in queryset:
+            result = oauth_token_refresh(token_id=token.pk)
+            if result.ok:
+                messages.success(request, f"{token.provider.name}: token refreshed")
+            else:
+                messages.error(request, f"{token.provider.name}: {result.error}")
+        route_config_changed()
+
+
+@admin.register(CircuitState)
+class CircuitStateAdmin(admin.ModelAdmin):
+    list_display = ("provider", "model", "state", "failure_count", "reopens", "reason", "updated")
+    list_filter = ("state", "provider")
+    list_select_related = ("provider",)
+    search_fields = ("model", "key")
+    readonly_fields = ("key", "provider", "model", "state", "failure_count", "reopens", "probe_since", "reason",
+                       "updated")
+    exclude = ("open_until",)
+    actions = ["reset_circuit"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="open until")
+    def reopens(self, obj: CircuitState) -> str:
+        if not obj.open_until:
+            return "–"
+        return f"{datetime.fromtimestamp(obj.open_until, tz=UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+    @admin.action(description="Reset circuit (close it now)")
+    def reset_circuit(self, request: HttpRequest, queryset: QuerySet[CircuitState]) -> None:
+        rows = list(queryset.values_list("pk", "provider_id"))
+        reset = sum(circuit_reset(circuit_id=pk) for pk, _ in rows)
+        dashboard_status_send(provider_ids={provider_id for _, provider_id in rows})
+        messages.success(request, f"{reset} circuit(s) closed.")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from providers.admin_api import router as admin_router
 from providers.api import public_router, router
 from providers.api_openai import is_openai_path, openai_error
 from providers.api_openai import router as openai_router
 from providers.services.errors import error_body
+from routing.admin_api import router as routing_admin_router
 
 logger = logging.getLogger("gateway.api")
 
@@ -26,7 +30,24 @@ def _json(status: int, error_type: str, message: str) -> HttpResponse:
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     if is_openai_path(request.path):  # OpenAI clients read {"error": {..., "code"}}
         return openai_error(401, "invalid api key or bearer token", code="invalid_api_key")
-    return _json(401, "authentication_error", "invalid x-api-key or bearer token")
+    if request.path.startswith("/api/admin/"):
+        return _json(401, "authentication_error", "a staff bearer token or a staff session is required")
+    response = _json(401, "authentication_error", "invalid x-api-key or bearer token")
+    response["x-should-retry"] = "false"  # Claude Code otherwise retries a wrong key for minutes
+    return response
+
+
+@api.exception_handler(ModelValidationError)
+def on_model_validation_error(request: HttpRequest, exc: ModelValidationError) -> HttpResponse:
+    """full_clean() refusals from the admin API's writes (bad choice, URL, duplicate name)."""
+    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()) \
+        if hasattr(exc, "error_dict") else " ".join(exc.messages)
+    return _json(400, "invalid_request_error", detail[:1000])
+
+
+@api.exception_handler(IntegrityError)
+def on_integrity_error(request: HttpRequest, exc: IntegrityError) -> HttpResponse:
+    return _json(409, "invalid_request_error", "the change conflicts with existing data (a duplicate?)")
 
 
 @api.exception_handler(ValidationError)
@@ -50,3 +71,5 @@ def on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 api.add_router("", public_router)
 api.add_router("", router)
 api.add_router("", openai_router)
+api.add_router("/api/admin", admin_router)
+api.add_router("/api/admin", routing_admin_router)

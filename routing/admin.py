@@ -1,18 +1,91 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from routing.models import ModelTier, TierEntry
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
+from routing.services import (
+    route_config_changed,
+    route_config_delete,
+    route_config_delete_many,
+    route_config_save,
+)
+
+
+class RouteConfigAdmin(admin.ModelAdmin):
+    """Saves and deletes go through the routing services, so the next request sees them."""
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        route_config_save(obj=obj)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # inlines (tier entries)
+        route_config_changed()
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        route_config_delete(obj=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        route_config_delete_many(queryset=queryset)
 
 
 class TierEntryInline(admin.TabularInline):
     model = TierEntry
     extra = 1
     fields = ("position", "provider", "model", "enabled")
-    ordering = ("position",)
+    ordering = ("position", "id")
 
 
 @admin.register(ModelTier)
-class ModelTierAdmin(admin.ModelAdmin):
-    list_display = ("name", "patterns", "strategy", "updated")
+class ModelTierAdmin(RouteConfigAdmin):
+    list_display = ("name", "patterns", "strategy", "entry_list", "updated")
     inlines = [TierEntryInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ModelTier]:
+        return super().get_queryset(request).prefetch_related("entries__provider")
+
+    @admin.display(description="entries (in order)")
+    def entry_list(self, obj: ModelTier) -> str:
+        entries = sorted(obj.entries.all(), key=lambda e: (e.position, e.pk))
+        return ", ".join(f"{e.model}@{e.provider.name}" + ("" if e.enabled else " (off)") for e in entries) or "–"
+
+
+@admin.register(Route)
+class RouteAdmin(RouteConfigAdmin):
+    list_display = ("name", "scenario", "pattern", "threshold", "provider", "model", "position", "enabled")
+    list_editable = ("position", "enabled")
+    list_filter = ("scenario", "enabled", "provider")
+    list_select_related = ("provider",)
+    search_fields = ("name", "pattern", "model")
+
+
+class AssignmentFilter(admin.SimpleListFilter):
+    title = "assignment"
+    parameter_name = "assigned"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "unassigned (seen in traffic)"), ("yes", "assigned")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "no":
+            return queryset.filter(model="")
+        if self.value() == "yes":
+            return queryset.exclude(model="")
+        return queryset
+
+
+@admin.register(AgentFingerprint)
+class AgentFingerprintAdmin(RouteConfigAdmin):
+    list_display = ("name", "fingerprint", "model", "seen_count", "first_seen", "last_seen")
+    list_filter = (AssignmentFilter,)
+    search_fields = ("name", "fingerprint", "description", "sample")
+    readonly_fields = ("fingerprint", "seen_count", "first_seen", "last_seen", "updated")
+    fields = ("name", "model", "description", "fingerprint", "sample", "seen_count", "first_seen", "last_seen",
+              "updated")
+    ordering = ("-last_seen",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # rows come from agent files (manage.py generate_hashes) and from traffic

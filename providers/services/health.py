@@ -10,7 +10,6 @@ provider's status fragment to the dashboard.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -29,8 +28,6 @@ from providers.services.circuits import circuit_count_failure, circuits_close_fo
 from routing.models import Route, TierEntry
 from routing.resolution import Candidate, ProviderConfig
 from routing.selectors import provider_config
-
-logger = logging.getLogger("gateway.health")
 
 # Statuses that say the provider (not the request) is failing: they move circuits, like the
 # retryable errors of the request path. 401/403/404 are configuration errors: reported only.
@@ -77,7 +74,7 @@ def health_check_run(*, provider_id: int, force: bool = False) -> HealthResult:
     )
     if not result.skipped:
         _feed_circuits(cfg, result, time.time())
-    _publish(provider_id)
+    dashboard_status_send(provider_ids=[provider_id])
     return result
 
 
@@ -162,10 +159,3 @@ def _feed_circuits(cfg: ProviderConfig, result: HealthResult, now: float) -> Non
         return
     if changed:
         circuits_forget()
-
-
-def _publish(provider_id: int) -> None:
-    try:
-        dashboard_status_send(provider_ids=[provider_id])
-    except Exception:  # the dashboard is a view; a check must never fail because of it
-        logger.exception("could not publish the health of provider %s", provider_id)

@@ -15,6 +15,8 @@ which pytest shows for failing tests.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import socket
@@ -155,13 +157,20 @@ def _wait_healthy(gw: GatewayProcess, timeout: float) -> None:
     raise GatewayStartError(f"GET /health did not answer 200 within {timeout:.0f} s (last: {last})")
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, so a killed pytest leaves no daphne."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _spawn(env: dict[str, str], log_path: Path, db_path: Path, client_key: str) -> GatewayProcess:
     port = free_port()
     cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "proxy_project.asgi:application"]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     return GatewayProcess(url=f"http://127.0.0.1:{port}", client_key=client_key, proc=proc, env=env,
                           log_path=log_path, db_path=db_path, port=port)

@@ -358,6 +358,7 @@ def _params(body: JSON, out: JSON, ctx: _Ctx) -> None:
         if value is not None and value != []:
             out[dst] = value
     _reasoning(body, out, ctx)
+    _response_format(body, out, ctx)
     metadata = body.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
     if isinstance(user, str) and user:
@@ -389,6 +390,22 @@ def _reasoning(body: JSON, out: JSON, ctx: _Ctx) -> None:
     elif thinking_on and isinstance(budget, int):
         out["reasoning_effort"] = next((e for limit, e in BUDGET_EFFORTS if budget <= limit), "high")
         ctx.ledger.append(f"thinking budget {budget} -> reasoning_effort {out['reasoning_effort']}")
+
+
+def _response_format(body: JSON, out: JSON, ctx: _Ctx) -> None:
+    """Structured outputs: output_config.format (or output_format) json_schema -> response_format."""
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt is None:
+        fmt = body.get("output_format")
+    if not isinstance(fmt, dict):
+        return
+    schema = fmt.get("schema")
+    if fmt.get("type") != "json_schema" or not isinstance(schema, dict):
+        ctx.ledger.append(f"dropped output format {fmt.get('type')}")
+        return
+    name = str(fmt.get("name") or "output")
+    out["response_format"] = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
 def _tools(body: JSON, out: JSON, ctx: _Ctx) -> None:

@@ -3,42 +3,69 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.core.management import call_command
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from providers.models import ClientKey, Provider
-from providers.services.keys import client_key_create
-from providers.services.seeding import seed_from_env
+from providers.services.bootstrap import gateway_prepare
+from proxy_project.supervisor import Supervisor, celery_argv
 
 
 class Command(BaseCommand):
     help = (
         "Start the gateway in one step: migrate, seed providers and tiers from the environment when "
-        "there are none, issue a first client key (printed once), then serve with daphne."
+        "there are none, create a staff user (ADMIN_USER/ADMIN_PASSWORD, or a generated password) "
+        "and a first client key when there are none (both printed once), then serve the API and the "
+        "dashboard with daphne and run a Celery worker and beat as child processes. Ctrl-C or "
+        "SIGTERM stops them all."
     )
+    requires_system_checks: list[str] = []  # start fast; `manage.py check` runs them on demand
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8082")))
         parser.add_argument("--no-serve", action="store_true", help="prepare the database, then exit")
+        parser.add_argument("--no-worker", action="store_true", help="run neither the Celery worker nor beat")
+        parser.add_argument("--no-beat", action="store_true", help="run the worker but not beat")
+        parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes")
+        parser.add_argument("--access-log", action="store_true", help="print one line per HTTP request")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
-        if not Provider.objects.exists():
-            for note in seed_from_env(env=os.environ):
-                self.stdout.write(f"seed: {note}")
-        if not ClientKey.objects.exists():
-            _, key = client_key_create(name="first key")
-            self.stdout.write(self.style.SUCCESS(f"Client key (shown once, keep it): {key}"))
-            self.stdout.write(
-                f"Use it: ANTHROPIC_BASE_URL=http://{options['host']}:{options['port']} "
-                f"ANTHROPIC_API_KEY={key} claude"
-            )
+        prepared = gateway_prepare(env=os.environ)
+        for note in prepared.notes:
+            self.stdout.write(note)
+        base = f"http://{options['host']}:{options['port']}"
+        if prepared.staff_password:
+            self.stdout.write(self.style.SUCCESS(
+                f"Staff user {prepared.staff_user!r}, password (shown once): {prepared.staff_password}"
+            ))
+            self.stdout.write(f"Dashboard: {base}/dashboard/   Admin: {base}/admin/")
+        if prepared.client_key:
+            self.stdout.write(self.style.SUCCESS(f"Client key (shown once, keep it): {prepared.client_key}"))
+            self.stdout.write(f"Use it: ANTHROPIC_BASE_URL={base} ANTHROPIC_API_KEY={prepared.client_key} claude")
         if options["no_serve"]:
             return
-        from daphne.cli import CommandLineInterface
+        self._serve(options)
 
+    def _serve(self, options: dict[str, Any]) -> None:
+        """daphne in this process; the Celery children start once the reactor runs."""
+        supervisor = Supervisor(cwd=str(settings.BASE_DIR), env=os.environ, say=self.stdout.write)
+        if not options["no_worker"]:
+            supervisor.add("celery worker", celery_argv("worker", concurrency=options["worker_concurrency"]))
+            if not options["no_beat"]:
+                supervisor.add("celery beat", celery_argv("beat"))
+        from daphne.cli import CommandLineInterface  # installs the asyncio reactor: import it first
+        from twisted.internet import reactor, task
+
+        checker = task.LoopingCall(supervisor.check)
+        if supervisor.children:
+            reactor.callWhenRunning(supervisor.start_all)  # type: ignore[attr-defined]
+            reactor.callWhenRunning(checker.start, 2.0, False)  # type: ignore[attr-defined]
+        argv = ["-b", options["host"], "-p", str(options["port"])]
+        if not options["access_log"]:
+            argv += ["-v", "0"]
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']}  (Ctrl-C stops)")
-        CommandLineInterface().run(
-            ["-b", options["host"], "-p", str(options["port"]), "proxy_project.asgi:application"]
-        )
+        self.stdout.flush()
+        try:
+            CommandLineInterface().run([*argv, "proxy_project.asgi:application"])
+        finally:
+            supervisor.stop_all()

@@ -1,0 +1,32 @@
+"""Auth for the admin REST API: a staff user's bearer token, or a staff session in the browser.
+
+Both are sync ninja auth classes: the admin API's operations are sync (admin work, not the
+request path), so Django runs them, auth included, in its thread.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.security import HttpBearer, SessionAuthIsStaff
+
+from providers.models import ClientKey, StaffToken
+
+
+class StaffTokenAuth(HttpBearer):
+    """``Authorization: Bearer sk-gwadm-…``: the token's user, if still an active staff member."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> AbstractBaseUser | None:
+        if not token.startswith(StaffToken.PREFIX):
+            return None
+        row = StaffToken.objects.select_related("user").filter(key_hash=ClientKey.hash_key(token)).first()
+        if row is None or not row.user.is_active or not row.user.is_staff:
+            return None
+        StaffToken.objects.filter(pk=row.pk).update(last_used=timezone.now())
+        request.user = row.user
+        return row.user
+
+
+# A logged-in staff user (the Django admin's session cookie); writes are CSRF-checked.
+STAFF_AUTH = [StaffTokenAuth(), SessionAuthIsStaff()]

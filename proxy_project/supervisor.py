@@ -1,0 +1,118 @@
+"""A small supervisor for the one-command gateway: Celery worker and beat as child processes.
+
+``manage.py serve`` serves HTTP itself (daphne, in-process) and keeps the children here:
+
+- each child runs in its own process group, so Ctrl-C in the terminal reaches only ``serve``,
+  which then sends each child SIGTERM (Celery's warm shutdown, which stops its own pool) and,
+  after a grace period, kills what is left of each group (pool processes included);
+- on Linux a child also gets SIGTERM if ``serve`` dies without cleaning up (PR_SET_PDEATHSIG);
+- a child that exits on its own is restarted with a growing delay, at most ``max_restarts`` times.
+
+Only the thread that starts the children may stop them (PDEATHSIG follows the forking thread):
+``serve`` does both from the reactor's main thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if _libc is not None:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def celery_argv(role: str, *, loglevel: str = "WARNING", concurrency: int = 2) -> list[str]:
+    """The command compose also runs (``celery -A proxy_project worker|beat``), in this venv."""
+    argv = [sys.executable, "-m", "celery", "-A", "proxy_project", role, "--loglevel", loglevel]
+    if role == "worker":
+        argv += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "-n", "gateway@%h"]
+    return argv
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+
+
+@dataclass
+class Supervisor:
+    cwd: str
+    env: Mapping[str, str]
+    say: Callable[[str], None] = print
+    grace: float = 10.0
+    max_restarts: int = 5
+    children: list[Child] = field(default_factory=list)
+    stopping: bool = False
+
+    def add(self, name: str, argv: Sequence[str]) -> None:
+        self.children.append(Child(name, list(argv)))
+
+    def start_all(self) -> None:
+        for child in self.children:
+            self._start(child)
+
+    def _start(self, child: Child) -> None:
+        child.proc = subprocess.Popen(  # noqa: S603 - argv built by celery_argv
+            child.argv, cwd=self.cwd, env=dict(self.env), stdin=subprocess.DEVNULL,
+            process_group=0, preexec_fn=_die_with_parent,
+        )
+        self.say(f"started {child.name} (pid {child.proc.pid})")
+
+    def check(self) -> None:
+        """Restart children that exited on their own (call periodically)."""
+        now = time.monotonic()
+        for child in self.children:
+            if self.stopping or child.proc is None or child.proc.poll() is None:
+                continue
+            if child.restarts >= self.max_restarts:
+                if child.next_start >= 0:
+                    self.say(f"{child.name} exited with {child.proc.returncode}; not restarting it again")
+                    child.next_start = -1
+                continue
+            if child.next_start == 0:
+                child.next_start = now + min(30.0, 2.0**child.restarts)
+                self.say(f"{child.name} exited with {child.proc.returncode}; restarting")
+            elif now >= child.next_start:
+                child.restarts += 1
+                child.next_start = 0
+                self._start(child)
+
+    def stop_all(self) -> None:
+        """SIGTERM every child's group, wait up to ``grace`` seconds, then SIGKILL the rest."""
+        self.stopping = True
+        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)  # the child's own shutdown stops its pool processes
+        deadline = time.monotonic() + self.grace
+        for proc in running:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in running:
+            # Stragglers and orphaned pool processes: the group lives while any member does, so
+            # its id cannot have been reused.
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
