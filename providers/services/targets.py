@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from providers.adapters.base import Target
+from providers.model_limits import output_limit
 from routing.resolution import Candidate
 
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
@@ -34,6 +35,10 @@ def target_options(options: dict[str, Any]) -> dict[str, Any]:
 def target_for(candidate: Candidate) -> Target:
     provider = candidate.provider
     caps = [c for c in (provider.max_tokens_cap, settings.MAX_TOKENS_LIMIT) if c]
+    if not provider.max_tokens_cap and provider.kind == "openai_compat":
+        known = output_limit(candidate.model)  # the model's own limit, when we know it
+        if known:
+            caps.append(known)
     return Target(
         kind=provider.kind,
         base_url=provider.base_url,

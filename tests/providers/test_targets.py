@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from providers.model_limits import output_limit
+from providers.services.targets import target_for
+from routing.resolution import Candidate, ProviderConfig
+
+
+@pytest.mark.parametrize("model,limit", [("gpt-4o-mini-2024", 16_384), ("openai/gpt-4.1", 32_768),
+                                         ("deepseek-chat", 8_192), ("my-local-model", None)])
+def test_output_limit_longest_prefix(model, limit):
+    assert output_limit(model) == limit
+
+
+def test_target_clamps_to_known_model_limit_unless_provider_sets_a_cap(settings):
+    settings.MAX_TOKENS_LIMIT = 0
+    p = ProviderConfig(id=1, name="o", kind="openai_compat", base_url="http://x")
+    assert target_for(Candidate(p, "gpt-4o", "r")).max_tokens_cap == 16_384
+    assert target_for(Candidate(p, "unknown", "r")).max_tokens_cap is None
+    capped = ProviderConfig(id=1, name="o", kind="openai_compat", base_url="http://x", max_tokens_cap=50_000)
+    assert target_for(Candidate(capped, "gpt-4o", "r")).max_tokens_cap == 50_000
+
+
+def test_target_options_become_target_fields_but_not_provider_columns():
+    p = ProviderConfig(id=1, name="g", kind="openai_compat", base_url="http://x",
+                       options={"drop_params": ["top_k"], "reasoning_effort": True, "max_tokens_cap": 1, "bogus": 1})
+    t = target_for(Candidate(p, "m", "r"))
+    assert t.drop_params == frozenset({"top_k"}) and t.reasoning_effort and t.max_tokens_cap is None
