@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -12,10 +13,25 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from proxy_project.handlers import ApiASGIHandler  # noqa: E402
+
+api_asgi_app = ApiASGIHandler()
+# Paths served with the full middleware stack (sessions, CSRF, auth): everything a person uses.
+FULL_STACK_PREFIXES = ("/admin", "/dashboard", "/api/", "/static/", "/accounts")
+
+
+async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The API (/v1/…, /{provider}:{model}/v1/…, /health, HEAD /) takes the lean handler."""
+    path: str = scope["path"]
+    if path.startswith(FULL_STACK_PREFIXES):
+        await django_asgi_app(scope, receive, send)
+    else:
+        await api_asgi_app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
