@@ -20,6 +20,7 @@ from django.conf import settings
 from providers import crypto
 from providers.adapters.base import UpstreamRequest
 from providers.envvars import expand_env
+from providers.transport import NullCookies, upstream_transport
 from routing.resolution import ProviderConfig
 
 if TYPE_CHECKING:  # botocore costs ~0.4 s to import: loaded on the first Bedrock request only
@@ -55,19 +56,20 @@ def get_client() -> httpx.AsyncClient:
     loop_id = id(asyncio.get_running_loop())
     client = _clients.get(loop_id)
     if client is None or client.is_closed:
+        limits = httpx.Limits(
+            max_connections=settings.UPSTREAM_MAX_CONNECTIONS,
+            max_keepalive_connections=min(100, settings.UPSTREAM_MAX_CONNECTIONS),
+            keepalive_expiry=30.0,
+        )
         client = httpx.AsyncClient(
-            transport=_transport,
+            transport=_transport or upstream_transport(limits),
             timeout=httpx.Timeout(
                 connect=settings.CONNECT_TIMEOUT, read=settings.REQUEST_TIMEOUT, write=60.0, pool=30.0
-            ),
-            limits=httpx.Limits(
-                max_connections=settings.UPSTREAM_MAX_CONNECTIONS,
-                max_keepalive_connections=min(100, settings.UPSTREAM_MAX_CONNECTIONS),
-                keepalive_expiry=30.0,
             ),
             follow_redirects=False,
             trust_env=False,
         )
+        client._cookies = NullCookies()  # a shared client must not carry one upstream's cookies to others
         _clients[loop_id] = client
     return client
 
