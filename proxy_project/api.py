@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
@@ -35,6 +36,14 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
     response = _json(401, "authentication_error", "invalid x-api-key or bearer token")
     response["x-should-retry"] = "false"  # Claude Code otherwise retries a wrong key for minutes
     return response
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    message = "request body exceeds MAX_REQUEST_BYTES"
+    if is_openai_path(request.path):
+        return openai_error(413, message, code="request_too_large")
+    return _json(413, "request_too_large", message)
 
 
 @api.exception_handler(ModelValidationError)

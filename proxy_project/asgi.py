@@ -13,8 +13,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
+from proxy_project import daphne_tuning  # noqa: E402
 from proxy_project.handlers import ApiASGIHandler  # noqa: E402
 
+daphne_tuning.apply()
 api_asgi_app = ApiASGIHandler()
 # Paths served with the full middleware stack (sessions, CSRF, auth): everything a person uses.
 FULL_STACK_PREFIXES = ("/admin", "/dashboard", "/api/", "/static/", "/accounts")

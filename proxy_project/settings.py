@@ -131,6 +131,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_SQLITE_NAME", "") or None}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Claude Code requests with images and PDFs can be tens of MB; larger ones get 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 64 * 1024 * 1024)
 
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:

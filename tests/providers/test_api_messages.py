@@ -202,3 +202,12 @@ async def test_messages_bedrock_style_model_ids_are_normalised_for_routing(opena
     assert resp.status_code == 200
     assert openai_up.requests[-1].json["model"] == "gpt-test"  # routed by the opus tier
     assert resp.json()["model"] == "claude-opus-4-8"
+
+
+async def test_messages_oversized_body_is_413(openai_up, gateway_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    big = {**BODY, "messages": [{"role": "user", "content": "x" * 5000}]}
+    resp = await gateway_client.post("/v1/messages", json=big)
+    assert resp.status_code == 413 and resp.json()["error"]["type"] == "request_too_large"
+    resp = await gateway_client.post("/v1/chat/completions", json={"model": "m", "messages": big["messages"]})
+    assert resp.status_code == 413

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import io
+
+from proxy_project import daphne_tuning
+
+
+def test_daphne_tuning_keeps_large_bodies_in_memory_and_big_asgi_chunks():
+    daphne_tuning.apply()
+    from daphne.server import Server
+    from twisted.web import http
+
+    assert isinstance(http._getContentFile(5_000_000), io.BytesIO)
+    assert not isinstance(http._getContentFile(None), io.BytesIO)  # unknown length: spooled as before
+    server = Server(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    assert server.request_buffer_size == daphne_tuning.REQUEST_BUFFER_SIZE
