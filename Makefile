@@ -1,6 +1,6 @@
 # `make run` and `make test` are the README's two commands; both set up .venv on first use.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test lint bench e2e-deps
@@ -17,7 +17,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(VENV)/.installed $@
 
-run: $(VENV)/.installed
+# NO_INSTALL=1 uses $(VENV) as it is (a venv made elsewhere: `make run VENV=/path/.venv NO_INSTALL=1`).
+RUN_DEPS := $(if $(NO_INSTALL),,$(VENV)/.installed)
+
+# The gateway, dashboard, Celery worker and beat in one process tree; Ctrl-C stops them all.
+run: $(RUN_DEPS)
 	$(BIN)/python manage.py serve
 
 # The Claude Code CLI for the end-to-end tests (from the npm registry, into .cache/).

@@ -28,6 +28,8 @@ class CappedCountPaginator(Paginator):
     """Counts at most COUNT_CAP rows: SELECT COUNT(*) FROM (SELECT … LIMIT cap), bounded work
     whatever the table's size. Pages past the cap are reached by narrowing the filters."""
 
+    object_list: QuerySet[Any]
+
     @cached_property
     def count(self) -> int:
         return int(self.object_list[:COUNT_CAP].count())

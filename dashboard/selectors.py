@@ -245,7 +245,7 @@ class Totals:
     bar_width: ClassVar[int] = BAR_WIDTH
 
 
-def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[RequestLog, dict[str, Any]]:
+def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[Any, dict[str, Any]]:
     """Conditional aggregation over the last day. Served by the index on created (range scan)."""
     in_hour = Q(created__gte=hour_ago)
     return (
@@ -261,7 +261,7 @@ def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[Requ
     )
 
 
-def _hourly(day_ago: datetime) -> QuerySet[RequestLog, dict[str, Any]]:
+def _hourly(day_ago: datetime) -> QuerySet[Any, Any]:
     return (
         RequestLog.objects.filter(created__gte=day_ago)
         .annotate(hour=TruncHour("created"))

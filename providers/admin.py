@@ -12,9 +12,11 @@ from dashboard.services import dashboard_status_send
 from providers import crypto
 from providers.auth import client_key_cache_clear
 from providers.models import CircuitState, ClientKey, OAuthToken, Provider
+from providers.presets import preset_fields
 from providers.services.circuits import circuit_reset
 from providers.services.health import health_check_run
 from providers.services.keys import client_key_create
+from providers.services.presets import provider_preset_apply
 from providers.services.tokens import oauth_token_refresh
 from routing.services import (
     route_config_changed,
@@ -25,7 +27,8 @@ from routing.services import (
 
 
 class ProviderForm(forms.ModelForm):
-    base_url = forms.URLField(max_length=500, assume_scheme="https")
+    # Optional here: a preset fills them (clean below); without one they are required.
+    base_url = forms.URLField(max_length=500, assume_scheme="https", required=False)
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
@@ -37,19 +40,37 @@ class ProviderForm(forms.ModelForm):
         model = Provider
         fields = "__all__"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].required = False
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        preset = data.get("preset")
+        filled = preset_fields(preset) if preset else {}
+        for name in ("kind", "base_url"):
+            if not data.get(name):
+                if filled:
+                    data[name] = filled[name]
+                else:
+                    self.add_error(name, "Required unless a preset is picked.")
+        return data
+
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
     list_display = ("name", "kind", "base_url", "auth_type", "enabled", "priority", "api_key_masked",
                     "health_ok", "health_checked_at", "health_latency_ms", "updated")
-    list_filter = ("kind", "enabled", "auth_type")
+    list_filter = ("kind", "preset", "enabled", "auth_type")
     search_fields = ("name", "base_url")
     readonly_fields = ("api_key_masked", "health_checked_at", "health_ok", "health_latency_ms", "health_error",
                        "created", "updated")
     actions = ["test_connection"]
 
     def save_model(self, request: HttpRequest, obj: Provider, form: Any, change: bool) -> None:
+        if obj.preset and "preset" in form.changed_data:
+            provider_preset_apply(provider=obj, preset=obj.preset)  # fills what was left empty
         if form.cleaned_data.get("clear_api_key"):
             obj.api_key_encrypted = ""
         elif form.cleaned_data.get("api_key"):
@@ -74,19 +95,18 @@ class ProviderAdmin(admin.ModelAdmin):
                 messages.error(request, f"{provider.name}: failed: {result.error}")
 
 
-# Hook (presets): register a PresetAdmin here once the presets model exists (issue 5).
-
 
 class ClientKeyForm(forms.ModelForm):
     class Meta:
         model = ClientKey
-        fields = ("name", "enabled")
+        fields = ("name", "enabled", "requests_per_minute", "requests_per_day", "tokens_per_day")
 
 
 @admin.register(ClientKey)
 class ClientKeyAdmin(admin.ModelAdmin):
     form = ClientKeyForm
-    list_display = ("name", "key_prefix", "enabled", "created", "last_used")
+    list_display = ("name", "key_prefix", "enabled", "requests_per_minute", "requests_per_day", "tokens_per_day",
+                    "created", "last_used")
     list_filter = ("enabled",)
     search_fields = ("name", "key_prefix")
     readonly_fields = ("key_prefix", "created", "last_used")
@@ -95,7 +115,10 @@ class ClientKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        row, plaintext = client_key_create(name=obj.name)
+        row, plaintext = client_key_create(
+            name=obj.name, requests_per_minute=obj.requests_per_minute, requests_per_day=obj.requests_per_day,
+            tokens_per_day=obj.tokens_per_day,
+        )
         obj.pk = row.pk
         obj.key_hash, obj.key_prefix, obj.created = row.key_hash, row.key_prefix, row.created
         if not obj.enabled:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from django.db.models import Model
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator, create_model
 
@@ -55,7 +55,8 @@ def patch_schema(schema: type[Schema]) -> type[Schema]:
     for name, info in schema.model_fields.items():
         optional = copy.copy(info)
         optional.default, optional.default_factory = None, None
-        fields[name] = (info.annotation | None, optional)
+        annotation: Any = info.annotation
+        fields[name] = (annotation | None, optional)
     return create_model(f"{schema.__name__}Patch", __base__=Schema, **fields)  # type: ignore[call-overload, no-any-return]
 
 
@@ -120,7 +121,7 @@ def providers_list(request: HttpRequest) -> Any:
 
 @router.post("/providers", response={201: ProviderOut})
 def provider_create(request: HttpRequest, payload: ProviderIn) -> Any:
-    return 201, _provider_write(Provider(), payload.dict())
+    return Status(201, _provider_write(Provider(), payload.dict()))
 
 
 @router.get("/providers/{provider_id}", response=ProviderOut)
@@ -136,7 +137,7 @@ def provider_update(request: HttpRequest, provider_id: int, payload: ProviderPat
 @router.delete("/providers/{provider_id}", response={204: None})
 def provider_delete(request: HttpRequest, provider_id: int) -> Any:
     record_delete(row=get_or_404(Provider, provider_id))
-    return 204, None
+    return Status(204, None)
 
 
 # --- circuits and tokens -------------------------------------------------------------------------
@@ -253,7 +254,7 @@ def client_key_issue(request: HttpRequest, payload: ClientKeyIn) -> Any:
     row, plaintext = client_key_create(**data)
     if not enabled:
         client_key_save(key=row, fields={"enabled": False})
-    return 201, {**ClientKeyOut.from_orm(row).dict(), "key": plaintext}
+    return Status(201, {**ClientKeyOut.from_orm(row).dict(), "key": plaintext})
 
 
 @router.get("/client-keys/{key_id}", response=ClientKeyOut)
@@ -269,7 +270,7 @@ def client_key_update(request: HttpRequest, key_id: int, payload: ClientKeyPatch
 @router.delete("/client-keys/{key_id}", response={204: None})
 def client_key_remove(request: HttpRequest, key_id: int) -> Any:
     client_key_delete(key=get_or_404(ClientKey, key_id))
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/client-keys/{key_id}/usage", response=KeyUsage)

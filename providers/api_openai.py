@@ -24,7 +24,9 @@ from providers.inbound import (
     openai_status,
     to_anthropic,
 )
+from providers.limits import limits_check
 from providers.services import CallContext, Outcome, provider_call
+from providers.services.calls import error_outcome
 from providers.sse import SSEParser
 
 router = Router(auth=ClientKeyAuth())
@@ -113,6 +115,9 @@ async def _chat_completions(request: HttpRequest, prefix: str | None) -> HttpRes
         return json_response(400, exc.body())
     url_provider, url_model = split_prefix(prefix)
     identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
+    limited = await limits_check(identity)
+    if limited is not None:
+        return _to_openai(error_outcome(limited), body)
     ctx = CallContext(client=identity, endpoint="chat_completions", url_provider=url_provider, url_model=url_model)
     outcome = await provider_call(ChatRequest(body=anthropic_body), ctx)
     return _to_openai(outcome, body)

@@ -14,6 +14,7 @@ Only the thread that starts the children may stop them (PDEATHSIG follows the fo
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -100,10 +101,8 @@ class Supervisor:
             proc.send_signal(signal.SIGTERM)  # the child's own shutdown stops its pool processes
         deadline = time.monotonic() + self.grace
         for proc in running:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for proc in running:
             # Stragglers and orphaned pool processes: the group lives while any member does, so
             # its id cannot have been reused.
@@ -112,7 +111,5 @@ class Supervisor:
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from providers.admin_api import INT32, Text, get_or_404, patch_schema
 from providers.models import Provider
@@ -68,7 +68,7 @@ def tiers_list(request: HttpRequest) -> Any:
 
 @router.post("/tiers", response={201: TierOut})
 def tier_create(request: HttpRequest, payload: TierIn) -> Any:
-    return 201, _tier_write(ModelTier(), payload.dict())
+    return Status(201, _tier_write(ModelTier(), payload.dict()))
 
 
 @router.get("/tiers/{tier_id}", response=TierOut)
@@ -84,7 +84,7 @@ def tier_update(request: HttpRequest, tier_id: int, payload: TierPatch) -> Any: 
 @router.delete("/tiers/{tier_id}", response={204: None})
 def tier_delete(request: HttpRequest, tier_id: int) -> Any:
     record_delete(row=get_or_404(ModelTier, tier_id))
-    return 204, None
+    return Status(204, None)
 
 
 # --- routes --------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def routes_list(request: HttpRequest) -> Any:
 
 @router.post("/routes", response={201: RouteOut})
 def route_create(request: HttpRequest, payload: RouteIn) -> Any:
-    return 201, _route_write(Route(), payload.dict())
+    return Status(201, _route_write(Route(), payload.dict()))
 
 
 @router.get("/routes/{route_id}", response=RouteOut)
@@ -152,7 +152,7 @@ def route_update(request: HttpRequest, route_id: int, payload: RoutePatch) -> An
 @router.delete("/routes/{route_id}", response={204: None})
 def route_delete(request: HttpRequest, route_id: int) -> Any:
     record_delete(row=get_or_404(Route, route_id))
-    return 204, None
+    return Status(204, None)
 
 
 # --- agent fingerprints --------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def fingerprints_list(request: HttpRequest) -> Any:
 
 @router.post("/fingerprints", response={201: FingerprintOut})
 def fingerprint_create(request: HttpRequest, payload: FingerprintIn) -> Any:
-    return 201, record_save(row=AgentFingerprint(), fields=payload.dict())
+    return Status(201, record_save(row=AgentFingerprint(), fields=payload.dict()))
 
 
 @router.get("/fingerprints/{fingerprint_id}", response=FingerprintOut)
@@ -201,4 +201,4 @@ def fingerprint_update(request: HttpRequest, fingerprint_id: int, payload: Finge
 @router.delete("/fingerprints/{fingerprint_id}", response={204: None})
 def fingerprint_delete(request: HttpRequest, fingerprint_id: int) -> Any:
     record_delete(row=get_or_404(AgentFingerprint, fingerprint_id))
-    return 204, None
+    return Status(204, None)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from typing import TYPE_CHECKING
 
 from providers.models import ClientKey, StaffToken
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def client_key_create(
@@ -26,7 +29,7 @@ def client_key_create(
     return row, plaintext
 
 
-def staff_token_create(*, user: AbstractBaseUser, name: str) -> tuple[StaffToken, str]:
+def staff_token_create(*, user: User, name: str) -> tuple[StaffToken, str]:
     """Issue an admin API token for a staff user; the plaintext is returned only now."""
     if not getattr(user, "is_staff", False):
         raise ValueError(f"{user} is not a staff user")

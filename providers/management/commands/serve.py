@@ -58,8 +58,9 @@ class Command(BaseCommand):
 
         checker = task.LoopingCall(supervisor.check)
         if supervisor.children:
-            reactor.callWhenRunning(supervisor.start_all)  # type: ignore[attr-defined]
-            reactor.callWhenRunning(checker.start, 2.0, False)  # type: ignore[attr-defined]
+            # A second's head start: the first requests do not wait behind Celery's imports.
+            reactor.callLater(1.0, supervisor.start_all)  # type: ignore[attr-defined, arg-type]
+            reactor.callLater(3.0, checker.start, 2.0, False)  # type: ignore[attr-defined, arg-type]
         argv = ["-b", options["host"], "-p", str(options["port"])]
         if not options["access_log"]:
             argv += ["-v", "0"]

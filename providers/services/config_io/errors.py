@@ -30,7 +30,7 @@ class ConfigError(ValueError):
         self.expected = expected
         self.line = line
         where = f"{source}:{line}" if line else source
-        super().__init__(f"{where}: {path_text(path)}: {expected}")
+        super().__init__(f"{where}: {path_text(path)}: expected {expected}")
 
 
 class Origin(Protocol):

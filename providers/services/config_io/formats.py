@@ -324,8 +324,10 @@ def detect(data: Any, source: Origin) -> str:
             return "gateway"
         if "routing" in data:
             return "claude-proxy"
-        if isinstance(providers, Mapping):
-            return "ccproxy"
+        models = data.get("models")
+        ccproxy_models = isinstance(models, Mapping) and any(k in models for k in ("bigModel", "middleModel", "smallModel"))
+        if isinstance(providers, Mapping) or ccproxy_models or "defaultProvider" in data:
+            return "ccproxy"  # a layer may hold only some of its keys
         if isinstance(providers, list):
             return "providers-json"
         if data and all(HEX64.match(str(k)) or (isinstance(v, Mapping) and "hash" in v) for k, v in data.items()):

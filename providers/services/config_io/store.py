@@ -43,7 +43,7 @@ def _save(row: models.Model, source: Source, path: Path) -> None:
     except ValidationError as exc:
         field_name, messages = next(iter(exc.message_dict.items()))
         where = path if field_name == "__all__" else (*path, field_name)
-        raise source.error(where, "; ".join(messages)) from None
+        raise source.error(where, f"a valid value ({' '.join(messages)})") from None
     row.save()
 
 

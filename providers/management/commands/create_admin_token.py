@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from providers.services.keys import staff_token_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Issue a bearer token for the admin REST API (/api/admin/, schema at /api/openapi.json) "
+        "for a staff user and print it once (only its hash is stored)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--user", default="admin", help="the staff user's username (default: admin)")
+        parser.add_argument("--name", default="cli", help="what the token is for")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        users = get_user_model()
+        user = users.objects.filter(**{users.USERNAME_FIELD: options["user"]}).first()
+        if user is None:
+            raise CommandError(f"no user named {options['user']!r} (manage.py serve creates one, or createsuperuser)")
+        try:
+            _, plaintext = staff_token_create(user=user, name=options["name"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(plaintext)

@@ -1,0 +1,123 @@
+"""The operations flow in a real browser (Debian's Chromium driven by Playwright): log into the
+admin, edit a tier, send a request through the real gateway (daphne), and watch the new row and
+the provider's status arrive on the dashboard over the websocket without a reload. An anonymous
+browser is sent to the login page and its websocket is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes import FakeOpenAI, Reply
+from tests.support.gateway import start_gateway
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+PASSWORD = "browser-test-password"
+EDITED_MODEL = "gpt-edited-in-admin"
+BODY = {"model": "claude-sonnet-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("REQUIRE_E2E") == "1":
+        pytest.fail(f"REQUIRE_E2E=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install playwright)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    with FakeOpenAI() as up:
+        env = {
+            "PREFERRED_PROVIDER": "openai",
+            "OPENAI_BASE_URL": up.base_url,
+            "OPENAI_API_KEY": "sk-test-fake-openai",
+            "CIRCUIT_FAILURE_THRESHOLD": "1",  # one upstream failure opens the circuit
+            "CIRCUIT_RECOVERY_TIMEOUT": "120",
+            "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+        }
+        with start_gateway(env, tmp_path) as gw:
+            gw.manage("createsuperuser", "--noinput", "--username", "ops", "--email", "ops@example.com")
+            gw.extra["upstream"] = up
+            yield gw
+
+
+def test_admin_edit_then_live_dashboard_without_reload(browser, gateway, tmp_path):
+    from playwright.sync_api import expect
+
+    up = gateway.extra["upstream"]
+    page = browser.new_context().new_page()
+    page.set_default_timeout(10_000)
+
+    page.goto(f"{gateway.url}/admin/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+
+    page.goto(f"{gateway.url}/admin/routing/modeltier/")
+    page.get_by_role("link", name="middle (sonnet)", exact=True).click()
+    page.fill("input[name='entries-0-model']", EDITED_MODEL)
+    page.click("input[name='_save']")
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+
+    page.goto(f"{gateway.url}/dashboard/")
+    expect(page.locator("#live")).to_have_class(re.compile(r"\blive\b"))  # the websocket's snapshot arrived
+    provider_row = page.locator("tr.provider", has_text="openai")
+    expect(provider_row.locator(".badge")).to_have_text("healthy")
+    page.evaluate("window.__sameDocument = true")
+
+    ok = httpx.post(f"{gateway.url}/v1/messages", json=BODY, headers=gateway.headers(), timeout=30, trust_env=False)
+    assert ok.status_code == 200, ok.text
+    assert up.main_requests[-1].json["model"] == EDITED_MODEL  # the admin edit routed the very next request
+    row = page.locator("#recent-requests tr", has_text=EDITED_MODEL)
+    expect(row).to_have_count(1, timeout=5_000)
+    expect(row).to_contain_text("claude-sonnet-5 → openai/" + EDITED_MODEL)
+    expect(row).to_contain_text("200")
+
+    up.enqueue(Reply.error(503))
+    failed = httpx.post(f"{gateway.url}/v1/messages", json=BODY, headers=gateway.headers(), timeout=30, trust_env=False)
+    assert failed.status_code >= 500
+    expect(provider_row.locator(".badge")).to_have_text("circuit open", timeout=5_000)
+    expect(page.locator("#recent-requests tr.error")).to_have_count(1)
+    assert page.evaluate("window.__sameDocument === true")  # no reload happened
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+
+def test_anonymous_browser_is_refused(browser, gateway):
+    page = browser.new_context().new_page()
+    page.goto(f"{gateway.url}/dashboard/")
+    assert page.url == f"{gateway.url}/admin/login/?next=/dashboard/"
+    outcome = page.evaluate(
+        """url => new Promise(resolve => {
+            const ws = new WebSocket(url);
+            ws.onopen = () => resolve("open");
+            ws.onclose = event => resolve("closed " + event.code);
+            setTimeout(() => resolve("timeout"), 5000);
+        })""",
+        gateway.url.replace("http://", "ws://") + "/ws/dashboard/",
+    )
+    assert outcome.startswith("closed"), outcome  # the handshake is refused: never "open"

@@ -1,0 +1,114 @@
+"""`manage.py serve`: the gateway with a Celery worker and beat as children, all stopped together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from proxy_project.supervisor import Supervisor
+from tests.ops.test_claude_launcher import session_of
+from tests.support.gateway import REPO_ROOT, free_port, gateway_env
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def session_members(sid: int) -> list[tuple[int, str]]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and session_of(int(entry)) == sid:
+            try:
+                out.append((int(entry), Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()))
+            except OSError:
+                continue
+    return out
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_worker_and_beat_and_stops_them_all(tmp_path, sig):
+    port = free_port()
+    env = gateway_env({"CELERY_BROKER_FOLDER": str(tmp_path / "broker")}, tmp_path / "db.sqlite3")
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=REPO_ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), 30, "/health")
+        members = wait_for(lambda: (m := session_members(proc.pid)) and
+                           sum("celery" in c for _, c in m) >= 3 and m, 30, "worker and beat")
+        commands = " | ".join(c for _, c in members)
+        assert "celery -A proxy_project worker" in commands and "celery -A proxy_project beat" in commands
+        assert (tmp_path / "broker" / "queue").is_dir()
+        proc.send_signal(sig)  # Ctrl-C (SIGINT) or a service manager's SIGTERM, to serve alone
+        proc.wait(timeout=30)
+        wait_for(lambda: not session_members(proc.pid), 15, "every child to exit")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid, _ in session_members(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        log.close()
+    text = (tmp_path / "serve.log").read_text(errors="replace")
+    assert "Staff user 'admin', password (shown once):" in text and "Client key (shown once" in text
+
+
+def test_serve_no_worker_starts_no_children(tmp_path):
+    port = free_port()
+    env = gateway_env({}, tmp_path / "db.sqlite3")
+    proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), 30, "/health")
+        time.sleep(1.5)
+        assert [pid for pid, _ in session_members(proc.pid)] == [proc.pid]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_supervisor_restarts_a_child_that_exits_and_stops_its_group(tmp_path):
+    said: list[str] = []
+    marker = tmp_path / "starts"
+    script = f"import time; open({str(marker)!r}, 'a').write('x'); time.sleep(0.2)"
+    sup = Supervisor(cwd=str(tmp_path), env=os.environ, say=said.append, grace=2)
+    sup.add("flaky", [sys.executable, "-c", script])
+    sup.add("sleeper", [sys.executable, "-c", "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"])
+    sup.start_all()
+    wait_for(lambda: (sup.check() or marker.exists() and len(marker.read_text()) >= 2), 10, "a restart")
+    assert any("flaky exited with 0; restarting" in s for s in said)
+    sleeper = sup.children[1].proc
+    assert sleeper is not None
+    sup.stop_all()
+    assert sleeper.poll() is not None
+    wait_for(lambda: not any(_pgid(p) == sleeper.pid for p in os.listdir("/proc") if p.isdigit()), 5,
+             "the sleeper's grandchild to be killed with its group")
+
+
+def _pgid(pid: str) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, IndexError):
+        return None
