@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -128,7 +129,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
-    DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_SQLITE_NAME", "") or None}
+    # Tests use a file (not shared-cache memory, whose table locks fail at once instead of
+    # waiting), so tests with concurrent writers see SQLite's real locking.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("TEST_SQLITE_NAME", "")
+        or os.path.join(tempfile.gettempdir(), f"claude-gateway-test-{os.getpid()}.sqlite3")
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Claude Code requests with images and PDFs can be tens of MB; larger ones get 413.
