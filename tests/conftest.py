@@ -3,6 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+import proxy_project.celery  # noqa: F401  (the Celery app, as workers load it: tasks bind to it)
 from dashboard.services import _pending
 from providers import client as upstream_client
 from providers.auth import client_key_cache_clear
