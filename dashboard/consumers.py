@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard import fragments
+from dashboard.services import VIEWER_TTL, dashboard_viewer_present_mark
 
 FORBIDDEN = 4403  # close code for anonymous and non-staff users (the handshake is refused)
 
@@ -28,11 +31,23 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.seen = {}
         await self.channel_layer.group_add(fragments.GROUP, self.channel_name)
         await self.accept()
+        self.heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
         snapshot = await database_sync_to_async(fragments.snapshot_render)()
         self.seen = snapshot.ids
         await self.send(text_data=snapshot.html)
 
+    async def _heartbeat(self) -> None:
+        """Tell the gateways someone is watching, so they render and publish live events."""
+        while True:
+            await dashboard_viewer_present_mark()
+            await asyncio.sleep(VIEWER_TTL / 3)
+
     async def disconnect(self, code: int) -> None:
+        heartbeat = getattr(self, "heartbeat", None)
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         await self.channel_layer.group_discard(fragments.GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

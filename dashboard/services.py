@@ -17,6 +17,7 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from dashboard import fragments
@@ -117,6 +118,19 @@ def _bulk_write(
 # --- Live dashboard --------------------------------------------------------------------------------
 
 
+VIEWERS_KEY = "dashboard:viewers"
+VIEWER_TTL = 30.0  # seconds a dashboard connection counts as watching without a heartbeat
+
+
+async def dashboard_viewer_present_mark() -> None:
+    await cache.aset(VIEWERS_KEY, True, VIEWER_TTL)
+
+
+async def dashboard_viewers_present() -> bool:
+    """Whether a dashboard is open (shared through the cache: Redis when REDIS_URL is set)."""
+    return bool(await cache.aget(VIEWERS_KEY, False))
+
+
 async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequence[FallbackEvent]) -> None:
     """Publish freshly written rows to the dashboard group as small out-of-band fragments.
 
@@ -126,8 +140,8 @@ async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequenc
     involved providers and their circuits, and (when due) the three totals aggregates.
     """
     layer = get_channel_layer()
-    if layer is None:
-        return
+    if layer is None or not (logs or fallbacks) or not await dashboard_viewers_present():
+        return  # nobody is watching: no rendering, no totals queries on the gateway's loop
     if logs:
         names = await aclient_names({log.client_key_id for log in logs if log.client_key_id})
         rows = sorted((request_row(log, names.get(log.client_key_id or 0, "")) for log in logs),
