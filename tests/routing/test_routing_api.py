@@ -232,3 +232,15 @@ async def test_stream_error_before_first_content_still_falls_back(two, anthropic
     async with anthropic_sdk.messages.stream(**BODY) as s:
         final = await s.get_final_message()
     assert final.content[0].text == "from beta"
+
+
+async def test_long_context_and_background_routes(two, gateway_client):
+    a, b = two
+    await amake_tiers(default=(a.p, "tier-model"))
+    await Route.objects.acreate(name="long", scenario="long_context", threshold=5000, provider=b.p, model="long-ctx")
+    await Route.objects.acreate(name="bg", scenario="background", provider=b.p, model="cheap")
+    long_body = {**BODY, "messages": [{"role": "user", "content": "word " * 10000}]}
+    await gateway_client.post("/v1/messages", json=long_body)
+    await gateway_client.post("/v1/messages", json={**BODY, "model": "claude-haiku-4-5"})
+    await gateway_client.post("/v1/messages", json=BODY)
+    assert await models_seen(b) == ["long-ctx", "cheap"] and await models_seen(a) == ["tier-model"]
