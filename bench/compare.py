@@ -34,6 +34,7 @@ FLOOR = "bench.whatif.floor_asgi:application"
 VARIANTS: dict[str, tuple[str | None, dict[str, str]]] = {
     "baseline": (None, {}),
     "no-mw": (None, {"DJANGO_SETTINGS_MODULE": "bench.whatif.nomw_settings"}),
+    "stock-pool": (None, {"UPSTREAM_LEAN_POOL": "false"}),
     "floor-fwd": (FLOOR, {"FLOOR_MODE": "forward"}),
     "floor-hello": (FLOOR, {"FLOOR_MODE": "hello"}),
 }

@@ -504,7 +504,7 @@ def main() -> int:
             for mode in ("nonstream", "stream"):
                 load(ctx, "gateway", mode, 16, duration=prof.warmup, warmup=0.3)
             load(ctx, "gateway", "count_tokens", 1, requests=5, warmup=0)
-            time.sleep(1.0)
+            time.sleep(3.0)  # idle: the gateway hands freed memory back after about a second of quiet
             results["idle_rss_mib"] = status_kib(ctx.gw_pid, "VmRSS") / 1024
             print(f"idle RSS after warm-up: {results['idle_rss_mib']:.1f} MiB", flush=True)
 

@@ -30,10 +30,12 @@ from dashboard.selectors import (
     provider_health_summary,
     request_row,
 )
+from proxy_project import memory
 from routing.services import fingerprint_sightings_aflush
 
 logger = logging.getLogger("gateway.logs")
 
+IDLE_FLUSHES_BEFORE_TRIM = 2  # with the 0.5 s flush interval: about a second of quiet
 _pending: list[dict[str, Any]] = []
 _fallbacks: list[dict[str, Any]] = []
 _flusher: dict[int, asyncio.Task[None]] = {}
@@ -78,9 +80,14 @@ def _ensure_flusher() -> None:
 
 
 async def _flush_forever() -> None:
+    idle = 0
     while True:
         await asyncio.sleep(settings.REQUEST_LOG_FLUSH_INTERVAL)
+        busy = bool(_pending or _fallbacks)
         await request_log_aflush()
+        idle = 0 if busy else idle + 1
+        if idle == IDLE_FLUSHES_BEFORE_TRIM:  # quiet for a few seconds after traffic: return memory
+            memory.trim()
 
 
 async def request_log_aflush() -> int:

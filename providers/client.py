@@ -62,7 +62,7 @@ def get_client() -> httpx.AsyncClient:
             keepalive_expiry=30.0,
         )
         client = httpx.AsyncClient(
-            transport=_transport or upstream_transport(limits),
+            transport=_transport or upstream_transport(limits, lean=settings.UPSTREAM_LEAN_POOL),
             timeout=httpx.Timeout(
                 connect=settings.CONNECT_TIMEOUT, read=settings.REQUEST_TIMEOUT, write=60.0, pool=30.0
             ),

@@ -74,9 +74,61 @@ class CachedSocketBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def upstream_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+def upstream_transport(limits: httpx.Limits, *, lean: bool = True) -> httpx.AsyncHTTPTransport:
     transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    pool = transport._pool
-    if hasattr(pool, "_network_backend"):  # httpcore keeps the backend here (1.0.x)
-        pool._network_backend = CachedSocketBackend()
+    stock = transport._pool
+    if not lean:
+        stock._network_backend = CachedSocketBackend()
+        return transport
+    transport._pool = LeanConnectionPool(  # same settings as httpx gave its own pool
+        ssl_context=stock._ssl_context,
+        max_connections=stock._max_connections,
+        max_keepalive_connections=stock._max_keepalive_connections,
+        keepalive_expiry=stock._keepalive_expiry,
+        http1=stock._http1,
+        http2=stock._http2,
+        retries=stock._retries,
+        network_backend=CachedSocketBackend(),
+    )
     return transport
+
+
+class LeanConnectionPool(httpcore.AsyncConnectionPool):
+    """httpcore's pool with its housekeeping made linear in the number of connections.
+
+    The stock method re-counts every connection for each idle one (a list built per idle
+    connection) and rescans all connections per queued request, on every request. Same decisions,
+    one pass each; httpx is pinned below 0.29 (httpcore 1.x), whose pool this mirrors.
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        closing: list[httpcore.AsyncConnectionInterface] = []
+        total = len(self._connections)
+        kept: list[httpcore.AsyncConnectionInterface] = []
+        for connection in self._connections:
+            if connection.is_closed():
+                total -= 1
+            elif connection.has_expired() or (connection.is_idle() and total > self._max_keepalive_connections):
+                closing.append(connection)
+                total -= 1
+            else:
+                kept.append(connection)
+        self._connections = kept
+        for pool_request in [r for r in self._requests if r.is_queued()]:
+            origin = pool_request.request.url.origin
+            available = next(
+                (c for c in self._connections if c.can_handle_request(origin) and c.is_available()), None
+            )
+            if available is not None:
+                pool_request.assign_to_connection(available)
+                continue
+            if len(self._connections) >= self._max_connections:
+                idle = next((c for c in self._connections if c.is_idle()), None)
+                if idle is None:
+                    continue
+                self._connections.remove(idle)
+                closing.append(idle)
+            connection = self.create_connection(origin)
+            self._connections.append(connection)
+            pool_request.assign_to_connection(connection)
+        return closing

@@ -5,6 +5,10 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
+from proxy_project import memory
+
+memory.arenas_limit()  # before Django and the servers start their threads
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proxy_project.settings")
 django_asgi_app = get_asgi_application()
 

@@ -171,6 +171,7 @@ STREAM_PING_INTERVAL = env_float("STREAM_PING_INTERVAL", 10.0)  # ping while the
 # upstream error is still answered with an HTTP status (and may fall back).
 STREAM_COMMIT_WAIT = env_float("STREAM_COMMIT_WAIT", 5.0)
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 200)
+UPSTREAM_LEAN_POOL = env_bool("UPSTREAM_LEAN_POOL", True)  # httpcore pool with linear housekeeping
 ROUTE_TABLE_TTL = env_float("ROUTE_TABLE_TTL", 1.0)            # seconds between config version checks
 CLIENT_KEY_CACHE_TTL = env_float("CLIENT_KEY_CACHE_TTL", 30.0)
 REQUEST_LOG_FLUSH_INTERVAL = env_float("REQUEST_LOG_FLUSH_INTERVAL", 0.5)

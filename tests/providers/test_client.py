@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from providers import client
-from providers.transport import CachedSocketBackend
+from providers.transport import CachedSocketBackend, LeanConnectionPool
 from tests.fakes import Reply, openai_completion
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -22,5 +22,5 @@ async def test_shared_client_uses_cached_socket_backend_and_reuses_connections(o
     for _ in range(3):
         assert (await gateway_client.post("/v1/messages", json=BODY)).status_code == 200
     pool = client.get_client()._transport._pool
-    assert isinstance(pool._network_backend, CachedSocketBackend)
+    assert isinstance(pool, LeanConnectionPool) and isinstance(pool._network_backend, CachedSocketBackend)
     assert openai_up.connections == 1  # keep-alive: one TCP connection for all three
