@@ -177,10 +177,18 @@ class StreamSession:
         if interval > 0:
             self._timer = loop.call_later(interval, self._rearm, loop, interval)
         try:
-            while True:
+            done = False
+            while not done:
                 item = await self.queue.get()
                 if item is None:
                     break
+                # Whatever else is already waiting goes out in the same write (never waits for more).
+                while not self.queue.empty():
+                    extra = self.queue.get_nowait()
+                    if extra is None:
+                        done = True
+                        break
+                    item += extra
                 yield item
         except (asyncio.CancelledError, GeneratorExit):
             self.cancelled = self.failed = True
