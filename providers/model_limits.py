@@ -1,4 +1,5 @@
-"""Known output-token limits of common backend models (longest prefix wins).
+"""What the gateway knows of common backend models: output-token limits (longest prefix wins)
+and which models reason (take ``reasoning_effort`` and ``max_completion_tokens``).
 
 Claude Code asks for max_tokens 32000-64000; most chat-completions models reject more than their
 own limit, so the gateway clamps to it when the provider has no explicit cap.
@@ -34,3 +35,14 @@ def output_limit(model: str) -> int | None:
         if name.startswith(prefix) and (best is None or len(prefix) > best[0]):
             best = (len(prefix), limit)
     return best[1] if best else None
+
+
+# OpenAI-style reasoning models: they take reasoning_effort and max_completion_tokens, while other
+# chat models answer 400 to reasoning_effort.
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5", "gpt-oss", "gemini-2.5", "gemini-3", "deepseek-reasoner", "qwq",
+                      "grok-3-mini", "grok-4")
+
+
+def is_reasoning_model(model: str) -> bool:
+    name = model.lower().rpartition("/")[2]
+    return name.startswith(REASONING_PREFIXES)

@@ -20,7 +20,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "kind": "openai_compat",
         "base_url": "https://api.openai.com/v1",
         "auth_type": "api_key",
-        "options": {"reasoning_effort": True},
+        # only reasoning models (o-series, gpt-5) take reasoning_effort / max_completion_tokens
+        "options": {"reasoning_effort": "auto", "reasoning_model": "auto"},
     },
     "azure_openai": {
         "label": "Azure OpenAI (deployment URL)",
@@ -28,7 +29,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "base_url": "https://{resource}.openai.azure.com/openai/deployments/{deployment}",
         "auth_type": "header",
         "auth_header": "api-key",
-        "options": {"path": "/chat/completions?api-version=2024-10-21", "reasoning_effort": True},
+        "options": {"path": "/chat/completions?api-version=2024-10-21", "reasoning_effort": "auto",
+                    "reasoning_model": "auto"},
     },
     "openrouter": {
         "label": "OpenRouter",
@@ -47,7 +49,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "schema_drop_keywords": GEMINI_SCHEMA_DROP,
             "schema_flatten_anyof": True,
             "drop_params": ["top_k"],
-            "reasoning_effort": True,
+            "reasoning_effort": "auto",
             "user_max_len": 0,
         },
     },

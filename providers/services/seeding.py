@@ -65,6 +65,8 @@ def _provider_specs(env: Mapping[str, str]) -> dict[str, dict[str, object]]:
             "base_url": env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
             "key": env.get("OPENAI_API_KEY", ""),
             "auth_type": "api_key" if env.get("OPENAI_API_KEY") else "none",
+            # reasoning_effort / max_completion_tokens only for models known to reason
+            "options": {"reasoning_effort": "auto", "reasoning_model": "auto"},
         }
     if env.get("ANTHROPIC_API_KEY") or env.get("PREFERRED_PROVIDER") == "anthropic":
         key = env.get("ANTHROPIC_API_KEY", "")
@@ -102,6 +104,7 @@ def seed_from_env(*, env: Mapping[str, str], force: bool = False) -> list[str]:
         provider.timeout = timeout
         provider.max_tokens_cap = int(cap) if cap else None
         provider.headers = headers
+        provider.options = dict(spec.get("options") or {})  # type: ignore[call-overload]
         provider.save()
         if provider.auth_type == Provider.AuthType.OAUTH:
             oauth_token_store(

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from providers.adapters.base import Target
-from providers.model_limits import output_limit
+from providers.model_limits import is_reasoning_model, output_limit
 from routing.resolution import Candidate
 
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
@@ -32,6 +32,14 @@ def target_options(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _auto(options: dict[str, Any], model: str) -> dict[str, Any]:
+    """"auto" for reasoning_effort / reasoning_model: on for models known to reason."""
+    for name in ("reasoning_effort", "reasoning_model"):
+        if options.get(name) == "auto":
+            options[name] = is_reasoning_model(model)
+    return options
+
+
 def target_for(candidate: Candidate) -> Target:
     provider = candidate.provider
     caps = [c for c in (provider.max_tokens_cap, settings.MAX_TOKENS_LIMIT) if c]
@@ -47,5 +55,5 @@ def target_for(candidate: Candidate) -> Target:
         max_tokens_cap=min(caps) if caps else None,
         oauth=provider.auth_type == "oauth",
         headers=dict(provider.headers),
-        **target_options(dict(provider.options)),
+        **target_options(_auto(dict(provider.options), candidate.model)),
     )

@@ -27,3 +27,12 @@ def test_target_options_become_target_fields_but_not_provider_columns():
                        options={"drop_params": ["top_k"], "reasoning_effort": True, "max_tokens_cap": 1, "bogus": 1})
     t = target_for(Candidate(p, "m", "r"))
     assert t.drop_params == frozenset({"top_k"}) and t.reasoning_effort and t.max_tokens_cap is None
+
+
+@pytest.mark.parametrize("model,reasons", [("gpt-4.1", False), ("o3-mini", True), ("gpt-5-codex", True),
+                                           ("openai/o4-mini", True), ("gpt-4o", False)])
+def test_auto_reasoning_only_for_reasoning_models(model, reasons):
+    p = ProviderConfig(id=1, name="o", kind="openai_compat", base_url="http://x",
+                       options={"reasoning_effort": "auto", "reasoning_model": "auto"})
+    t = target_for(Candidate(p, model, "r"))
+    assert t.reasoning_effort is reasons and t.reasoning_model is reasons
