@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from providers.adapters.base import ChatRequest, StreamEvent, Target, UpstreamRequest, loads
+from providers.adapters.base import ChatRequest, StreamEvent, UpstreamRequest, loads
 from providers.adapters.bedrock import (
     MODEL_IDS,
     BedrockAdapter,
@@ -24,6 +24,8 @@ from tests.fakes.bedrock_server import (
     eventstream_message,
     exception_frame,
 )
+from tests.providers import casekit
+from tests.providers.casekit import assert_subset
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "bedrock"
 ADAPTER = BedrockAdapter()
@@ -31,28 +33,17 @@ BASE_TARGET = {"kind": "bedrock", "base_url": "http://bedrock.test/", "model": "
 
 
 def load_cases(prefix):
-    cases = [json.loads(f.read_text()) for f in sorted(CASES.glob(prefix + "*.json"))]
-    return pytest.mark.parametrize("case", cases, ids=[c["name"] for c in cases])
+    return casekit.load_cases("bedrock", prefix)
 
 
 def make_target(fields):
-    fields = dict(BASE_TARGET, **fields)
-    for key in ("beta_allow", "beta_deny"):
-        if key in fields:
-            fields[key] = tuple(fields[key])
-    if "drop_params" in fields:
-        fields["drop_params"] = frozenset(fields["drop_params"])
-    return Target(**fields)
+    return casekit.make_target(BASE_TARGET, fields)
 
 
-def assert_subset(expected, actual, path="$"):
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), f"{path}: expected object, got {actual!r}"
-        for key, value in expected.items():
-            assert key in actual, f"{path}.{key} missing in {actual!r}"
-            assert_subset(value, actual[key], f"{path}.{key}")
-    else:
-        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+
+
 
 
 # -- requests and responses -------------------------------------------------------------------------

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from providers.adapters.base import ChatRequest, StreamEvent, Target, UpstreamRequest, loads
+from providers.adapters.base import ChatRequest, StreamEvent, UpstreamRequest, loads
 from providers.adapters.openai_compat import OpenAICompatAdapter
 from providers.adapters.openai_compat.common import upstream_name, upstream_tool_id
 from providers.adapters.openai_compat.response import translate_response
 from providers.adapters.openai_compat.stream import OpenAIStreamTranslator
 from providers.sse import SSEParser
+from tests.providers import casekit
+from tests.providers.casekit import assert_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "cases" / "openai_compat"
@@ -24,17 +26,15 @@ BASE_TARGET = {"kind": "openai_compat", "base_url": "http://127.0.0.1:9999/v1", 
 
 
 def load_cases(prefix):
-    files = sorted(CASES.glob(prefix + "*.json"))
-    cases = [json.loads(f.read_text()) for f in files]
-    return pytest.mark.parametrize("case", cases, ids=[c["name"] for c in cases])
+    return casekit.load_cases("openai_compat", prefix)
 
 
 def make_target(fields):
-    fields = dict(BASE_TARGET, **fields)
-    for key in ("drop_params", "schema_drop_keywords"):
-        if key in fields:
-            fields[key] = frozenset(fields[key])
-    return Target(**fields)
+    return casekit.make_target(BASE_TARGET, fields)
+
+
+
+
 
 
 def counter_ids():
@@ -42,18 +42,6 @@ def counter_ids():
     return lambda prefix: f"{prefix}gen{next(counter)}"
 
 
-def assert_subset(expected, actual, path="$"):
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), f"{path}: expected object, got {actual!r}"
-        for key, value in expected.items():
-            assert key in actual, f"{path}.{key} missing in {actual!r}"
-            assert_subset(value, actual[key], f"{path}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), f"{path}: {actual!r} != {expected!r}"
-        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-            assert_subset(e, a, f"{path}[{i}]")
-    else:
-        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
 
 
 def translate(case):

@@ -16,6 +16,7 @@ from providers.inbound import (
     to_anthropic,
 )
 from providers.sse import SSEParser
+from tests.providers.casekit import ABSENT, assert_subset
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 USER = {"role": "user", "content": "hi"}
@@ -24,7 +25,6 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "description"
 CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
 
 
-ABSENT = "<absent>"
 
 
 def req(**fields):
@@ -135,21 +135,6 @@ TO_ANTHROPIC = [
 ]
 
 
-def assert_subset(expected, actual, path="$"):
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), f"{path}: expected object, got {actual!r}"
-        for key, value in expected.items():
-            if value is ABSENT:
-                assert key not in actual, f"{path}.{key} should be absent in {actual!r}"
-                continue
-            assert key in actual, f"{path}.{key} missing in {actual!r}"
-            assert_subset(value, actual[key], f"{path}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), f"{path}: {actual!r} != {expected!r}"
-        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-            assert_subset(e, a, f"{path}[{i}]")
-    else:
-        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
 
 
 @pytest.mark.parametrize(("body", "expected"), [c[1:] for c in TO_ANTHROPIC], ids=[c[0] for c in TO_ANTHROPIC])
