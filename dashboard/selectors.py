@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
@@ -218,6 +218,22 @@ class TotalRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A Claude Code session's prompt-cache use: how much of its input the backend had cached."""
+
+    session: str
+    provider: str
+    requests: int
+    input_tokens: int
+    cached_tokens: int
+
+    @property
+    def hit_percent(self) -> int:
+        total = self.input_tokens + self.cached_tokens
+        return round(100 * self.cached_tokens / total) if total else 0
+
+
+@dataclass(frozen=True, slots=True)
 class HourBar:
     start: datetime
     requests: int
@@ -240,6 +256,7 @@ class Totals:
     keys: list[TotalRow]
     hours: list[HourBar]
     peak: int  # the busiest hour's requests (chart scale)
+    sessions: list[SessionRow] = field(default_factory=list)
     chart_width: ClassVar[int] = CHART_WIDTH
     chart_height: ClassVar[int] = CHART_HEIGHT
     bar_width: ClassVar[int] = BAR_WIDTH
@@ -271,11 +288,28 @@ def _hourly(day_ago: datetime) -> QuerySet[Any, Any]:
     )
 
 
-def _totals_queries(now: datetime) -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any]]:
+SESSIONS_SHOWN = 10
+
+
+def _sessions(day_ago: datetime) -> QuerySet[Any, Any]:
+    """The most recently active sessions of the last day with their cached share of input."""
+    return (
+        RequestLog.objects.filter(created__gte=day_ago).exclude(session_id="")
+        .values("session_id")
+        .annotate(requests=Count("id"), input=Coalesce(Sum("input_tokens"), 0),
+                  cached=Coalesce(Sum("cached_tokens"), 0), last=Max("created"), provider=Max("provider"))
+        .order_by("-last")[:SESSIONS_SHOWN]
+    )
+
+
+def _totals_queries(
+    now: datetime,
+) -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any]]:
     # The chart's 24 bars end with the current hour, so the day window starts on an hour.
     day_ago = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     hour_ago = now - timedelta(hours=1)
-    return _grouped("provider", day_ago, hour_ago), _grouped("client_key__name", day_ago, hour_ago), _hourly(day_ago)
+    return (_grouped("provider", day_ago, hour_ago), _grouped("client_key__name", day_ago, hour_ago),
+            _hourly(day_ago), _sessions(day_ago))
 
 
 def _total_rows(rows: list[dict[str, Any]], field: str, empty: str) -> list[TotalRow]:
@@ -306,24 +340,28 @@ def hour_bars(now: datetime, counts: Mapping[datetime, tuple[int, int]]) -> tupl
 
 
 def totals_build(now: datetime, by_provider: list[dict[str, Any]], by_key: list[dict[str, Any]],
-                 hourly: list[dict[str, Any]]) -> Totals:
+                 hourly: list[dict[str, Any]], sessions: list[dict[str, Any]] | None = None) -> Totals:
     counts = {timezone.localtime(r["hour"], UTC): (r["requests"], r["errors"]) for r in hourly}
     bars, peak = hour_bars(timezone.localtime(now, UTC), counts)
+    session_rows = [SessionRow(r["session_id"], r["provider"] or "", r["requests"], r["input"], r["cached"])
+                    for r in sessions or ()]
     return Totals(_total_rows(by_provider, "provider", "(no provider)"),
-                  _total_rows(by_key, "client_key__name", "(open access)"), bars, peak)
+                  _total_rows(by_key, "client_key__name", "(open access)"), bars, peak, session_rows)
 
 
 def request_totals(now: datetime | None = None) -> Totals:
     """Per provider and per client key (last hour and day), and requests per hour.
 
-    Queries: three aggregates over the last day, each a range scan of the created index.
+    Queries: four aggregates over the last day (providers, keys, hours, sessions), each a range
+    scan of the created index.
     """
     now = now or timezone.now()
-    by_provider, by_key, hourly = _totals_queries(now)
-    return totals_build(now, list(by_provider), list(by_key), list(hourly))
+    by_provider, by_key, hourly, sessions = _totals_queries(now)
+    return totals_build(now, list(by_provider), list(by_key), list(hourly), list(sessions))
 
 
 async def arequest_totals(now: datetime | None = None) -> Totals:
     now = now or timezone.now()
-    by_provider, by_key, hourly = _totals_queries(now)
-    return totals_build(now, [r async for r in by_provider], [r async for r in by_key], [r async for r in hourly])
+    by_provider, by_key, hourly, sessions = _totals_queries(now)
+    return totals_build(now, [r async for r in by_provider], [r async for r in by_key], [r async for r in hourly],
+                        [r async for r in sessions])

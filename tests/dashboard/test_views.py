@@ -129,3 +129,14 @@ def test_recent_requests_is_one_query():
         rows = selectors.recent_requests()
     assert len(queries) == 1
     assert [r.requested_model for r in rows] == ["m2", "m1", "m0"]
+
+
+def test_request_totals_show_prompt_cache_hits_per_session():
+    now = timezone.now()
+    log(provider="anthropic", session_id="sess-a", input_tokens=1000, cached_tokens=0)
+    log(provider="anthropic", session_id="sess-a", input_tokens=200, cached_tokens=1800)
+    log(provider="openai", session_id="sess-b", input_tokens=500, cached_tokens=0, created=now - timedelta(hours=1))
+    log(provider="openai", session_id="", input_tokens=5)
+    sessions = selectors.request_totals(now).sessions
+    assert [(s.session, s.requests, s.input_tokens, s.cached_tokens, s.hit_percent) for s in sessions] == [
+        ("sess-a", 2, 1200, 1800, 60), ("sess-b", 1, 500, 0, 0)]
