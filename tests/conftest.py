@@ -4,12 +4,13 @@ import httpx
 import pytest
 
 import proxy_project.celery  # noqa: F401  (the Celery app, as workers load it: tasks bind to it)
-from dashboard.services import _pending
+from dashboard.services import _fallbacks, _pending
 from providers import client as upstream_client
 from providers.auth import client_key_cache_clear
 from providers.services.circuits import circuits_forget
 from routing.affinity import affinity_clear
 from routing.selectors import route_table_invalidate
+from routing.services import _sightings
 
 TEST_KEY = "sk-gw-test-0123456789abcdef"
 
@@ -21,6 +22,8 @@ def _fresh_caches():
     circuits_forget()
     affinity_clear()
     _pending.clear()
+    _fallbacks.clear()
+    _sightings.clear()
     upstream_client.set_transport(None)
     yield
     route_table_invalidate()

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
-from django.conf import settings
 
 from dashboard.services import fallback_event_record, request_log_record
 from providers import client
@@ -110,13 +109,18 @@ async def provider_call(req: ChatRequest, ctx: CallContext) -> Outcome:
         _log(ctx, req, None, None, candidates.status, error=candidates.message)
         return error_outcome(candidates)
     last = AdapterError("no candidate could be tried", status=529, error_type="overloaded_error")
+    rate_limited: set[str] = set()  # scopes that answered 429: their retries are pointless now
     for index, cand in enumerate(candidates):
+        if cand.circuit in rate_limited:
+            continue
         if cand.admission == "probe" and not await circuit_claim_probe(cand):
             continue  # another worker holds this scope's half-open probe
         result = await _attempt(cand, req, ctx)
         if isinstance(result, Outcome):
             return result
         last = result
+        if result.status == 429:
+            rate_limited.add(cand.circuit)
         following = [c for c in candidates[index + 1:] if c != cand]
         if not (result.retryable and index + 1 < len(candidates)):
             return error_outcome(result)
@@ -253,4 +257,4 @@ def _log(
         usage_add(ctx.client, int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0))
 
 
-__all__ = ["CallContext", "Outcome", "provider_call", "settings"]
+__all__ = ["CallContext", "Outcome", "error_outcome", "provider_call"]
