@@ -9,6 +9,7 @@ encrypted and release the claim; on failure record the error and release the cla
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from providers import client, crypto
 from providers.models import OAuthToken
 
 CLAIM_STALE = timedelta(seconds=60)
+logger = logging.getLogger("gateway.oauth")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def oauth_token_refresh(*, token_id: int) -> RefreshResult:
 
 
 def _fail_sync(token_id: int, message: str) -> RefreshResult:
+    logger.warning("OAuth token %s: %s", token_id, message)  # messages never hold a token
     OAuthToken.objects.filter(pk=token_id).update(
         refreshing_since=None, last_error=message[:1000], refresh_failures=_plus_one()
     )
@@ -123,6 +126,7 @@ async def aoauth_token_refresh(*, token_id: int, wait: float = 10.0) -> RefreshR
 
 
 async def _afail(token_id: int, message: str) -> RefreshResult:
+    logger.warning("OAuth token %s: %s", token_id, message)
     await OAuthToken.objects.filter(pk=token_id).aupdate(
         refreshing_since=None, last_error=message[:1000], refresh_failures=_plus_one()
     )

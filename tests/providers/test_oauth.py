@@ -92,3 +92,10 @@ async def test_upstream_401_refreshes_once_and_retries(oauth, anthropic_sdk):
     assert all("oauth-2025-04-20" in c.headers["anthropic-beta"] for c in calls)
     token = await sync_to_async(OAuthToken.objects.get)()
     assert token.last_refresh_at is not None
+
+
+def test_failed_refresh_is_logged_without_secrets(oauth, caplog):
+    oauth.enqueue(Reply.error(401, {"error": "invalid_grant"}), path="/v1/oauth/token")
+    with caplog.at_level("WARNING", logger="gateway.oauth"):
+        oauth_token_refresh(token_id=oauth.token.pk)
+    assert "refresh failed" in caplog.text and "sk-ant" not in caplog.text
