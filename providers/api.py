@@ -40,6 +40,11 @@ def parse_body(request: HttpRequest, *, need_max_tokens: bool) -> dict[str, Any]
         raise BadRequest("request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    return check_body(body, need_max_tokens=need_max_tokens)
+
+
+def check_body(body: dict[str, Any], *, need_max_tokens: bool) -> dict[str, Any]:
+    """``body`` when it has the fields Anthropic requires; else BadRequest."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("model: field required")

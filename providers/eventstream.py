@@ -11,13 +11,44 @@ from __future__ import annotations
 
 import base64
 import binascii
+import struct
 from typing import Any, Protocol
 
 from botocore.eventstream import EventStreamBuffer, ParserError
 
-from providers.adapters.base import StreamEvent, anthropic_error_event, loads
+from providers.adapters.base import StreamEvent, anthropic_error_event, dumps, loads
 from providers.adapters.bedrock import bedrock_error
 from providers.sse import SSEParser
+
+CHUNK_HEADERS = {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}
+
+
+def encode_event_message(headers: dict[str, str], payload: bytes) -> bytes:
+    """One binary event-stream message with string-typed (type 7) headers::
+
+        prelude: total length (u32) | headers length (u32) | CRC32 of those 8 bytes (u32)
+        headers: name length (u8) | name | 7 | value length (u16) | value
+        payload, then CRC32 of everything before it (u32)
+    """
+    encoded = b""
+    for name, value in headers.items():
+        raw_name, raw_value = name.encode(), value.encode()
+        encoded += struct.pack(">B", len(raw_name)) + raw_name + b"\x07" + struct.pack(">H", len(raw_value)) + raw_value
+    prelude = struct.pack(">II", 12 + len(encoded) + len(payload) + 4, len(encoded))
+    body = prelude + struct.pack(">I", binascii.crc32(prelude)) + encoded + payload
+    return body + struct.pack(">I", binascii.crc32(body))
+
+
+def encode_chunk(event: Any) -> bytes:
+    """A ``chunk`` message carrying one Anthropic stream event (a JSON-able dict)."""
+    inner = base64.b64encode(dumps(event)).decode()
+    return encode_event_message(CHUNK_HEADERS, dumps({"bytes": inner}))
+
+
+def encode_exception(exception_type: str, message: str) -> bytes:
+    """An in-stream exception message, e.g. ``encode_exception("throttlingException", "slow down")``."""
+    headers = {":exception-type": exception_type, ":content-type": "application/json", ":message-type": "exception"}
+    return encode_event_message(headers, dumps({"message": message}))
 
 
 class EventParser(Protocol):

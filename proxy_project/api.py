@@ -13,6 +13,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from providers.admin_api import router as admin_router
 from providers.api import public_router, router
+from providers.api_bedrock import bedrock_auth_error, is_bedrock_path
+from providers.api_bedrock import router as bedrock_router
 from providers.api_openai import is_openai_path, openai_error
 from providers.api_openai import router as openai_router
 from providers.services.errors import error_body
@@ -31,6 +33,8 @@ def _json(status: int, error_type: str, message: str) -> HttpResponse:
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     if is_openai_path(request.path):  # OpenAI clients read {"error": {..., "code"}}
         return openai_error(401, "invalid api key or bearer token", code="invalid_api_key")
+    if is_bedrock_path(request.path):  # Bedrock clients read {"message"} and x-amzn-ErrorType
+        return bedrock_auth_error()
     if request.path.startswith("/api/admin/"):
         return _json(401, "authentication_error", "a staff bearer token or a staff session is required")
     response = _json(401, "authentication_error", "invalid x-api-key or bearer token")
@@ -80,5 +84,6 @@ def on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 api.add_router("", public_router)
 api.add_router("", router)
 api.add_router("", openai_router)
+api.add_router("", bedrock_router)
 api.add_router("/api/admin", admin_router)
 api.add_router("/api/admin", routing_admin_router)

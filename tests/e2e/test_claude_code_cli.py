@@ -334,3 +334,41 @@ def test_claude_cli_retries_after_upstream_server_error(claude, gateway, fresh_u
     assert run.returncode == 0, run.stderr
     assert script.final_text in run.result()["result"]
     assert script.target.read_text() == WRITE_CONTENT
+
+
+# --- Bedrock mode ---------------------------------------------------------------------------------
+
+
+def _run_bedrock_mode(claude, gateway_url: str, key: str, prompt: str, timeout: float = 180):
+    """``claude -p`` in Bedrock mode: invoke[-with-response-stream] on the gateway, no AWS auth."""
+    import subprocess
+
+    from tests.e2e.conftest import _base_env
+
+    home, workdir = claude.tmp_path / "home", claude.tmp_path / "work"
+    home.mkdir(exist_ok=True)
+    workdir.mkdir(exist_ok=True)
+    env = {**_base_env(home), "CLAUDE_CODE_USE_BEDROCK": "1", "ANTHROPIC_BEDROCK_BASE_URL": gateway_url,
+           "CLAUDE_CODE_SKIP_BEDROCK_AUTH": "1", "AWS_REGION": "us-east-1",
+           "ANTHROPIC_CUSTOM_HEADERS": f"x-api-key: {key}"}
+    args = [str(claude.binary), "-p", prompt, "--dangerously-skip-permissions", "--output-format", "json"]
+    done = subprocess.run(args, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    print(f"$ claude -p ... (bedrock mode, exit {done.returncode})\n--- stdout ---\n{done.stdout[-4000:]}\n"
+          f"--- stderr ---\n{done.stderr[-4000:]}")
+    from tests.e2e.conftest import CliRun
+
+    return CliRun(done.returncode, done.stdout, done.stderr, workdir)
+
+
+def test_claude_cli_in_bedrock_mode_tool_loop(claude, gateway, fresh_upstream):
+    script = AgentScript(workdir=claude.tmp_path / "work")
+    fresh_upstream.handler = script
+    run = _run_bedrock_mode(claude, gateway.url, gateway.client_key, "Create hello.txt in the current directory.")
+    print("upstream requests:\n" + _summary(fresh_upstream) + "\nscript: " + "; ".join(script.log))
+    print("gateway log tail:\n" + gateway.log()[-3000:])
+
+    assert run.returncode == 0, run.stderr
+    assert script.final_text in run.result()["result"]
+    assert script.target.read_text() == WRITE_CONTENT
+    _assert_tool_loop(fresh_upstream, script)

@@ -5,22 +5,14 @@ Every request to ``/model/{id}/invoke[-with-response-stream]`` must carry a SigV
 received and answers 403 ``InvalidSignatureException`` like AWS when it does not match (or a Bedrock
 API key as ``Authorization: Bearer`` when ``api_key`` is set). Bodies are checked the way Bedrock
 checks them (``anthropic_version`` required, ``model``/``stream`` rejected, unknown beta flags
-rejected). Streams are real binary AWS event-stream messages, encoded here per the spec::
-
-    prelude: total length (u32) | headers length (u32) | CRC32 of those 8 bytes (u32)
-    headers: name length (u8) | name | type 7 (string) | value length (u16) | value
-    payload, then CRC32 of everything before it (u32)
-
-with ``:event-type: chunk`` and the payload ``{"bytes": "<base64 Anthropic event JSON>"}``.
+rejected). Streams are real binary AWS event-stream messages, encoded with the gateway's own
+``providers.eventstream.encode_event_message``, with ``:event-type: chunk`` and the payload
+``{"bytes": "<base64 Anthropic event JSON>"}``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
-import json
-import struct
 import time
 from calendar import timegm
 from collections.abc import Sequence
@@ -31,6 +23,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from providers.eventstream import encode_chunk, encode_event_message, encode_exception
 from tests.fakes.anthropic_server import (
     DEFAULT_TEXT,
     ToolUse,
@@ -54,37 +47,19 @@ ACCEPTED_BETAS = frozenset({
 })
 
 
-# --- AWS event-stream encoding ---------------------------------------------------------------------
+# --- AWS event-stream encoding (the gateway's own encoder) ----------------------------------------
 
-
-def eventstream_message(headers: dict[str, str], payload: bytes) -> bytes:
-    """One binary event-stream message with string-typed headers."""
-    encoded = b""
-    for name, value in headers.items():
-        raw_name, raw_value = name.encode(), value.encode()
-        encoded += struct.pack(">B", len(raw_name)) + raw_name + b"\x07" + struct.pack(">H", len(raw_value)) + raw_value
-    total = 12 + len(encoded) + len(payload) + 4
-    prelude = struct.pack(">II", total, len(encoded))
-    head = prelude + struct.pack(">I", binascii.crc32(prelude))
-    body = head + encoded + payload
-    return body + struct.pack(">I", binascii.crc32(body))
+eventstream_message = encode_event_message  # one binary event-stream message with string headers
 
 
 def chunk_frame(event: dict[str, Any]) -> bytes:
     """A ``chunk`` event carrying one Anthropic stream event."""
-    inner = base64.b64encode(json.dumps(event, ensure_ascii=False).encode()).decode()
-    payload = json.dumps({"bytes": inner}).encode()
-    return eventstream_message(
-        {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}, payload
-    )
+    return encode_chunk(event)
 
 
 def exception_frame(exception_type: str, message: str) -> bytes:
     """An in-stream exception, e.g. ``exception_frame("modelStreamErrorException", "...")``."""
-    return eventstream_message(
-        {":exception-type": exception_type, ":content-type": "application/json", ":message-type": "exception"},
-        json.dumps({"message": message}).encode(),
-    )
+    return encode_exception(exception_type, message)
 
 
 # --- bodies and replies -----------------------------------------------------------------------------
