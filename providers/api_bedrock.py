@@ -29,7 +29,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from providers.adapters.base import ChatRequest, dumps, loads
-from providers.adapters.bedrock import normalize_model
+from providers.adapters.bedrock import STREAM_CONTENT_TYPE, normalize_model
 from providers.api import BadRequest, agent_header, check_body
 from providers.api import _user_id as user_id
 from providers.auth import ClientIdentity, ClientKeyAuth
@@ -41,7 +41,6 @@ from providers.sse import SSEParser
 
 router = Router(auth=ClientKeyAuth())
 
-STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
 MODEL_PATH = "/model/"
 
 # Anthropic error type -> Bedrock exception name (HTTP header / in-stream ``:exception-type``)
