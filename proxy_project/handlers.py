@@ -18,8 +18,10 @@ from typing import Any
 
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
-from django.http import HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase
 from django.urls import set_script_prefix
+
+from providers.services.errors import error_body
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -63,13 +65,29 @@ class ApiASGIHandler(ASGIHandler):
                 await task
 
     async def _respond(self, request: Any, send: Send) -> None:
-        response = await self.get_response_async(request)
+        response = _api_shaped(await self.get_response_async(request), request.path)
         try:
             await self.send_response(response, send)
         except asyncio.CancelledError:
             pass
         finally:
             _close(response)
+
+
+def _api_shaped(response: HttpResponseBase, path: str) -> HttpResponseBase:
+    """Django's own 404/405 pages are HTML; API clients get Anthropic-shaped JSON errors."""
+    if response.status_code not in (404, 405) or response.get("Content-Type", "").startswith("application/json"):
+        return response
+    if response.status_code == 404:
+        shaped = HttpResponse(error_body("not_found_error", f"no such endpoint: {path}"), status=404,
+                              content_type="application/json")
+    else:
+        shaped = HttpResponse(error_body("invalid_request_error", f"method not allowed on {path}"), status=405,
+                              content_type="application/json")
+        if response.has_header("Allow"):
+            shaped["Allow"] = response["Allow"]
+    _close(response)
+    return shaped
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -211,3 +211,10 @@ async def test_messages_oversized_body_is_413(openai_up, gateway_client, setting
     assert resp.status_code == 413 and resp.json()["error"]["type"] == "request_too_large"
     resp = await gateway_client.post("/v1/chat/completions", json={"model": "m", "messages": big["messages"]})
     assert resp.status_code == 413
+
+
+async def test_unknown_endpoints_and_methods_answer_in_anthropic_shape(gateway_client):
+    resp = await gateway_client.get("/v1/nope")
+    assert resp.status_code == 404 and resp.json()["error"]["type"] == "not_found_error"
+    resp = await gateway_client.get("/v1/messages")
+    assert resp.status_code == 405 and resp.json()["type"] == "error" and resp.headers["allow"] == "POST"
