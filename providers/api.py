@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -85,6 +86,7 @@ def to_response(outcome: Outcome) -> HttpResponse | StreamingHttpResponse:
         response = HttpResponse(outcome.body, status=outcome.status, content_type="application/json")
     for name, value in outcome.headers.items():
         response[name] = value
+    response["request-id"] = "req_" + secrets.token_hex(12)  # as Anthropic's API: for support and logs
     return response
 
 

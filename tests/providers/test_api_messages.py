@@ -218,3 +218,8 @@ async def test_unknown_endpoints_and_methods_answer_in_anthropic_shape(gateway_c
     assert resp.status_code == 404 and resp.json()["error"]["type"] == "not_found_error"
     resp = await gateway_client.get("/v1/messages")
     assert resp.status_code == 405 and resp.json()["type"] == "error" and resp.headers["allow"] == "POST"
+
+
+async def test_messages_answers_carry_a_request_id(openai_up, gateway_client):
+    resp = await gateway_client.post("/v1/messages", json=BODY)
+    assert resp.headers["request-id"].startswith("req_")
