@@ -8,6 +8,7 @@ from dashboard.services import _fallbacks, _pending
 from providers import client as upstream_client
 from providers.auth import client_key_cache_clear
 from providers.services.circuits import circuits_forget
+from providers.services.targets import _learned_caps
 from routing.affinity import affinity_clear
 from routing.selectors import route_table_invalidate
 from routing.services import _sightings
@@ -24,6 +25,7 @@ def _fresh_caches():
     _pending.clear()
     _fallbacks.clear()
     _sightings.clear()
+    _learned_caps.clear()
     upstream_client.set_transport(None)
     yield
     route_table_invalidate()

@@ -7,6 +7,7 @@ path short. Adapters are pure: data in, data out. No Django, no settings, no net
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -262,3 +263,24 @@ def is_context_length_message(message: str) -> bool:
 
 def anthropic_error_event(error_type: str, message: str) -> StreamEvent:
     return StreamEvent("error", {"type": "error", "error": {"type": error_type, "message": message}})
+
+
+_CONTEXT_SPLIT = re.compile(r"maximum context length is (\d+) tokens.*?\((\d+) in the messages", re.S | re.I)
+_COMPLETION_LIMIT = re.compile(r"(?:at most|less than or equal to|<=)\s*`?(\d+)", re.I)
+
+
+def output_budget_from(message: str) -> tuple[int, bool] | None:
+    """The max_tokens an upstream would accept, read from its 400 message: (budget, static).
+
+    vLLM-style "maximum context length is C tokens ... (P in the messages, N in the completion)"
+    gives C - P (depends on this prompt); "supports at most N completion tokens" gives N (a fixed
+    limit of the model). None when the message says neither.
+    """
+    split = _CONTEXT_SPLIT.search(message)
+    if split:
+        return int(split.group(1)) - int(split.group(2)), False
+    if "max_tokens" in message or "max_completion_tokens" in message or "completion tokens" in message:
+        limit = _COMPLETION_LIMIT.search(message)
+        if limit:
+            return int(limit.group(1)), True
+    return None

@@ -18,7 +18,15 @@ import httpx
 from dashboard.services import fallback_event_record, request_log_record
 from providers import client
 from providers.adapters import REGISTRY
-from providers.adapters.base import Adapter, AdapterError, ChatRequest, UpstreamRequest, dumps, loads
+from providers.adapters.base import (
+    Adapter,
+    AdapterError,
+    ChatRequest,
+    UpstreamRequest,
+    dumps,
+    loads,
+    output_budget_from,
+)
 from providers.auth import ClientIdentity
 from providers.limits import usage_add
 from providers.services.circuits import (
@@ -30,7 +38,7 @@ from providers.services.circuits import (
 )
 from providers.services.errors import error_body, transport_error
 from providers.services.streaming import StreamSession
-from providers.services.targets import target_for
+from providers.services.targets import output_cap_learn, target_for
 from providers.services.tokens import aoauth_token_refresh
 from providers.tokens import estimate_input_tokens
 from routing.affinity import affinity_get, affinity_set, next_turn
@@ -145,6 +153,12 @@ async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outco
         _log(ctx, req, cand, None, err.status, error=err.message)
         return err
     result = await _send(adapter, up, cand, ctx, req)
+    smaller = _within_output_budget(result, req, cand)
+    if smaller is not None:  # the backend refused max_tokens: ask again within its stated budget
+        req = smaller
+        up = adapter.translate_request(req, target_for(cand))
+        up.ledger.append(f"retried with max_tokens {req.body['max_tokens']} (upstream limit)")
+        result = await _send(adapter, up, cand, ctx, req)
     if isinstance(result, AdapterError) and result.upstream_status == 401 and cand.provider.oauth_token_id:
         # An expired OAuth token: refresh once (single-flight across workers) and retry once.
         refreshed = await aoauth_token_refresh(token_id=cand.provider.oauth_token_id)
@@ -164,6 +178,20 @@ async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outco
         else:
             _log(ctx, req, cand, up, result.status, error=result.message)
     return result
+
+
+def _within_output_budget(result: Outcome | AdapterError, req: ChatRequest, cand: Candidate) -> ChatRequest | None:
+    """A copy of ``req`` with max_tokens lowered to what the upstream's 400 said it accepts."""
+    if not isinstance(result, AdapterError) or result.upstream_status != 400:
+        return None
+    budget = output_budget_from(result.message)
+    requested = req.body.get("max_tokens")
+    if budget is None or not isinstance(requested, int) or not 0 < budget[0] < requested:
+        return None
+    if budget[1]:  # a fixed limit of the model: later requests are clamped up front
+        output_cap_learn(provider_id=cand.provider.id, model=cand.model, cap=budget[0])
+    return ChatRequest(body={**req.body, "max_tokens": budget[0]}, beta=req.beta,
+                       anthropic_version=req.anthropic_version)
 
 
 async def _send(

@@ -40,9 +40,20 @@ def _auto(options: dict[str, Any], model: str) -> dict[str, Any]:
     return options
 
 
+# Output limits learned from upstream refusals ("supports at most N completion tokens"), per process.
+_learned_caps: dict[tuple[int, str], int] = {}
+
+
+def output_cap_learn(*, provider_id: int, model: str, cap: int) -> None:
+    if len(_learned_caps) > 10_000:
+        _learned_caps.clear()
+    _learned_caps[(provider_id, model)] = cap
+
+
 def target_for(candidate: Candidate) -> Target:
     provider = candidate.provider
-    caps = [c for c in (provider.max_tokens_cap, settings.MAX_TOKENS_LIMIT) if c]
+    caps = [c for c in (provider.max_tokens_cap, settings.MAX_TOKENS_LIMIT,
+                        _learned_caps.get((provider.id, candidate.model))) if c]
     if not provider.max_tokens_cap and provider.kind == "openai_compat":
         known = output_limit(candidate.model)  # the model's own limit, when we know it
         if known:

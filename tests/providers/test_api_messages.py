@@ -223,3 +223,39 @@ async def test_unknown_endpoints_and_methods_answer_in_anthropic_shape(gateway_c
 async def test_messages_answers_carry_a_request_id(openai_up, gateway_client):
     resp = await gateway_client.post("/v1/messages", json=BODY)
     assert resp.headers["request-id"].startswith("req_")
+
+
+VLLM_TOO_MANY = ("This model's maximum context length is 32768 tokens. However, you requested 66000 tokens "
+                 "(2000 in the messages, 64000 in the completion). Please reduce the length of the messages or completion.")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_messages_retry_within_the_context_budget_the_upstream_states(openai_up, anthropic_sdk, stream):
+    openai_up.enqueue(Reply.error(400, {"object": "error", "message": VLLM_TOO_MANY, "code": 400}))
+    body = {**BODY, "max_tokens": 64000, "model": "claude-sonnet-5"}
+    if stream:
+        openai_up.enqueue(Reply.sse(openai_text_chunks("fits now")))
+        async with anthropic_sdk.messages.stream(**body) as s:
+            final = await s.get_final_message()
+    else:
+        openai_up.enqueue(Reply.json(openai_completion("fits now")))
+        final = await anthropic_sdk.messages.create(**body, timeout=60)
+    assert final.content[0].text == "fits now"
+    assert [r.json["max_tokens"] for r in openai_up.main_requests] == [64000, 30768]
+
+
+async def test_messages_learn_a_fixed_completion_limit(openai_up, gateway_client):
+    openai_up.enqueue(Reply.error(400, {"error": {"message": "max_tokens is too large: 64000. This model supports at "
+                                                              "most 16384 completion tokens, whereas you provided 64000."}}))
+    for _ in range(2):
+        assert (await gateway_client.post("/v1/messages", json={**BODY, "max_tokens": 64000})).status_code == 200
+    assert [r.json["max_tokens"] for r in openai_up.main_requests] == [64000, 16384, 16384]
+
+
+async def test_messages_prompt_longer_than_the_context_is_not_retried(openai_up, gateway_client):
+    message = ("This model's maximum context length is 8192 tokens. However, you requested 75000 tokens "
+               "(11000 in the messages, 64000 in the completion).")
+    openai_up.enqueue(Reply.error(400, {"error": {"message": message}}))
+    resp = await gateway_client.post("/v1/messages", json={**BODY, "max_tokens": 64000})
+    assert resp.status_code == 400 and resp.json()["error"]["message"].startswith("prompt is too long")
+    assert len(openai_up.main_requests) == 1

@@ -36,3 +36,18 @@ def test_auto_reasoning_only_for_reasoning_models(model, reasons):
                        options={"reasoning_effort": "auto", "reasoning_model": "auto"})
     t = target_for(Candidate(p, model, "r"))
     assert t.reasoning_effort is reasons and t.reasoning_model is reasons
+
+
+@pytest.mark.parametrize("message,expected", [
+    ("This model's maximum context length is 32768 tokens. However, you requested 66000 tokens "
+     "(2000 in the messages, 64000 in the completion).", (30768, False)),
+    ("max_tokens is too large: 64000. This model supports at most 16384 completion tokens", (16384, True)),
+    ("Invalid 'max_tokens': integer above maximum value. Expected a value <= 8192, but got 64000", (8192, True)),
+    ("max_tokens must be less than or equal to 8192", (8192, True)),
+    ("This model's maximum context length is 8192 tokens", None),
+    ("bad tool schema: at most 5 items", None),
+])
+def test_output_budget_from_upstream_messages(message, expected):
+    from providers.adapters.base import output_budget_from
+
+    assert output_budget_from(message) == expected
