@@ -111,6 +111,27 @@ def _user_id(body: dict[str, Any]) -> str:
     return str(metadata.get("user_id") or "") if isinstance(metadata, dict) else ""
 
 
+async def inbound_call(
+    request: HttpRequest, req: ChatRequest, *, endpoint: str, url_provider: str | None = None,
+    url_model: str | None = None,
+) -> Outcome:
+    """What every inbound dialect does once its body is canonical: the client key's limits, then
+    provider_call with the session and agent read from the request."""
+    identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
+    limited = await limits_check(identity)
+    if limited is not None:
+        return error_outcome(limited)
+    ctx = CallContext(
+        client=identity,
+        endpoint=endpoint,
+        url_provider=url_provider,
+        url_model=url_model,
+        session_id=request.META.get("HTTP_X_CLAUDE_CODE_SESSION_ID", "") or _user_id(req.body),
+        agent_name=agent_header(request),
+    )
+    return await provider_call(req, ctx)
+
+
 async def _messages(request: HttpRequest, prefix: str | None) -> HttpResponse | StreamingHttpResponse:
     try:
         body = parse_body(request, need_max_tokens=True)
@@ -121,18 +142,9 @@ async def _messages(request: HttpRequest, prefix: str | None) -> HttpResponse | 
     if model != body["model"]:
         body["model"] = model
     url_provider, url_model = split_prefix(prefix)
-    identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
-    limited = await limits_check(identity)
-    if limited is not None:
-        return to_response(error_outcome(limited))
-    ctx = CallContext(
-        client=identity,
-        url_provider=url_provider,
-        url_model=url_model,
-        session_id=request.META.get("HTTP_X_CLAUDE_CODE_SESSION_ID", "") or _user_id(body),
-        agent_name=agent_header(request),
-    )
-    return to_response(await provider_call(chat_request(request, body), ctx))
+    outcome = await inbound_call(request, chat_request(request, body), endpoint="messages",
+                                 url_provider=url_provider, url_model=url_model)
+    return to_response(outcome)
 
 
 async def _count_tokens(request: HttpRequest) -> HttpResponse:

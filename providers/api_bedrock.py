@@ -30,13 +30,10 @@ from ninja import Router
 
 from providers.adapters.base import ChatRequest, dumps, loads
 from providers.adapters.bedrock import STREAM_CONTENT_TYPE, normalize_model
-from providers.api import BadRequest, agent_header, check_body
-from providers.api import _user_id as user_id
-from providers.auth import ClientIdentity, ClientKeyAuth
+from providers.api import BadRequest, check_body, inbound_call
+from providers.auth import ClientKeyAuth
 from providers.eventstream import encode_chunk, encode_exception
-from providers.limits import limits_check
-from providers.services import CallContext, Outcome, provider_call
-from providers.services.calls import error_outcome
+from providers.services import Outcome
 from providers.sse import SSEParser
 
 router = Router(auth=ClientKeyAuth())
@@ -177,17 +174,7 @@ async def _invoke(request: HttpRequest, model_id: str, *, stream: bool) -> HttpR
                            header_beta=request.META.get("HTTP_ANTHROPIC_BETA", ""))
     except BadRequest as exc:
         return bedrock_error(400, "ValidationException", exc.message)
-    identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
-    limited = await limits_check(identity)
-    if limited is not None:
-        return _to_bedrock(error_outcome(limited))
-    ctx = CallContext(
-        client=identity,
-        endpoint="bedrock_invoke",
-        session_id=request.META.get("HTTP_X_CLAUDE_CODE_SESSION_ID", "") or user_id(req.body),
-        agent_name=agent_header(request),
-    )
-    return _to_bedrock(await provider_call(req, ctx))
+    return _to_bedrock(await inbound_call(request, req, endpoint="bedrock_invoke"))
 
 
 @router.post("/model/{path:model_id}/invoke")

@@ -14,8 +14,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from providers.adapters.base import JSON, ChatRequest, dumps, loads
-from providers.api import SSE_HEADERS, split_prefix
-from providers.auth import ClientIdentity, ClientKeyAuth
+from providers.api import SSE_HEADERS, inbound_call, split_prefix
+from providers.auth import ClientKeyAuth
 from providers.inbound import (
     AnthropicToOpenAIStream,
     InboundError,
@@ -24,9 +24,7 @@ from providers.inbound import (
     openai_status,
     to_anthropic,
 )
-from providers.limits import limits_check
-from providers.services import CallContext, Outcome, provider_call
-from providers.services.calls import error_outcome
+from providers.services import Outcome
 from providers.sse import SSEParser
 
 router = Router(auth=ClientKeyAuth())
@@ -114,12 +112,8 @@ async def _chat_completions(request: HttpRequest, prefix: str | None) -> HttpRes
     except InboundError as exc:
         return json_response(400, exc.body())
     url_provider, url_model = split_prefix(prefix)
-    identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
-    limited = await limits_check(identity)
-    if limited is not None:
-        return _to_openai(error_outcome(limited), body)
-    ctx = CallContext(client=identity, endpoint="chat_completions", url_provider=url_provider, url_model=url_model)
-    outcome = await provider_call(ChatRequest(body=anthropic_body), ctx)
+    outcome = await inbound_call(request, ChatRequest(body=anthropic_body), endpoint="chat_completions",
+                                 url_provider=url_provider, url_model=url_model)
     return _to_openai(outcome, body)
 
 
