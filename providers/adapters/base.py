@@ -160,7 +160,7 @@ class AdapterError(Exception):
         self.upstream_status: int | None = None  # set by the service: what the backend answered
 
     def body(self) -> JSON:
-        return {"type": "error", "error": {"type": self.error_type, "message": self.message}}
+        return error_object(self.error_type, self.message)
 
 
 ERROR_TYPES_BY_STATUS: dict[int, str] = {
@@ -261,8 +261,13 @@ def is_context_length_message(message: str) -> bool:
     return any(marker in low for marker in CONTEXT_LENGTH_MARKERS)
 
 
+def error_object(error_type: str, message: str) -> JSON:
+    """Anthropic's error shape, for HTTP bodies and SSE ``error`` events alike."""
+    return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
 def anthropic_error_event(error_type: str, message: str) -> StreamEvent:
-    return StreamEvent("error", {"type": "error", "error": {"type": error_type, "message": message}})
+    return StreamEvent("error", error_object(error_type, message))
 
 
 _CONTEXT_SPLIT = re.compile(r"maximum context length is (\d+) tokens.*?\((\d+) in the messages", re.S | re.I)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 
-from providers.adapters.base import AdapterError, dumps
+from providers.adapters.base import AdapterError, dumps, error_object
 
 
 def error_body(error_type: str, message: str) -> bytes:
-    return dumps({"type": "error", "error": {"type": error_type, "message": message}})
+    return dumps(error_object(error_type, message))
 
 
 def transport_error(exc: Exception) -> AdapterError:
