@@ -325,3 +325,29 @@ def test_credentials_go_to_the_terminal_only_when_stdout_is_one(tmp_path):
     [written] = (tmp_path / "home" / "credentials").iterdir()
     assert str(written) in piped.stdout and oct(written.stat().st_mode & 0o777) == "0o600"
     assert "sk-gw-" in written.read_text()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_request_to_a_provider_with_an_unreadable_key_falls_back_instead_of_failing(gateway_client):
+    from asgiref.sync import sync_to_async
+
+    from routing.selectors import route_table_invalidate
+    from tests.conftest import amake_provider, amake_tiers
+    from tests.fakes import FakeOpenAI, Reply, openai_completion
+
+    body = {"model": "claude-sonnet-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    lost = "fernet:" + fernet_of("test-lost-key").encrypt(b"sk-test-lost").decode()
+    with FakeOpenAI() as up:
+        broken = await amake_provider("broken", up.base_url, priority=0)
+        await sync_to_async(Provider.objects.filter(pk=broken.pk).update)(api_key_encrypted=lost)
+        good = await amake_provider("good", up.base_url, priority=1)
+        await amake_tiers({"middle": [(broken, "gpt-test"), (good, "gpt-test")]})
+        up.enqueue(Reply.json(openai_completion("from the fallback")))
+        resp = await gateway_client.post("/v1/messages", json=body)
+        assert resp.status_code == 200 and resp.json()["content"][0]["text"] == "from the fallback"
+        assert len(up.requests) == 1  # nothing was sent with the unreadable key
+        await sync_to_async(Provider.objects.filter(pk=good.pk).delete)()
+        route_table_invalidate()
+        alone = await gateway_client.post("/v1/messages", json=body)
+    assert 500 < alone.status_code < 600 and alone.json()["type"] == "error", alone.text
