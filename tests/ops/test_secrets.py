@@ -351,3 +351,14 @@ async def test_a_request_to_a_provider_with_an_unreadable_key_falls_back_instead
         route_table_invalidate()
         alone = await gateway_client.post("/v1/messages", json=body)
     assert 500 < alone.status_code < 600 and alone.json()["type"] == "error", alone.text
+
+
+def test_compose_shares_one_data_volume_between_web_worker_and_beat():
+    import yaml
+
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    assert "gateway-data" in compose["volumes"]
+    for name in ("web", "worker", "beat"):
+        service = compose["services"][name]
+        assert service["environment"]["GATEWAY_HOME"] == "/data" and "gateway-data:/data" in service["volumes"], name
+    assert "/data" in (REPO_ROOT / ".dockerignore").read_text().split()  # a local data/ never enters the image
