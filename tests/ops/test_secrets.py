@@ -225,7 +225,7 @@ def test_rotation_with_an_unreadable_row_changes_nothing_and_names_it(keys_file)
         api_key_encrypted="fernet:" + fernet_of("test-lost-key").encrypt(b"lost").decode())
     before = _stored()
     secrets_store.keys_write(keys_file, ["test-key-two-not-real", "test-key-one-not-real"])
-    with pytest.raises(CommandError, match=r"(?s)provider 'bedrock' api key: cannot be decrypted .*nothing was changed"):
+    with pytest.raises(CommandError, match=r"(?s)provider 'bedrock' api key: cannot be decrypted .*nothing was changed in the database"):
         _rotate()
     assert _stored() == before
 

@@ -48,7 +48,8 @@ class Command(BaseCommand):
         try:
             report = secrets_reencrypt()
         except SecretsUnreadable as exc:
-            raise CommandError(f"{exc}\nnothing was changed; --forget-unreadable clears these values") from None
+            raise CommandError(f"{exc}\nno secret was re-encrypted (nothing was changed in the database); "
+                               "--forget-unreadable clears these values") from None
         detail = ", ".join(f"{label}: {n}" for label, n in report.counts.items())
         self.stdout.write(f"re-encrypted {report.total} secrets with the newest key ({detail})")
         self._retire(path, options["retire_old"])
