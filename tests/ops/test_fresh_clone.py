@@ -39,6 +39,7 @@ def test_readme_first_command_serves_a_fresh_clone_within_60_seconds(tmp_path):
     env = gateway_env({"PORT": str(port)}, clone / "db.sqlite3")
     env.pop("DATABASE_URL")  # the default: SQLite in the clone
     env.pop("SECRET_KEY")
+    env.pop("FIELD_ENCRYPTION_KEY")
     env.pop("GATEWAY_HOME")  # the default: data/ in the clone
     log_path = tmp_path / "make-run.log"
     started = time.monotonic()

@@ -48,6 +48,7 @@ def fresh_env(home: Path, db: Path, **extra: str) -> dict[str, str]:
     """A gateway's environment with nothing secret given: every key must come from ``home``."""
     env = gateway_env({}, db)
     env.pop("SECRET_KEY")
+    env.pop("FIELD_ENCRYPTION_KEY")
     return {**env, "GATEWAY_HOME": str(home), **extra}
 
 

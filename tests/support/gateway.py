@@ -116,7 +116,10 @@ def gateway_env(env: Mapping[str, str], db_path: Path) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "proxy_project.settings",
             "DATABASE_URL": f"sqlite:///{db_path}",
             "SECRET_KEY": "test-secret-not-real",
-            # The field-encryption keys and shown-once credentials go next to the test's database.
+            # Given, not generated, so gateways started on one shared database agree on it (as a
+            # deployment's processes share GATEWAY_HOME); tests/ops/test_secrets.py covers generation.
+            "FIELD_ENCRYPTION_KEY": "test-field-key-not-real",
+            # Shown-once credentials go next to the test's database.
             "GATEWAY_HOME": str(db_path.parent / "gateway-home"),
             "PYTHONUNBUFFERED": "1",
             "NO_PROXY": "127.0.0.1,localhost",
