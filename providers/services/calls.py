@@ -8,6 +8,7 @@ and recording fallback events. Streams hand back a body iterator owning the upst
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
@@ -212,7 +213,8 @@ async def _judge(cand: Candidate, result: Outcome | AdapterError, *, stream: boo
     ambiguous statuses (409) say nothing.
     """
     if isinstance(result, Outcome):
-        await (circuit_record_answer(cand) if stream else circuit_record_success(cand))
+        if not stream:  # a stream's answer was recorded when it committed (_open_stream)
+            await circuit_record_success(cand)
         return
     if isinstance(result, GatewayError):
         return
@@ -276,15 +278,23 @@ async def _call_once(
 async def _open_stream(
     adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest
 ) -> Outcome | AdapterError:
+    answered = asyncio.Event()
+
     async def ended(s: StreamSession) -> None:
         """The committed stream's verdict: complete, or a mid-stream abort (the provider's)."""
+        await answered.wait()  # after the commit's own write, or a fast stream's abort is undone
         if s.upstream_error is not None and not isinstance(s.upstream_error, GatewayError):
             await circuit_record_failure(cand, reason=f"stream aborted: {s.upstream_error.message}")
         elif s.upstream_error is None:
             await circuit_record_success(cand)
 
     session = StreamSession(adapter, up, cand.provider, on_end=ended)
-    err = await session.start()
+    try:
+        err = await session.start()
+        if err is None:
+            await circuit_record_answer(cand)  # committed: closed and not limited, count kept
+    finally:
+        answered.set()
     if err is not None:
         return err
 
