@@ -135,6 +135,9 @@ class StreamStats:
     stop_reason: str | None = None
     first_content: bool = False   # a content block has started
     finished: bool = False        # message_stop was emitted
+    # The upstream itself closed its message with a stop reason (Anthropic's message_delta): an
+    # empty reply from Claude (end_turn after a tool result) is an answer, not a broken stream.
+    upstream_stopped: bool = False
     error: str | None = None      # an error event was emitted
 
 

@@ -25,7 +25,14 @@ import httpx
 from django.conf import settings
 
 from providers import client
-from providers.adapters.base import Adapter, AdapterError, StreamEvent, UpstreamRequest, anthropic_error_event
+from providers.adapters.base import (
+    Adapter,
+    AdapterError,
+    StreamEvent,
+    StreamStats,
+    UpstreamRequest,
+    anthropic_error_event,
+)
 from providers.eventstream import event_parser_for
 from providers.services.errors import GatewayError, attempt_started, transport_error
 from providers.sse import PING, encode_many
@@ -39,6 +46,11 @@ COMMENT_PING = b": keep-alive\n\n"  # before message_start an event would break 
 # A reply may legitimately carry no content when its budget ran out or it was refused.
 CONTENTLESS_OK = frozenset({"max_tokens", "refusal"})
 EndHook = Callable[["StreamSession"], Awaitable[None]]
+
+
+def _answered(stats: StreamStats) -> bool:
+    """Whether a stream that ended without content still carried a real answer."""
+    return stats.upstream_stopped or stats.stop_reason in CONTENTLESS_OK
 
 EARLY_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "api_error": 502,
                       "timeout_error": 504, "invalid_request_error": 400}
@@ -211,7 +223,7 @@ class StreamSession:
         uncommitted = not first.done()
         stats = self.translator.stats
         early = _early_error(events)
-        if early is None and not stats.first_content and stats.finished and stats.stop_reason not in CONTENTLESS_OK:
+        if early is None and not stats.first_content and stats.finished and not _answered(stats):
             early = AdapterError("upstream stream ended without any content", status=502, retryable=True)
         if early is not None:
             self._abandoned = True

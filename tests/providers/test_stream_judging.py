@@ -7,6 +7,7 @@ import pytest
 from providers.models import CircuitState
 from tests.conftest import amake_provider, amake_tiers
 from tests.fakes import FakeOpenAI, Reply, openai_text_chunks
+from tests.fakes.anthropic_server import anthropic_stream_events
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -111,3 +112,14 @@ async def test_contentless_end_after_commit_wait_is_an_error_event(two, gateway_
     assert resp.status_code == 200 and "event: error" in resp.text and "message_stop" not in resp.text
     assert "without any content" in resp.text and b.requests == []
     assert await failures(a.p) == 1
+
+
+async def test_empty_end_turn_from_anthropic_is_an_answer_passed_through(anthropic_up, gateway_client):
+    """Claude may end a turn with no content (after a tool result): that is its answer, kept byte-exact."""
+    await amake_tiers(default=(anthropic_up.provider, "claude-sonnet-5"))
+    events = anthropic_stream_events(None, usage=(42, 1))
+    anthropic_up.enqueue(Reply.sse(events))
+    resp = await gateway_client.post("/v1/messages", json=BODY)
+    assert resp.status_code == 200
+    assert resp.content == b"".join(anthropic_up.encode_event(e) for e in events)
+    assert await failures(anthropic_up.provider) == 0
