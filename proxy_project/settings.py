@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "routing",
     "providers",
     "dashboard",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -96,6 +97,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Who changed what: the request's user for the audit trail (async-capable, reads nothing itself).
+    "audit.middleware.audit_actor_middleware",
 ]
 
 ROOT_URLCONF = "proxy_project.urls"

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from providers.services.keys import client_key_create
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Issue a client key for the gateway and print it once (only its hash is stored). Optional "
         "budgets answer 429 rate_limit_error once used up: --requests-per-minute, --requests-per-day, "
