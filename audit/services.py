@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -11,7 +12,7 @@ from django.db import models
 
 from audit.context import Actor, actor_current
 from audit.models import AuditEntry
-from audit.tracking import Tracked, is_secret
+from audit.tracking import BY_LABEL, Tracked, is_secret
 
 CHANGED = "changed"
 _EMPTY: tuple[Any, ...] = (None, "", {}, [])
@@ -56,3 +57,19 @@ def audit_record(*, action: str, row: models.Model, changes: Mapping[str, Any],
         actor=who.name[:200], actor_kind=who.kind, action=action, model=row._meta.label,
         object_id=str(row.pk), object_repr=str(row)[:300], changes=dict(changes),
     )
+
+
+@contextlib.contextmanager
+def audit_changes(*, row: models.Model) -> Iterator[None]:
+    """Record what the block changed in ``row``'s stored values: for writes made with queryset
+    ``update()`` (which sends no signal), such as an OAuth token refresh. Two queries by key."""
+    tracked = BY_LABEL[row._meta.label]
+    stored = type(row)._default_manager.filter(pk=row.pk).first()
+    before = row_values(tracked=tracked, row=stored) if stored is not None else None
+    yield
+    after_row = type(row)._default_manager.filter(pk=row.pk).first()
+    if before is None or after_row is None:
+        return
+    changes = changes_diff(tracked=tracked, old=before, new=row_values(tracked=tracked, row=after_row))
+    if changes:
+        audit_record(action=AuditEntry.Action.UPDATE, row=after_row, changes=changes)

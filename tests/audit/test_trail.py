@@ -159,3 +159,30 @@ def test_audit_admin_is_read_only_with_filters(staff):
     assert "openai" in html and "api key: changed" in html and "Add audit entry" not in html
     entry = AuditEntry.objects.get()
     assert browser.post(f"/admin/audit/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_admin_api_token_refresh_is_recorded_without_the_tokens(api, monkeypatch):
+    """The refresh writes with queryset update(); the admin API records what it changed."""
+    from providers import crypto
+    from providers.models import OAuthToken
+    from providers.services.tokens import RefreshResult
+
+    provider = make_provider("claude", "http://127.0.0.1:9", kind="anthropic", auth_type="oauth")
+    token = OAuthToken(provider=provider)
+    token.set_tokens("sk-ant-oat01-test-old-access", "sk-ant-ort01-test-old-refresh")
+    token.save()
+
+    def refresh(*, token_id):
+        OAuthToken.objects.filter(pk=token_id).update(
+            access_token_encrypted=crypto.encrypt("sk-ant-oat01-test-new-access"), last_error="")
+        return RefreshResult(True, "")
+
+    monkeypatch.setattr("providers.admin_api.oauth_token_refresh", refresh)
+    AuditEntry.objects.all().delete()
+    assert api.post(f"/api/admin/providers/{provider.pk}/token/refresh").json() == {"ok": True, "error": ""}
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.action, entry.model) == ("token deploy-script (user ops)", "update", "providers.OAuthToken")
+    assert entry.changes == {"access_token_encrypted": "changed"}
+    text = audit_table_text()
+    assert "test-new-access" not in text and "test-old-access" not in text
+    assert OAuthToken.objects.get().access_token_encrypted not in text
