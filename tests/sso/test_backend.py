@@ -45,3 +45,11 @@ def test_unreachable_provider_shows_a_page_not_an_error(settings):
     response = SSOLoginView.as_view()(RequestFactory().get("/accounts/oidc/authenticate/"))
     assert response.status_code == 502
     assert b"Single sign-on is unavailable" in response.content
+
+
+@pytest.mark.django_db
+def test_login_page_has_no_sso_button_when_disabled(client, settings):
+    settings.OIDC_ENABLED = False
+    page = client.get("/admin/login/")
+    assert page.status_code == 200 and "Sign in with SSO" not in page.content.decode()
+    assert 'name="password"' in page.content.decode()
