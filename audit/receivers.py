@@ -17,7 +17,9 @@ from audit.services import audit_record, changes_diff, row_values
 from audit.tracking import BY_LABEL, Tracked
 
 # Stored values of rows being saved, keyed by id(instance): filled by pre_save, taken by post_save.
+# A save that fails in between leaves its entry behind; the cap keeps such leftovers bounded.
 _before: dict[int, dict[str, Any] | None] = {}
+_BEFORE_CAP = 1000
 
 
 def _tracked(sender: type[models.Model]) -> Tracked:
@@ -30,6 +32,8 @@ def before_save(sender: type[models.Model], instance: models.Model, raw: bool = 
     if instance.pk is not None:
         row = sender._default_manager.filter(pk=instance.pk).first()
         stored = row_values(tracked=tracked, row=row) if row is not None else None
+    if len(_before) >= _BEFORE_CAP:
+        _before.clear()
     _before[id(instance)] = stored
 
 
