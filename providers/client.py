@@ -90,7 +90,11 @@ def _secret(provider: ProviderConfig) -> str:
         return ""
     plain = _secrets.get(enc)
     if plain is None:
-        plain = crypto.decrypt(enc)
+        try:
+            plain = crypto.decrypt(enc)
+        except crypto.UndecryptableSecret as exc:
+            # A lost or wrong FIELD_ENCRYPTION_KEYS fails this provider (fallback, then 502), not the request.
+            raise CredentialsUnreadable(f"provider {provider.name!r} api key: {exc}") from None
         _secrets[enc] = plain
     value = expand_env(plain)
     known_secrets.add(value)  # so an upstream error echoing it back is redacted
@@ -132,6 +136,10 @@ def _build(up: UpstreamRequest, provider: ProviderConfig) -> httpx.Request:
 
 
 # --- AWS SigV4 (Bedrock) ---------------------------------------------------------------------------
+
+
+class CredentialsUnreadable(httpx.RequestError):
+    """A stored credential no configured key decrypts (a provider failure, like an unreachable host)."""
 
 
 class AWSCredentialsError(httpx.RequestError):
