@@ -28,7 +28,7 @@ def tag_of(known: frozenset[str], *, key: str = "type", missing: str | None = No
 
     def pick(value: Any) -> str:
         kind = value.get(key, missing) if isinstance(value, Mapping) else None
-        return f"~{kind}" if kind in known else OTHER
+        return f"~{kind}" if isinstance(kind, str) and kind in known else OTHER
 
     return pick
 
