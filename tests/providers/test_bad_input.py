@@ -319,12 +319,13 @@ def _paths(value, prefix=()):
         yield from _paths(child, (*prefix, key))
 
 
-PATHS = [(i, p) for i, base in enumerate(FUZZ_BASES) for p in _paths(base) if p]
+PATHS = [(base, p) for base in FUZZ_BASES for p in _paths(base) if p]
 
 
 def mutate(base_and_path, value, drop: bool):
-    index, path = base_and_path
-    body = copy.deepcopy(FUZZ_BASES[index])
+    """A copy of a valid body with the value at one path replaced (or the key deleted)."""
+    base, path = base_and_path
+    body = copy.deepcopy(base)
     parent = body
     for key in path[:-1]:
         parent = parent[key]
@@ -349,4 +350,27 @@ def test_fuzzed_messages_bodies_never_get_a_5xx(live, body, endpoint):
     resp = post(client, ENDPOINTS[endpoint], json.dumps(sent).encode())
     assert resp.status_code < 500, (resp.status_code, resp.text[:500])
     if resp.status_code == 400 and endpoint != "bedrock":
+        assert resp.json()["error"]["type"] == "invalid_request_error"
+
+
+CHAT_BASES = [
+    chat(stream=True, stream_options={"include_usage": True}, temperature=0.5, stop=["x"], max_tokens=100,
+         tools=[{"type": "function", "function": {"name": "Read", "parameters": {"type": "object"}}}],
+         tool_choice="auto", reasoning_effort="low",
+         messages=[{"role": "system", "content": "s"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                   {"role": "assistant", "content": None, "tool_calls": [
+                       {"id": "c1", "type": "function", "function": {"name": "Read", "arguments": "{}"}}]},
+                   {"role": "tool", "tool_call_id": "c1", "content": "ok"}]),
+]
+CHAT_PATHS = [(base, p) for base in CHAT_BASES for p in _paths(base) if p]
+
+
+@settings(max_examples=int(os.environ.get("BADINPUT_FUZZ_EXAMPLES", "150")), deadline=timedelta(seconds=10),
+          suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.builds(mutate, st.sampled_from(CHAT_PATHS), VALUES, st.booleans()) | VALUES)
+def test_fuzzed_chat_completions_bodies_never_get_a_5xx(live, body):
+    _, _, client = live
+    resp = post(client, "/v1/chat/completions", json.dumps(body).encode())
+    assert resp.status_code < 500, (resp.status_code, resp.text[:500])
+    if resp.status_code == 400:
         assert resp.json()["error"]["type"] == "invalid_request_error"
