@@ -156,7 +156,7 @@ def to_anthropic(raw: bytes, model_id: str, *, stream: bool, header_beta: str = 
     if isinstance(flags, str):
         flags = flags.split(",")
     if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
-        raise BadRequest("anthropic_beta: expected a list of strings")
+        raise BadRequest("anthropic_beta: Input should be a valid list of strings", "anthropic_beta")
     body["model"] = normalize_model(model_id)
     body["stream"] = stream
     check_body(body, need_max_tokens=True)

@@ -374,3 +374,29 @@ def test_fuzzed_chat_completions_bodies_never_get_a_5xx(live, body):
     assert resp.status_code < 500, (resp.status_code, resp.text[:500])
     if resp.status_code == 400:
         assert resp.json()["error"]["type"] == "invalid_request_error"
+
+
+# --- the parser itself (pure, no server) -------------------------------------------------------
+
+
+def test_body_parse_returns_the_decoded_dict_unchanged():
+    from providers.validation import MESSAGES, body_parse
+
+    body = claude_code_body()
+    raw = json.dumps(body).encode()
+    assert body_parse(raw, MESSAGES) == body  # extras and unknown blocks kept, nothing coerced
+
+
+def test_depth_limit_is_what_orjson_can_write_back_with_headroom():
+    import orjson
+
+    from providers.validation import MAX_DEPTH, MESSAGES, BadRequest, body_parse
+
+    def deep(levels):  # ``levels`` nested containers in all, the body included
+        return {**MSG, "metadata": {"user_id": "u", "x": json.loads("[" * (levels - 2) + "]" * (levels - 2))}}
+
+    body_parse(json.dumps(deep(MAX_DEPTH)).encode(), MESSAGES)
+    orjson.dumps(deep(MAX_DEPTH))
+    with pytest.raises(BadRequest) as info:
+        body_parse(json.dumps(deep(MAX_DEPTH + 1)).encode(), MESSAGES)
+    assert info.value.message.startswith("metadata.x.0.0.0.0.0.0.…: JSON nests deeper than 128 levels")
