@@ -95,6 +95,8 @@ def _secret(provider: ProviderConfig) -> str:
         except crypto.UndecryptableSecret as exc:
             # A lost or wrong FIELD_ENCRYPTION_KEYS fails this provider (fallback, then 502), not the request.
             raise CredentialsUnreadable(f"provider {provider.name!r} api key: {exc}") from None
+        if len(_secrets) >= known_secrets.limit:  # rotated keys must not pile up in memory
+            _secrets.clear()
         _secrets[enc] = plain
     value = expand_env(plain)
     known_secrets.add(value)  # so an upstream error echoing it back is redacted
