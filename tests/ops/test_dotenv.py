@@ -83,3 +83,18 @@ def test_a_missing_gateway_env_file_fails_loudly(tmp_path):
     done, _ = serve_prepare(tmp_path, tmp_path / "nope.env")
     assert done.returncode != 0
     assert f"GATEWAY_ENV_FILE='{tmp_path / 'nope.env'}' is not a readable file" in done.stderr
+
+
+def test_every_variable_read_is_in_env_example_and_the_readme():
+    import re
+
+    pattern = re.compile(r"""(?:os\.environ\.get\(|os\.environ\[|getenv\(|env_\w+\(|env\.get\()\s*f?["']([A-Z][A-Z0-9_]+)["']""")
+    read: set[str] = set()
+    for app in ("proxy_project", "providers", "routing", "dashboard"):
+        for path in (REPO_ROOT / app).rglob("*.py"):
+            read.update(pattern.findall(path.read_text()))
+    assert len(read) > 50
+    example = (REPO_ROOT / ".env.example").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+    documented = {name for name in read if re.search(rf"\b{name}\b", example) and re.search(rf"\b{name}\b", readme)}
+    assert sorted(read - documented) == []
