@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -89,6 +90,8 @@ class CredentialHolder(Protocol):
     @property
     def kind(self) -> str: ...
     @property
+    def base_url(self) -> str: ...
+    @property
     def auth_type(self) -> str: ...
     @property
     def api_key_encrypted(self) -> str: ...
@@ -111,6 +114,7 @@ def _secret(provider: CredentialHolder) -> str:
 
 # What to set for a provider the seed variables create; any other provider's key is set in the admin.
 SEED_KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+KEYED_HOSTS = frozenset({"api.openai.com", "api.anthropic.com"})  # never answer without a key
 _KEY_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -119,6 +123,8 @@ def credential_missing(provider: CredentialHolder) -> str:
 
     Bedrock without a stored key signs with the AWS chain (checked when signing); an unreadable
     key is reported by the request itself (CredentialsUnreadable)."""
+    if provider.auth_type == "none" and urlsplit(provider.base_url).hostname in KEYED_HOSTS:
+        return credential_hint(provider.name)  # an older seed stored "none" for the public API
     if provider.auth_type == "none" or (provider.kind == "bedrock" and not provider.api_key_encrypted):
         return ""
     try:

@@ -80,3 +80,20 @@ def test_resolve_rejects_an_unknown_provider_suffix(model):
 def test_resolve_keeps_dates_and_known_providers(model):
     cands = resolve(RequestMeta(model), _table()).candidates
     assert [c.provider.name for c in cands] == ["ollama"]
+
+
+def test_credential_missing_names_what_to_set(monkeypatch):
+    from providers import crypto
+    from providers.client import credential_missing
+
+    def provider(name="team", base_url="https://llm.example.com/v1", auth_type="api_key", key="", kind="openai_compat"):
+        return ProviderConfig(1, name, kind, base_url, auth_type=auth_type, api_key_encrypted=crypto.encrypt(key))
+
+    monkeypatch.delenv("TEAM_LLM_KEY", raising=False)
+    assert credential_missing(provider(key="sk-test-present")) == ""
+    assert credential_missing(provider(auth_type="none", base_url="http://127.0.0.1:11434/v1")) == ""
+    assert credential_missing(provider(kind="bedrock")) == ""  # the AWS chain signs it
+    assert "Providers → team" in credential_missing(provider())
+    assert "set TEAM_LLM_KEY" in credential_missing(provider(key="${TEAM_LLM_KEY}"))
+    # An older seed stored auth "none" for the public API without a key: still named.
+    assert "set OPENAI_API_KEY" in credential_missing(provider("openai", "https://api.openai.com/v1", "none"))
