@@ -20,6 +20,8 @@ def _env_file_load() -> None:
     `make run`, every command and compose see one configuration. Variables already in the
     environment win (override=False): an exported value beats the file."""
     named = os.environ.get("GATEWAY_ENV_FILE", "")
+    if not named and "PYTEST_VERSION" in os.environ:
+        return  # tests (and the gateways they start) never read a developer's own .env
     path = Path(named) if named else BASE_DIR / ".env"
     if named and not path.is_file():
         raise ImproperlyConfigured(f"GATEWAY_ENV_FILE={named!r} is not a readable file")

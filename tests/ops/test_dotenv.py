@@ -98,3 +98,25 @@ def test_every_variable_read_is_in_env_example_and_the_readme():
     readme = (REPO_ROOT / "README.md").read_text()
     documented = {name for name in read if re.search(rf"\b{name}\b", example) and re.search(rf"\b{name}\b", readme)}
     assert sorted(read - documented) == []
+
+
+def test_the_default_dotenv_is_the_one_next_to_manage_py(tmp_path):
+    """Outside tests (no PYTEST_VERSION) settings read BASE_DIR/.env; a copy of the settings
+    package in a scratch tree stands in for a checkout, so no real .env is touched."""
+    import shutil
+
+    tree = tmp_path / "checkout"
+    (tree / "proxy_project").mkdir(parents=True)
+    for name in ("__init__.py", "settings.py", "secrets_store.py"):
+        shutil.copy(REPO_ROOT / "proxy_project" / name, tree / "proxy_project" / name)
+    (tree / ".env").write_text("ADMIN_USER=teamlead\nPORT=9999\n")
+    env = {k: v for k, v in gateway_env({}, tmp_path / "db.sqlite3").items()
+           if k not in ("PYTEST_VERSION", "GATEWAY_ENV_FILE", "ADMIN_USER", "PORT", "PYTHONPATH")}
+    probe = "import os, proxy_project.settings; print(os.environ['ADMIN_USER'], os.environ['PORT'])"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tree, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["teamlead", "9999"]
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tree, env={**env, "PORT": "8123"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["teamlead", "8123"]  # exported wins
