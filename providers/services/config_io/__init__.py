@@ -53,7 +53,8 @@ def config_read(path: str | FilePath) -> tuple[Any, Source]:
 
 def config_load(paths: Sequence[str | FilePath], *, fmt: str | None = None) -> dict[str, Any]:
     """Parse every file into one canonical dict (later files win). Several ccproxy files are
-    layers, merged key by key in the order given (user, project, managed)."""
+    layers, merged key by key in the order given (user, project, managed). Every file is read
+    and parsed before errors are raised: all of them come together (ConfigErrors)."""
     def read(path: str | FilePath) -> tuple[str, Any, Source]:
         data, source = config_read(path)
         return fmt or detect(data, source), data, source
@@ -75,6 +76,7 @@ def config_load(paths: Sequence[str | FilePath], *, fmt: str | None = None) -> d
         merged, origin = merge_layers(layers)
         return kind, parse_ccproxy(merged, origin)
 
+    parts: list[tuple[str, dict[str, Any]]] = []
     try:
         parts = [p for p in gather(parse, loaded) if p is not None]
     except ConfigError as exc:

@@ -1,7 +1,8 @@
 """PURE: the seeds' config formats, each parsed into the canonical dict (see canonical.py).
 
 - ``claude-proxy`` YAML: ``routing.model_routing`` (requested model or alias -> upstream model;
-  haiku/sonnet/opus keys become the small/middle/big tiers, other keys model routes),
+  keys naming haiku/sonnet/opus, dated ones too, become the small/middle/big tiers matched by
+  that family word, other keys model routes),
   ``routing.agent_routing`` (agent name or prompt fingerprint -> model), ``fallback`` (a list of
   models tried after every primary, or a map model -> fallbacks), optional ``upstream``
   ``{base_url, api_key}`` (default: the Anthropic API).
@@ -11,10 +12,15 @@
   later files winning.
 - ``providers.json`` (fuergaosi233's claude-code-proxy): ``providers[]`` with ``name``,
   ``base_url``, ``api_key``, ``priority`` (lower first), ``enabled``, ``models.{big, middle,
-  small}``, ``timeout``, ``max_retries``, ``custom_headers``, ``type``; ``fallback_strategy``;
+  small}``, ``timeout``, ``max_retries``, ``custom_headers``, ``type`` (openai, anthropic, bedrock,
+  or azure with ``api_version``: the azure_openai preset); ``${VAR}`` keys are kept as written;
+  ``fallback_strategy``;
   ``circuit_breaker`` (global: reported as the environment variables to set).
 - ``agent-hashes``: agent_hashes.json as ``generate_hashes`` writes it (``{name: {hash, model,
-  description}}``), or ``{fingerprint: name | {name, model}}``.
+  description}}``), or ``{fingerprint: name | {name, model}}``; fingerprints of 16 (this
+  gateway's) or 64 hex characters.
+
+Each parser checks every entry and raises all their errors together (errors.gather).
 """
 
 from __future__ import annotations
