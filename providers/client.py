@@ -13,7 +13,8 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -84,7 +85,22 @@ async def aclose_all() -> None:
     _clients.clear()
 
 
-def _secret(provider: ProviderConfig) -> str:
+class CredentialHolder(Protocol):
+    """A Provider row or its ProviderConfig snapshot: what finding its credential needs."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def auth_type(self) -> str: ...
+    @property
+    def api_key_encrypted(self) -> str: ...
+
+
+def _secret(provider: CredentialHolder) -> str:
     enc = provider.api_key_encrypted
     if not enc:
         return ""
@@ -101,6 +117,43 @@ def _secret(provider: ProviderConfig) -> str:
     value = expand_env(plain)
     known_secrets.add(value)  # so an upstream error echoing it back is redacted
     return value
+
+
+# What to set for a provider the seed variables create; any other provider's key is set in the admin.
+SEED_KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+KEYED_HOSTS = frozenset({"api.openai.com", "api.anthropic.com"})  # never answer without a key
+_KEY_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def credential_missing(provider: CredentialHolder) -> str:
+    """Why ``provider`` cannot authenticate, or "" (it has a credential, or needs none).
+
+    Bedrock without a stored key signs with the AWS chain (checked when signing); an unreadable
+    key is reported by the request itself (CredentialsUnreadable)."""
+    if provider.auth_type == "none" and urlsplit(provider.base_url).hostname in KEYED_HOSTS:
+        return credential_hint(provider.name)  # an older seed stored "none" for the public API
+    if provider.auth_type == "none" or (provider.kind == "bedrock" and not provider.api_key_encrypted):
+        return ""
+    try:
+        if _secret(provider):
+            return ""
+        raw = crypto.decrypt(provider.api_key_encrypted) if provider.api_key_encrypted else ""
+    except (CredentialsUnreadable, crypto.UndecryptableSecret):
+        return ""
+    return credential_hint(provider.name, raw)
+
+
+def credential_hint(name: str, raw_key: str = "") -> str:
+    """One line: which provider has no credential and what to set (a ``${VAR}`` key names VAR)."""
+    wanted = _KEY_REFERENCE.findall(raw_key)
+    if wanted:
+        todo = f"set {', '.join(wanted)} in the environment (or .env)"
+    elif name in SEED_KEY_VARIABLES:
+        todo = (f"enter its key in the admin (Providers → {name}), or set {SEED_KEY_VARIABLES[name]} "
+                "and run `manage.py seed --force`")
+    else:
+        todo = f"enter its key in the admin (Providers → {name}) or with `manage.py import_config`"
+    return f"provider {name!r} has no API key: {todo}"
 
 
 def auth_headers(provider: ProviderConfig) -> dict[str, str]:

@@ -7,11 +7,29 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+import dotenv
 from django.core.exceptions import ImproperlyConfigured
 
 from proxy_project import secrets_store
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_file_load() -> None:
+    """Read .env (or GATEWAY_ENV_FILE) into the environment before any variable is read, so
+    `make run`, every command and compose see one configuration. Variables already in the
+    environment win (override=False): an exported value beats the file."""
+    named = os.environ.get("GATEWAY_ENV_FILE", "")
+    if not named and "PYTEST_VERSION" in os.environ:
+        return  # tests (and the gateways they start) never read a developer's own .env
+    path = Path(named) if named else BASE_DIR / ".env"
+    if named and not path.is_file():
+        raise ImproperlyConfigured(f"GATEWAY_ENV_FILE={named!r} is not a readable file")
+    if path.is_file():
+        dotenv.load_dotenv(path, override=False, interpolate=False)
+
+
+_env_file_load()
 
 
 def env_str(name: str, default: str = "") -> str:

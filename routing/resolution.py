@@ -11,6 +11,7 @@ model tier by name pattern, then the default provider with the model name unchan
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -113,6 +114,16 @@ class NoRoute(Exception):
     """No enabled provider can serve the request."""
 
 
+class UnknownProvider(NoRoute):
+    """``model@name`` where no provider is called ``name``: the client's mistake (a 400), not a
+    missing route; sending the whole string to the default provider hid the typo."""
+
+
+# The provider part of ``model@provider``: a provider name (letters, digits, '-', '_') that does not
+# start with a digit, so Vertex-style ids with a date (``claude-3-5-sonnet@20240620``) stay model names.
+PROVIDER_SUFFIX = re.compile(r"^[A-Za-z_][-A-Za-z0-9_]*$")
+
+
 TIER_ALIASES = {"haiku": "small", "sonnet": "middle", "opus": "big"}
 
 
@@ -123,6 +134,10 @@ def resolve(meta: RequestMeta, table: RouteTable) -> Resolution:
     model, at, provider_name = meta.model.rpartition("@")
     if at and model and provider_name in table.providers:
         return Resolution((_explicit(table, provider_name, model, "explicit"),))
+    if at and model and PROVIDER_SUFFIX.match(provider_name):
+        known = ", ".join(sorted(table.providers)) or "none"
+        raise UnknownProvider(f"model {meta.model!r}: no provider is called {provider_name!r} "
+                              f"(known providers: {known}); use model@provider with one of them")
     agent = _agent(meta, table)
     if agent is not None:
         label = f"agent:{agent.name}" if meta.agent_name and agent.name == meta.agent_name else \

@@ -20,11 +20,13 @@ from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
+from providers.client import credential_missing
 from providers.models import ClientKey, Provider
 from providers.services.encryption import secrets_readable_ensure
 from providers.services.keys import client_key_create
 from providers.services.seeding import seed_from_env
 from proxy_project.secrets_store import Output, credentials_emit
+from routing.selectors import provider_config
 
 
 @dataclass
@@ -50,11 +52,19 @@ def gateway_prepare(*, env: Mapping[str, str]) -> Prepared:
     out.notes.extend(secrets_readable_ensure())
     if not Provider.objects.exists():
         out.notes.extend(f"seed: {note}" for note in seed_from_env(env=env))
+    out.notes.extend(providers_without_credentials())
     out.staff_user, out.staff_password = staff_user_ensure(env=env)
     if not ClientKey.objects.exists():
         _, out.client_key = client_key_create(name="first key")
     broker_folders_ensure()
     return out
+
+
+def providers_without_credentials() -> list[str]:
+    """One line per enabled provider that cannot authenticate, so a missing key shows at start
+    rather than as silent retries in Claude Code."""
+    rows = Provider.objects.filter(enabled=True).select_related("oauth_token").order_by("name")
+    return [f"warning: {line}" for p in rows if (line := credential_missing(provider_config(p)))]
 
 
 def staff_user_ensure(*, env: Mapping[str, str]) -> tuple[str, str]:

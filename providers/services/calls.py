@@ -49,7 +49,7 @@ from providers.services.tokens import aoauth_token_refresh
 from providers.tokens import estimate_input_tokens
 from routing.affinity import affinity_get, affinity_set, next_turn
 from routing.meta import prompt_fingerprints, request_meta
-from routing.resolution import Candidate, NoRoute, RouteTable, arrange, resolve
+from routing.resolution import Candidate, NoRoute, RouteTable, UnknownProvider, arrange, resolve
 from routing.selectors import route_table_get, route_table_invalidate
 from routing.services import fingerprint_sighting
 
@@ -80,6 +80,8 @@ def error_outcome(err: AdapterError) -> Outcome:
     headers = {}
     if err.retry_after is not None:
         headers["retry-after"] = str(max(1, round(err.retry_after)))
+    if err.error_type == "authentication_error":
+        headers["x-should-retry"] = "false"  # Claude Code shows it at once instead of retrying silently
     # upstream messages may echo a credential back (an OpenAI 401 quotes the key it got)
     return Outcome(err.status, error_body(err.error_type, redact_known(err.message)), headers=headers)
 
@@ -112,6 +114,8 @@ async def candidates_for(req: ChatRequest, ctx: CallContext, table: RouteTable) 
         fingerprint_sighting(prints[0], prompt)
     try:
         res = resolve(meta, table)
+    except UnknownProvider as exc:
+        return AdapterError(str(exc), status=400, error_type="invalid_request_error")
     except NoRoute as exc:
         return AdapterError(str(exc), status=404, error_type="not_found_error")
     turn = next_turn(res.group) if res.strategy == "round_robin" else 0
@@ -178,6 +182,11 @@ async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outco
     adapter = REGISTRY.get(cand.provider.kind)
     if adapter is None:
         return AdapterError(f"provider {cand.provider.name} has unknown kind {cand.provider.kind}")
+    missing = client.credential_missing(cand.provider)
+    if missing:  # no request upstream: fall back if possible, else a 401 Claude Code shows
+        err = AdapterError(missing, status=401, retryable=True, error_type="authentication_error")
+        _log(ctx, req, cand, None, err.status, error=err.message)
+        return err
     try:
         up = adapter.translate_request(req, target_for(cand))
     except AdapterError as err:  # the request cannot be expressed for this backend

@@ -2,8 +2,8 @@
 
 Variables (claude-code-proxy compatible): PREFERRED_PROVIDER, OPENAI_API_KEY, OPENAI_BASE_URL,
 ANTHROPIC_API_KEY (an ``sk-ant-oat…`` value is a Claude OAuth token, refreshed with
-ANTHROPIC_OAUTH_REFRESH_TOKEN, expiring at ANTHROPIC_OAUTH_EXPIRES_AT), ANTHROPIC_UPSTREAM_URL (or ANTHROPIC_BASE_URL), BIG_MODEL, MIDDLE_MODEL,
-SMALL_MODEL, REQUEST_TIMEOUT, MAX_TOKENS_LIMIT, CUSTOM_HEADER_<NAME>.
+ANTHROPIC_OAUTH_REFRESH_TOKEN, expiring at ANTHROPIC_OAUTH_EXPIRES_AT), ANTHROPIC_UPSTREAM_URL (or ANTHROPIC_BASE_URL), BIG_MODEL, MIDDLE_MODEL
+(default: BIG_MODEL), SMALL_MODEL, REQUEST_TIMEOUT, MAX_TOKENS_LIMIT, CUSTOM_HEADER_<NAME>.
 """
 
 from __future__ import annotations
@@ -57,6 +57,15 @@ def _expiry(raw: str) -> datetime | None:
     return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, tz=UTC)
 
 
+def tier_model(env: Mapping[str, str], tier: str, default: str) -> str:
+    """``<TIER>_MODEL``; an unset MIDDLE_MODEL follows BIG_MODEL, because the default middle model
+    (gpt-4.1) does not exist on most OpenAI-compatible servers (Ollama, vLLM, NIM) that BIG_MODEL names."""
+    chosen = env.get(f"{tier.upper()}_MODEL", "").strip()
+    if not chosen and tier == "middle":
+        chosen = env.get("BIG_MODEL", "").strip()
+    return chosen or default
+
+
 def _provider_specs(env: Mapping[str, str]) -> dict[str, dict[str, object]]:
     specs: dict[str, dict[str, object]] = {}
     if env.get("OPENAI_API_KEY") or env.get("OPENAI_BASE_URL") or env.get("PREFERRED_PROVIDER", "openai") == "openai":
@@ -64,7 +73,9 @@ def _provider_specs(env: Mapping[str, str]) -> dict[str, dict[str, object]]:
             "kind": "openai_compat",
             "base_url": env.get("OPENAI_BASE_URL") or "https://api.openai.com/v1",
             "key": env.get("OPENAI_API_KEY", ""),
-            "auth_type": "api_key" if env.get("OPENAI_API_KEY") else "none",
+            # No key: a local server (Ollama, vLLM) at a custom URL needs none; the public API does,
+            # so it is reported at start (a 401 naming OPENAI_API_KEY) instead of failing upstream.
+            "auth_type": "api_key" if env.get("OPENAI_API_KEY") or not env.get("OPENAI_BASE_URL") else "none",
             # reasoning_effort / max_completion_tokens only for models known to reason
             "options": {"reasoning_effort": "auto", "reasoning_model": "auto"},
         }
@@ -128,7 +139,7 @@ def _seed_tiers(env: Mapping[str, str], specs: Mapping[str, object], preferred: 
         for position, provider_name in enumerate(order):
             model = DEFAULT_MODELS["openai" if specs and provider_name == "openai" else provider_name][tier_name]
             if provider_name == preferred:
-                model = env.get(f"{tier_name.upper()}_MODEL") or model
+                model = tier_model(env, tier_name, model)
             provider = Provider.objects.get(name=provider_name)
             TierEntry.objects.create(tier=tier, provider=provider, model=model, position=position)
         notes.append(f"tier {tier_name}: " + ", ".join(order))

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from providers.models import Provider
-from providers.services.config_io import ConfigError, config_export, config_import, config_load
+from providers.services.config_io import ConfigError, ConfigErrors, config_export, config_import, config_load
 from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
 
 HASH_A = "a" * 64
@@ -176,7 +176,7 @@ def test_agent_hashes_reads_generate_hashes_output_and_hash_keyed_maps(tmp_path)
         ("models.json", '{"providers": {"openai": {}},\n "models": {"bigModel": "m@nowhere", "smallModel": "s"}}',
          "models.json:2: models.bigModel: expected model@provider with a provider defined under providers (openai)"),
         ("cp.yaml", "routing:\n  model_routing:\n    haiku: claude-haiku\n  agent_routing:\n    x:\n      hash: nothex\n",
-         "cp.yaml:6: routing.agent_routing.x.hash: expected a 64-character hex prompt fingerprint"),
+         "cp.yaml:6: routing.agent_routing.x.hash: expected a 16- or 64-character hex prompt fingerprint"),
         ("pj.json", '{"providers": [\n  {"name": "a", "base_url": "ftp://x", "models": {"big": "m"}}\n]}',
          "pj.json:2: providers[0].base_url: expected an http(s) URL"),
         ("what.json", '{"hello": 1}', "what.json:1: (top level): expected a known format"),
@@ -311,3 +311,145 @@ def test_import_command_error_names_the_file_and_line(tmp_path):
     source = write(tmp_path, "bad.json", '{\n  "providers": [\n    {"name": "x y", "base_url": "https://x"}\n  ]\n}')
     with pytest.raises(CommandError, match=r"bad\.json:3: providers\[0\]\.name: expected a name of letters"):
         call_command("import_config", str(source))
+
+
+# --- round trips of every format, families, Azure, all errors at once ----------------------------
+
+PRINT_A = "0123456789abcdef"  # what generate_hashes writes (16 hex characters)
+
+CLAUDE_PROXY_DATED = """\
+routing:
+  model_routing:
+    claude-3-5-haiku-20241022: qwen3:4b
+    claude-3-7-sonnet-20250219: qwen3-coder:30b
+    sonnet: qwen3:14b
+    claude-opus-4-1-20250805: qwen3-coder:480b
+"""
+
+PROVIDERS_JSON_AZURE = {
+    "providers": [
+        {"name": "azure-east", "type": "azure", "base_url": "https://east.openai.azure.com/openai/deployments/gpt4o",
+         "api_key": "${AZURE_OPENAI_KEY}", "api_version": "2024-02-15-preview", "priority": 1,
+         "models": {"big": "gpt-4o", "middle": "gpt-4o", "small": "gpt-4o-mini"},
+         "custom_headers": {"X-Team": "platform", "X-Trace": "${TRACE_ID}"}},
+        {"name": "openai", "type": "openai", "base_url": "https://api.openai.com/v1", "api_key": "${OPENAI_API_KEY}",
+         "priority": 2, "models": {"big": "gpt-4.1", "small": "gpt-4.1-mini"}},
+    ],
+    "fallback_strategy": "priority",
+}
+
+
+@pytest.mark.django_db
+def test_gateway_format_round_trips_with_agents_under_both_names(tmp_path):
+    """An agent known by name (routed by its agent header) and by fingerprint is two rows; an
+    export of both imports back to both (it used to keep two of four)."""
+    provider = Provider(name="p", kind="openai_compat", base_url="https://p.example.com/v1")
+    provider.set_api_key("sk-test-p")
+    provider.save()
+    for fingerprint, name, model in [("agent:reviewer", "reviewer", "opus"), (PRINT_A, "reviewer", "sonnet"),
+                                     ("agent:writer", "writer", "haiku"), (HASH_B, "writer", "")]:
+        AgentFingerprint.objects.create(fingerprint=fingerprint, name=name, model=model)
+    before = snapshot()
+    exported = config_export()
+    assert len(exported["agents"]) == 4
+    path = write(tmp_path, "export.json", exported)
+    wipe()
+    config_import(data=config_load([path]), source=str(path))
+    assert snapshot() == before and config_export() == exported
+    config_import(data=config_load([path]), source=str(path))  # twice: still the same rows
+    assert snapshot() == before and config_export() == exported
+
+
+@pytest.mark.django_db
+def test_init_output_round_trips_through_export(tmp_path):
+    target = tmp_path / "gateway.json"
+    call_command("init", "--no-input", "--kind", "openai_compat", "--name", "local",
+                 "--base-url", "http://127.0.0.1:11434/v1", "--big-model", "qwen3-coder:30b",
+                 "--small-model", "qwen3:4b", "--output", str(target))
+    data = json.loads(target.read_text())
+    assert {t["name"]: t["entries"][0]["model"] for t in data["tiers"]} == {
+        "small": "qwen3:4b", "middle": "qwen3-coder:30b", "big": "qwen3-coder:30b"}  # middle follows big
+    round_trip(tmp_path, [target])
+
+
+@pytest.mark.django_db
+def test_16_character_hashes_round_trip(tmp_path):
+    exported = round_trip(tmp_path, [write(tmp_path, "agent_hashes.json",
+                                           {"reviewer": {"hash": PRINT_A, "model": "opus", "description": "r"}})])
+    assert exported["agents"] == [{"fingerprint": PRINT_A, "name": "reviewer", "description": "r", "model": "opus"}]
+
+
+@pytest.mark.django_db
+def test_claude_proxy_dated_keys_match_todays_models_by_family(tmp_path):
+    from routing.resolution import TierConfig, tier_for
+
+    exported = round_trip(tmp_path, [write(tmp_path, "cp.yaml", CLAUDE_PROXY_DATED)])
+    tiers = {t["name"]: t for t in exported["tiers"]}
+    assert {name: t["patterns"] for name, t in tiers.items()} == {"small": "haiku", "middle": "sonnet", "big": "opus"}
+    # Two sonnet keys: both models, in file order (the second a fallback of the first).
+    assert [e["model"] for e in tiers["middle"]["entries"]] == ["qwen3-coder:30b", "qwen3:14b"]
+    assert exported["routes"] == []
+    configs = tuple(TierConfig(t.name, tuple(t.pattern_list())) for t in ModelTier.objects.all())
+    for model, tier in [("claude-haiku-4-5-20251001", "small"), ("claude-sonnet-5", "middle"),
+                        ("claude-opus-4-8", "big"), ("claude-3-5-haiku-20241022", "small")]:
+        assert tier_for(model, configs).name == tier
+
+
+@pytest.mark.django_db
+def test_providers_json_azure_headers_and_env_references(tmp_path):
+    data = config_load([write(tmp_path, "providers.json", PROVIDERS_JSON_AZURE)])
+    azure = next(p for p in data["providers"] if p["name"] == "azure-east")
+    assert (azure["kind"], azure["preset"], azure["auth_type"], azure["auth_header"]) == (
+        "openai_compat", "azure_openai", "header", "api-key")
+    assert azure["options"]["path"] == "/chat/completions?api-version=2024-02-15-preview"
+    assert azure["api_key"] == "${AZURE_OPENAI_KEY}"  # kept as written: expanded (or not) at run time
+    assert azure["headers"] == {"X-Team": "platform", "X-Trace": "${TRACE_ID}"}
+    exported = round_trip(tmp_path, [write(tmp_path, "providers.json", PROVIDERS_JSON_AZURE)])
+    stored = {p["name"]: p for p in exported["providers"]}
+    assert stored["azure-east"]["api_key"] == "${AZURE_OPENAI_KEY}"
+    assert stored["openai"]["auth_type"] == "api_key"
+
+
+BAD_PROVIDERS_JSON = """\
+{
+  "providers": [
+    {"name": "ok", "base_url": "https://ok.example.com/v1", "models": {"big": "m"}},
+    {"name": "bad url", "base_url": "https://x.example.com/v1", "models": {"big": "m"}},
+    {"name": "c", "base_url": "ftp://nowhere", "models": {"big": "m"}},
+    {"name": "d", "type": "soap", "base_url": "https://d.example.com/v1", "models": {"big": "m"}}
+  ],
+  "fallback_strategy": "sideways"
+}
+"""
+
+
+def test_every_error_of_a_bad_file_is_listed_with_its_line(tmp_path):
+    path = write(tmp_path, "providers.json", BAD_PROVIDERS_JSON)
+    with pytest.raises(ConfigErrors) as info:
+        config_load([path])
+    lines = str(info.value).splitlines()
+    assert [line.split(": expected")[0] for line in lines] == [
+        f"{path}:4: providers[1].name", f"{path}:5: providers[2].base_url",
+        f"{path}:6: providers[3].type", f"{path}:8: fallback_strategy"]
+    assert [e.line for e in info.value.errors] == [4, 5, 6, 8]
+
+
+def test_every_error_across_sections_and_files_is_listed(tmp_path):
+    gateway = write(tmp_path, "gw.yaml", "version: 1\nproviders:\n  - name: p\n    kind: nope\n    base_url: https://x\n"
+                                         "agents:\n  - fingerprint: abc\n    nmae: typo\n")
+    hashes = write(tmp_path, "h.json", '{\n  "a": {"hash": "zz"},\n  "b": {"hash": "' + PRINT_A + '"}\n}')
+    bad_yaml = write(tmp_path, "cp.yaml", "routing:\n  model_routing:\n    haiku: [oops\n")
+    with pytest.raises(ConfigErrors) as info:
+        config_load([gateway, hashes, bad_yaml])
+    found = [(Path(e.source).name, e.line, e.path) for e in info.value.errors]
+    assert found == [("cp.yaml", 4, ()), ("gw.yaml", 4, ("providers", 0, "kind")),
+                     ("gw.yaml", 8, ("agents", 0, "nmae")), ("h.json", 2, ("a", "hash"))]  # unreadable files first
+
+
+@pytest.mark.django_db
+def test_import_command_lists_every_error(tmp_path):
+    path = write(tmp_path, "providers.json", BAD_PROVIDERS_JSON)
+    with pytest.raises(CommandError) as info:
+        call_command("import_config", str(path))
+    assert len(str(info.value).splitlines()) == 4
+    assert not Provider.objects.exists()

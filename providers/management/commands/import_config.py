@@ -15,10 +15,11 @@ class Command(AuditedCommand):
         "routing.agent_routing, fallback, upstream); ccproxy settings.json (providers.<name>.{apiKey, "
         "baseURL, responseStyle}, models.{bigModel, middleModel, smallModel} as model or model@provider; "
         "several files are layers merged in the order given: user, project, managed); providers.json "
-        "(providers[] with priority and models {big, middle, small}, fallback_strategy, circuit_breaker); "
+        "(providers[] with priority, models {big, middle, small}, type openai/anthropic/azure with api_version, "
+        "custom_headers; fallback_strategy, circuit_breaker); "
         "agent_hashes.json (from generate_hashes). Providers, tiers and agents are updated by name or "
         "fingerprint; tier entries and (when the file has them) routes are replaced. Errors name the file, "
-        "the line and key, and what was expected."
+        "the line and key, and what was expected; every error of every file is listed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -85,7 +85,10 @@ class Command(AuditedCommand):
                    "base_url": value("base_url", "Base URL", url),
                    "api_key": value("api_key", "API key (empty: none)", "")}
         for tier in ("big", "middle", "small"):
-            answers[tier] = value(f"{tier}_model", f"Model for {TIER_PATTERNS[tier]} requests", models[tier])
+            default = models[tier]
+            if tier == "middle" and answers["big"] != models["big"]:
+                default = answers["big"]  # a chosen big model serves sonnet too (as MIDDLE_MODEL follows BIG_MODEL)
+            answers[tier] = value(f"{tier}_model", f"Model for {TIER_PATTERNS[tier]} requests", default)
         return answers
 
 

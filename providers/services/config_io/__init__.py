@@ -12,7 +12,15 @@ from pathlib import Path as FilePath
 from typing import Any
 
 from providers.services.config_io.canonical import clean
-from providers.services.config_io.errors import ConfigError, Origin, Source, load_text
+from providers.services.config_io.errors import (
+    ConfigError,
+    ConfigErrors,
+    Origin,
+    Source,
+    gather,
+    load_text,
+    raise_all,
+)
 from providers.services.config_io.formats import (
     FORMATS,
     detect,
@@ -45,23 +53,38 @@ def config_read(path: str | FilePath) -> tuple[Any, Source]:
 
 def config_load(paths: Sequence[str | FilePath], *, fmt: str | None = None) -> dict[str, Any]:
     """Parse every file into one canonical dict (later files win). Several ccproxy files are
-    layers, merged key by key in the order given (user, project, managed)."""
-    loaded = []
-    for path in paths:
+    layers, merged key by key in the order given (user, project, managed). Every file is read
+    and parsed before errors are raised: all of them come together (ConfigErrors)."""
+    def read(path: str | FilePath) -> tuple[str, Any, Source]:
         data, source = config_read(path)
-        loaded.append((fmt or detect(data, source), data, source))
-    parts: list[dict[str, Any]] = []
+        return fmt or detect(data, source), data, source
+
+    loaded, errors = [], []
+    for path in paths:  # a file that cannot be read does not hide its neighbours' errors
+        try:
+            loaded.append(read(path))
+        except ConfigError as exc:
+            errors.append(exc)
     layers = [(data, source) for kind, data, source in loaded if kind == "ccproxy"]
-    for kind, data, source in loaded:
-        if kind == "ccproxy":
-            if source is layers[0][1]:
-                merged, origin = merge_layers(layers)
-                parts.append(parse_ccproxy(merged, origin))
-            continue
-        parts.append(PARSERS[kind](data, source))
-    return merge(parts)
+
+    def parse(entry: tuple[str, Any, Source]) -> tuple[str, dict[str, Any]] | None:
+        kind, data, source = entry
+        if kind != "ccproxy":
+            return kind, PARSERS[kind](data, source)
+        if source is not layers[0][1]:
+            return None  # merged into the first layer's part
+        merged, origin = merge_layers(layers)
+        return kind, parse_ccproxy(merged, origin)
+
+    parts: list[tuple[str, dict[str, Any]]] = []
+    try:
+        parts = [p for p in gather(parse, loaded) if p is not None]
+    except ConfigError as exc:
+        errors.append(exc)
+    raise_all(errors)
+    return merge([part for _, part in parts], [kind for kind, _ in parts])
 
 
 __all__ = [
-    "FORMATS", "ConfigError", "ImportReport", "config_export", "config_import", "config_load", "config_read",
+    "FORMATS", "ConfigError", "ConfigErrors", "ImportReport", "config_export", "config_import", "config_load", "config_read",
 ]

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from providers.adapters import REGISTRY
-from providers.services.config_io.errors import Origin, Path, expect_mapping
+from providers.services.config_io.errors import ConfigError, Origin, Path, expect_mapping, gather, raise_all
 
 VERSION = 1
 TIER_NAMES = ("small", "middle", "big")
@@ -93,13 +93,6 @@ def url(source: Origin, value: Any, path: Path) -> str:
 def str_map(source: Origin, value: Any, path: Path) -> dict[str, str]:
     mapping = expect_mapping(source, value, path)
     return {str(k): text(source, v, (*path, str(k)), empty=True, limit=2000) for k, v in mapping.items()}
-
-
-def items(source: Origin, data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = data.get(key, [])
-    if not isinstance(value, list):
-        raise source.error((key,), f"a list, got {type(value).__name__}")
-    return [expect_mapping(source, item, (key, i)) for i, item in enumerate(value)]
 
 
 def no_unknown(source: Origin, item: Mapping[str, Any], path: Path, allowed: set[str]) -> None:
@@ -192,15 +185,33 @@ def clean(data: Any, source: Origin) -> dict[str, Any]:
     if version != VERSION:
         raise source.error(("version",), f"{VERSION} (the only format version this gateway reads), got {version!r}")
     out: dict[str, Any] = {"version": VERSION}
+    errors: list[ConfigError] = []
     for key, cleaner in SECTIONS.items():
         if key in root:
-            out[key] = [cleaner(source, item, (key, i)) for i, item in enumerate(items(source, root, key))]
+            try:
+                out[key] = _section(source, root, key, cleaner)
+            except ConfigError as exc:  # every section is checked: the file's errors are listed together
+                errors.append(exc)
+    raise_all(errors)
     _unique(source, out, "providers", "name")
     _unique(source, out, "tiers", "name")
     _unique(source, out, "agents", "fingerprint")
     notes = root.get("notes", [])
     out["notes"] = [str(n) for n in notes] if isinstance(notes, list) else []
     return out
+
+
+def _section(source: Origin, root: Mapping[str, Any], key: str,
+             cleaner: Callable[[Origin, Mapping[str, Any], Path], dict[str, Any]]) -> list[dict[str, Any]]:
+    value = root.get(key, [])
+    if not isinstance(value, list):
+        raise source.error((key,), f"a list, got {type(value).__name__}")
+
+    def one(pair: tuple[int, Any]) -> dict[str, Any]:
+        path: Path = (key, pair[0])
+        return cleaner(source, expect_mapping(source, pair[1], path), path)
+
+    return gather(one, enumerate(value))
 
 
 def _unique(source: Origin, data: Mapping[str, Any], section: str, key: str) -> None:

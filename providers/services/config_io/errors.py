@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -31,6 +31,46 @@ class ConfigError(ValueError):
         self.line = line
         where = f"{source}:{line}" if line else source
         super().__init__(f"{where}: {path_text(path)}: expected {expected}")
+
+
+class ConfigErrors(ConfigError):
+    """Several entries of a file (or of several files) are wrong: every one is listed, one a line,
+    by file (in the order given) and line, so a bad file is fixed in one pass rather than one error per run."""
+
+    errors: list[ConfigError]
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        flat = [e for err in errors for e in (err.errors if isinstance(err, ConfigErrors) else [err])]
+        order = {name: i for i, name in reversed(list(enumerate(e.source for e in flat)))}
+        self.errors = sorted(flat, key=lambda e: (order[e.source], e.line or 0))  # files as given, then lines
+        first = self.errors[0]
+        self.source, self.path, self.expected, self.line = first.source, first.path, first.expected, first.line
+        ValueError.__init__(self, "\n".join(ValueError.__str__(e) for e in self.errors))
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def gather(fn: Callable[[U], T], items: Iterable[U]) -> list[T]:
+    """``[fn(item) for item in items]``, but every item is tried: all their ConfigErrors are
+    raised together (ConfigErrors), not only the first."""
+    out: list[T] = []
+    errors: list[ConfigError] = []
+    for item in items:
+        try:
+            out.append(fn(item))
+        except ConfigError as exc:
+            errors.append(exc)
+    raise_all(errors)
+    return out
+
+
+def raise_all(errors: Sequence[ConfigError]) -> None:
+    if len(errors) == 1 and not isinstance(errors[0], ConfigErrors):
+        raise errors[0]
+    if errors:
+        raise ConfigErrors(errors)
 
 
 class Origin(Protocol):

@@ -1,7 +1,8 @@
 """PURE: the seeds' config formats, each parsed into the canonical dict (see canonical.py).
 
 - ``claude-proxy`` YAML: ``routing.model_routing`` (requested model or alias -> upstream model;
-  haiku/sonnet/opus keys become the small/middle/big tiers, other keys model routes),
+  keys naming haiku/sonnet/opus, dated ones too, become the small/middle/big tiers matched by
+  that family word, other keys model routes),
   ``routing.agent_routing`` (agent name or prompt fingerprint -> model), ``fallback`` (a list of
   models tried after every primary, or a map model -> fallbacks), optional ``upstream``
   ``{base_url, api_key}`` (default: the Anthropic API).
@@ -11,17 +12,22 @@
   later files winning.
 - ``providers.json`` (fuergaosi233's claude-code-proxy): ``providers[]`` with ``name``,
   ``base_url``, ``api_key``, ``priority`` (lower first), ``enabled``, ``models.{big, middle,
-  small}``, ``timeout``, ``max_retries``, ``custom_headers``, ``type``; ``fallback_strategy``;
+  small}``, ``timeout``, ``max_retries``, ``custom_headers``, ``type`` (openai, anthropic, bedrock,
+  or azure with ``api_version``: the azure_openai preset); ``${VAR}`` keys are kept as written;
+  ``fallback_strategy``;
   ``circuit_breaker`` (global: reported as the environment variables to set).
 - ``agent-hashes``: agent_hashes.json as ``generate_hashes`` writes it (``{name: {hash, model,
-  description}}``), or ``{fingerprint: name | {name, model}}``.
+  description}}``), or ``{fingerprint: name | {name, model}}``; fingerprints of 16 (this
+  gateway's) or 64 hex characters.
+
+Each parser checks every entry and raises all their errors together (errors.gather).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from providers.services.config_io.canonical import (
     PLACEHOLDER,
@@ -33,15 +39,31 @@ from providers.services.config_io.canonical import (
     text,
     url,
 )
-from providers.services.config_io.errors import ConfigError, Origin, Path, Source, expect_mapping
+from providers.services.config_io.errors import (
+    ConfigError,
+    Origin,
+    Path,
+    Source,
+    expect_mapping,
+    gather,
+    raise_all,
+)
 
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# generate_hashes (routing/fingerprints.py) writes 16 hex characters; other tools write a whole
+# SHA-256 (64). Both are kept as written, so an export imports back to the same rows.
+HEX_PRINT = re.compile(r"^(?:[0-9a-f]{16}|[0-9a-f]{64})$")
+PRINT_EXPECTED = "a 16- or 64-character hex prompt fingerprint (as generate_hashes writes)"
 ALIAS_TIERS = {"haiku": "small", "sonnet": "middle", "opus": "big"}
+AZURE_TYPES = ("azure", "azure_openai")
+AZURE_API_VERSION = "2024-10-21"  # the azure_openai preset's
 STYLE_KINDS = {"openai": "openai_compat", "openai_compat": "openai_compat", "chat": "openai_compat",
                "claude": "anthropic", "anthropic": "anthropic", "bedrock": "bedrock"}
+PJ_KINDS = {**STYLE_KINDS, **dict.fromkeys(AZURE_TYPES, "openai_compat")}  # providers.json "type"
 DEFAULT_URLS = {"openai_compat": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 STRATEGY_NAMES = {"priority": "priority", "sequential": "priority", "failover": "priority",
                   "round_robin": "round_robin", "round-robin": "round_robin", "random": "random"}
+T = TypeVar("T")
+U = TypeVar("U")
 FORMATS = ("gateway", "claude-proxy", "ccproxy", "providers-json", "agent-hashes")
 
 
@@ -76,25 +98,55 @@ def parse_claude_proxy(data: Any, source: Origin) -> dict[str, Any]:
     provider = _claude_proxy_upstream(root, source)
     fallback, fb_path = (routing["fallback"], ("routing", "fallback")) if "fallback" in routing \
         else (root.get("fallback"), ("fallback",))
+    model_routing = expect_mapping(source, routing.get("model_routing", {}), ("routing", "model_routing"))
+    agent_routing = expect_mapping(source, routing.get("agent_routing", {}), ("routing", "agent_routing"))
+
+    def chain(pair: tuple[Any, Any]) -> tuple[str, list[str]]:
+        model = text(source, pair[1], ("routing", "model_routing", str(pair[0])))
+        return str(pair[0]), [model, *_fallbacks(source, fallback, fb_path, model)]
+
+    def agent(pair: tuple[Any, Any]) -> dict[str, Any]:
+        return _agent(source, str(pair[0]), pair[1], ("routing", "agent_routing", str(pair[0])))
+
+    chains, agents = _both(lambda: gather(chain, model_routing.items()), lambda: gather(agent, agent_routing.items()))
+    tiers, routes = _claude_proxy_tiers(chains, provider["name"])
+    return {"providers": [provider], "tiers": tiers, "routes": routes, "agents": agents}
+
+
+def _both(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+    """Run both parts; when either fails, the errors of both are raised together."""
+    errors: list[ConfigError] = []
+    results: list[Any] = []
+    for part in (first, second):
+        try:
+            results.append(part())
+        except ConfigError as exc:
+            errors.append(exc)
+    raise_all(errors)
+    return results[0], results[1]
+
+
+def _claude_proxy_tiers(chains: list[tuple[str, list[str]]], provider: str
+                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """haiku/sonnet/opus keys become tiers matched by family; other keys model routes.
+
+    A key like ``claude-3-5-haiku-20241022`` names one dated model, and as a substring pattern it
+    never matches today's ids (``claude-haiku-4-5-20251001``): the family word the key contains
+    is the tier's pattern, so every generation of that family is routed. Several keys of one
+    family add their models to the tier in file order (the first key's models first)."""
     tiers: dict[str, dict[str, Any]] = {}
     routes: list[dict[str, Any]] = []
-    model_routing = expect_mapping(source, routing.get("model_routing", {}), ("routing", "model_routing"))
-    for alias, target in model_routing.items():
-        path: Path = ("routing", "model_routing", str(alias))
-        model = text(source, target, path)
-        chain = [model, *_fallbacks(source, fallback, fb_path, model)]
-        tier = next((t for a, t in ALIAS_TIERS.items() if a in str(alias).lower()), None)
-        if tier is None:
-            routes.extend({"name": f"model:{alias}"[:100], "scenario": "model", "pattern": str(alias),
-                           "provider": provider["name"], "model": m} for m in chain)
-        elif tier in tiers:
-            tiers[tier]["patterns"] += f",{alias}"
-        else:
-            tiers[tier] = {"name": tier, "patterns": str(alias), "strategy": "priority",
-                           "entries": _entries(provider["name"], chain)}
-    agent_routing = expect_mapping(source, routing.get("agent_routing", {}), ("routing", "agent_routing"))
-    agents = [_agent(source, str(k), v, ("routing", "agent_routing", str(k))) for k, v in agent_routing.items()]
-    return {"providers": [provider], "tiers": list(tiers.values()), "routes": routes, "agents": agents}
+    for alias, models in chains:
+        family = next((a for a in ALIAS_TIERS if a in alias.lower()), None)
+        if family is None:
+            routes.extend({"name": f"model:{alias}"[:100], "scenario": "model", "pattern": alias,
+                           "provider": provider, "model": m} for m in models)
+            continue
+        tier = tiers.setdefault(ALIAS_TIERS[family], {"name": ALIAS_TIERS[family], "patterns": family,
+                                                      "strategy": "priority", "entries": []})
+        known = [e["model"] for e in tier["entries"]]
+        tier["entries"] = _entries(provider, [*known, *models])
+    return list(tiers.values()), routes
 
 
 def _claude_proxy_upstream(root: Mapping[str, Any], source: Origin) -> dict[str, Any]:
@@ -122,14 +174,14 @@ def _agent(source: Origin, key: str, value: Any, path: Path) -> dict[str, Any]:
     spec = {"model": value} if isinstance(value, str) else dict(expect_mapping(source, value, path))
     fingerprint = str(spec.get("hash") or spec.get("fingerprint") or "")
     name = str(spec.get("name") or "")
-    if HEX64.match(key):
+    if HEX_PRINT.match(key):
         fingerprint = fingerprint or key
     else:
         name = name or key
     if not fingerprint:
         fingerprint = (PLACEHOLDER + name)[:64]
-    elif not HEX64.match(fingerprint):
-        raise source.error((*path, "hash"), f"a 64-character hex prompt fingerprint, got {fingerprint!r:.80}")
+    elif not HEX_PRINT.match(fingerprint):
+        raise source.error((*path, "hash"), f"{PRINT_EXPECTED}, got {fingerprint!r:.80}")
     return {"fingerprint": fingerprint, "name": name[:200],
             "description": text(source, spec.get("description", ""), (*path, "description"), empty=True, limit=2000),
             "model": text(source, spec.get("model", ""), (*path, "model"), empty=True)}
@@ -142,7 +194,7 @@ def parse_ccproxy(data: Any, source: Origin) -> dict[str, Any]:
     specs = expect_mapping(source, root.get("providers"), ("providers",))
     if not specs:
         raise source.error(("providers",), "at least one provider: {name: {apiKey, baseURL, responseStyle}}")
-    providers = [_ccproxy_provider(source, str(name), spec, i) for i, (name, spec) in enumerate(specs.items())]
+    providers = gather(lambda e: _ccproxy_provider(source, str(e[1][0]), e[1][1], e[0]), enumerate(specs.items()))
     names = [p["name"] for p in providers]
     default = root.get("defaultProvider", names[0])
     if default not in names:
@@ -242,10 +294,15 @@ def parse_providers_json(data: Any, source: Origin) -> dict[str, Any]:
     if not isinstance(specs, list) or not specs:
         raise source.error(("providers",), "a non-empty list of providers")
     default_models = expect_mapping(source, root.get("models", {}), ("models",))
-    parsed = [_pj_provider(source, spec, i, default_models) for i, spec in enumerate(specs)]
     strategy_raw = root.get("fallback_strategy", "priority")
-    if strategy_raw not in STRATEGY_NAMES:
-        raise source.error(("fallback_strategy",), f"one of {', '.join(STRATEGY_NAMES)}, got {strategy_raw!r:.80}")
+
+    def strategy() -> str:
+        if strategy_raw not in STRATEGY_NAMES:
+            raise source.error(("fallback_strategy",), f"one of {', '.join(STRATEGY_NAMES)}, got {strategy_raw!r:.80}")
+        return STRATEGY_NAMES[strategy_raw]
+
+    parsed, chosen = _both(lambda: gather(lambda e: _pj_provider(source, e[1], e[0], default_models),
+                                          enumerate(specs)), strategy)
     order = sorted(range(len(parsed)), key=lambda i: (parsed[i][0]["priority"], i))
     tiers = []
     for tier in ("small", "middle", "big"):
@@ -253,7 +310,7 @@ def parse_providers_json(data: Any, source: Origin) -> dict[str, Any]:
                    for i in order if parsed[i][1].get(tier)]
         if entries:
             tiers.append({"name": tier, "patterns": TIER_PATTERNS[tier],
-                          "strategy": STRATEGY_NAMES[strategy_raw], "entries": entries})
+                          "strategy": chosen, "entries": entries})
     return {"providers": [p for p, _ in parsed], "tiers": tiers, "notes": _circuit_notes(source, root)}
 
 
@@ -265,9 +322,10 @@ def _pj_provider(source: Origin, spec: Any, index: int, default_models: Mapping[
     base = url(source, spec.get("base_url"), (*path, "base_url"))
     key = text(source, spec.get("api_key", ""), (*path, "api_key"), empty=True, limit=10_000)
     kind_raw = spec.get("type")
-    kind = _guess_kind(name, base) if kind_raw is None else STYLE_KINDS.get(str(kind_raw).lower(), "")
+    azure = str(kind_raw).lower() in AZURE_TYPES
+    kind = _guess_kind(name, base) if kind_raw is None else PJ_KINDS.get(str(kind_raw).lower(), "")
     if not kind:
-        raise source.error((*path, "type"), f"one of {', '.join(STYLE_KINDS)}, got {kind_raw!r:.80}")
+        raise source.error((*path, "type"), f"one of {', '.join(PJ_KINDS)}, got {kind_raw!r:.80}")
     models = expect_mapping(source, spec.get("models", default_models), (*path, "models"))
     tier_models = {t: text(source, models[t], (*path, "models", t)) for t in ("big", "middle", "small") if t in models}
     if not tier_models:
@@ -280,7 +338,20 @@ def _pj_provider(source: Origin, spec: Any, index: int, default_models: Mapping[
         "max_retries": integer(source, spec.get("max_retries", 0), (*path, "max_retries"), high=10),
         "headers": str_map(source, spec.get("custom_headers", {}), (*path, "custom_headers")),
     }
+    if azure:
+        provider.update(_azure(source, spec, path, key))
+    elif "api_version" in spec:
+        raise source.error((*path, "api_version"), 'no api_version except on "type": "azure" providers')
     return provider, tier_models
+
+
+def _azure(source: Origin, spec: Mapping[str, Any], path: Path, key: str) -> dict[str, Any]:
+    """Azure OpenAI as the azure_openai preset has it: the key in an ``api-key`` header and the
+    API version on the chat-completions path (base_url is the deployment URL)."""
+    version = text(source, spec.get("api_version", AZURE_API_VERSION), (*path, "api_version"), limit=40)
+    return {"preset": "azure_openai", "auth_type": "header" if key else "none", "auth_header": "api-key",
+            "options": {"path": f"/chat/completions?api-version={version}", "reasoning_effort": "auto",
+                        "reasoning_model": "auto"}}
 
 
 def _circuit_notes(source: Origin, root: Mapping[str, Any]) -> list[str]:
@@ -303,16 +374,17 @@ def parse_agent_hashes(data: Any, source: Origin) -> dict[str, Any]:
         pairs = [(str(i), item) for i, item in enumerate(data)]
     else:
         pairs = [(str(k), v) for k, v in expect_mapping(source, data, ()).items()]
-    agents = []
-    for key, value in pairs:
+    def one(pair: tuple[str, Any]) -> dict[str, Any]:
+        key, value = pair
         path: Path = (int(key),) if isinstance(data, list) else (key,)
-        if isinstance(value, str) and HEX64.match(key):
+        if isinstance(value, str) and HEX_PRINT.match(key):
             value = {"name": value}
         agent = _agent(source, "" if isinstance(data, list) else key, value, path)
         if agent["fingerprint"].startswith(PLACEHOLDER):
-            raise source.error((*path, "hash"), "the agent's 64-character hex prompt fingerprint")
-        agents.append(agent)
-    return {"agents": agents}
+            raise source.error((*path, "hash"), f"the agent's fingerprint: {PRINT_EXPECTED}")
+        return agent
+
+    return {"agents": gather(one, pairs)}
 
 
 # --- detection and merging -----------------------------------------------------------------------
@@ -330,7 +402,7 @@ def detect(data: Any, source: Origin) -> str:
             return "ccproxy"  # a layer may hold only some of its keys
         if isinstance(providers, list):
             return "providers-json"
-        if data and all(HEX64.match(str(k)) or (isinstance(v, Mapping) and "hash" in v) for k, v in data.items()):
+        if data and all(HEX_PRINT.match(str(k)) or (isinstance(v, Mapping) and "hash" in v) for k, v in data.items()):
             return "agent-hashes"
     if isinstance(data, list) and data and all(isinstance(v, Mapping) and "hash" in v for v in data):
         return "agent-hashes"
@@ -339,11 +411,16 @@ def detect(data: Any, source: Origin) -> str:
                            "(providers: [...]) or agent_hashes.json; or pass --format")
 
 
-def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One canonical dict from several files: later files win per provider, tier and agent."""
+def merge(parts: list[dict[str, Any]], kinds: list[str] | None = None) -> dict[str, Any]:
+    """One canonical dict from several files: later files win per provider, tier and agent.
+
+    ``kinds`` (each part's format) keeps a gateway export exact: an agent it lists both by name
+    (``agent:NAME``) and by fingerprint stays two rows; only a seed file's name or fingerprint
+    merges the two (see resolve_placeholders)."""
     out: dict[str, Any] = {"version": 1, "notes": []}
     keyed = {"providers": "name", "tiers": "name", "agents": "fingerprint"}
-    for part in parts:
+    seeded: set[str] = set()
+    for index, part in enumerate(parts):
         for section, key in keyed.items():
             if section in part:
                 current = {item[key]: item for item in out.get(section, [])}
@@ -352,17 +429,22 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
         if "routes" in part:
             out["routes"] = [*out.get("routes", []), *part["routes"]]
         out["notes"].extend(part.get("notes", []))
+        if kinds is None or kinds[index] != "gateway":
+            seeded.update(a["fingerprint"] for a in part.get("agents", []))
     if "agents" in out:
-        out["agents"] = resolve_placeholders(out["agents"])
+        out["agents"] = resolve_placeholders(out["agents"], seeded)
     return out
 
 
-def resolve_placeholders(agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """An agent known by name (``agent:<name>``) and by fingerprint becomes one fingerprint row."""
+def resolve_placeholders(agents: list[dict[str, Any]], seeded: set[str] | None = None) -> list[dict[str, Any]]:
+    """An agent known by name (``agent:<name>``) and by fingerprint becomes one fingerprint row,
+    when either of the two came from a seed file (``seeded``; None: all did)."""
     named = {a["name"]: a for a in agents if a["name"] and not a["fingerprint"].startswith(PLACEHOLDER)}
     out = []
     for agent in agents:
         real = named.get(agent["name"]) if agent["fingerprint"].startswith(PLACEHOLDER) else None
+        if real is not None and seeded is not None and not {agent["fingerprint"], real["fingerprint"]} & seeded:
+            real = None  # both from a gateway export: it had both rows, keep both
         if real is None:
             out.append(agent)
         elif not real["model"]:

@@ -126,7 +126,11 @@ def _import_routes(items: list[dict[str, Any]], known: Mapping[str, Provider], s
 
 def _import_agents(items: list[dict[str, Any]], src: Source, replace: bool, say: Progress) -> int:
     existing = {a.fingerprint: a for a in AgentFingerprint.objects.all()}
-    placeholders = {a.name: a for a in existing.values() if a.fingerprint.startswith(PLACEHOLDER)}
+    named = {a["fingerprint"] for a in items}
+    # A stored by-name row is replaced by the agent's real fingerprint, unless the file lists it too
+    # (an export of an agent known under both names imports back to both rows).
+    placeholders = {a.name: a for a in existing.values()
+                    if a.fingerprint.startswith(PLACEHOLDER) and a.fingerprint not in named}
     for i, item in enumerate(items):
         row = existing.get(item["fingerprint"]) or AgentFingerprint(fingerprint=item["fingerprint"])
         stale = placeholders.get(item["name"]) if not item["fingerprint"].startswith(PLACEHOLDER) else None
