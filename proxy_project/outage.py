@@ -42,7 +42,7 @@ class Outage:
         now = self.clock()
         if not self.down:
             self.down, self.since, self.backoff = True, now, OUTAGE_BACKOFF_MIN
-            self.logger.warning("%s unreachable (%s: %s); %s until it is back",
+            self.logger.warning("%s is unreachable (%s: %s); %s until it is back",
                                 self.name, type(exc).__name__, exc, self.fallback)
         else:
             self.backoff = min(self.backoff * 2, OUTAGE_BACKOFF_MAX)

@@ -97,11 +97,11 @@ def _outage(db_url: str, allow: bool) -> None:
 
 
 def test_rows_answered_during_a_database_outage_are_written_afterwards(tmp_path):
-    """The route table and key stay cached (long TTLs) so requests need no query during the outage;
+    """The route table, key and circuits stay cached (long TTLs) so requests need no query in the outage;
     the log rows of those requests wait in memory and are all written once the database is back."""
     _needs_postgres()
     with FakeOpenAI() as up, shared_database(tmp_path) as db_url:
-        env = _env(up, db_url, ROUTE_TABLE_TTL="3600", CLIENT_KEY_CACHE_TTL="3600")
+        env = _env(up, db_url, ROUTE_TABLE_TTL="3600", CLIENT_KEY_CACHE_TTL="3600", CIRCUIT_REFRESH="3600")
         with start_gateway(env, tmp_path / "gw") as gw:
             assert asyncio.run(_post_all(gw.url, gw.headers(), [BODY] * 5)) == [200] * 5
             assert _wait_count(db_url, 5) == 5
@@ -118,6 +118,6 @@ def test_rows_answered_during_a_database_outage_are_written_afterwards(tmp_path)
             time.sleep(1.0)
             assert _count(db_url) == 35
             log = gw.log()
-            assert log.count("The database unreachable") == 1  # one warning per outage, not per row
+            assert log.count("The database is unreachable") == 1  # one warning per outage, not per row
             assert "The database is back" in log
             assert "could not write" not in log
