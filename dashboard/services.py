@@ -248,11 +248,13 @@ def dashboard_status_send(*, provider_ids: Collection[int]) -> None:
     browsers connected to this process. Queries: the providers and their circuits.
     """
     layer = get_channel_layer()
-    if layer is None or not provider_ids:
+    if layer is None or not provider_ids or not REDIS.usable():
         return
     try:
         html = fragments.provider_rows(provider_health_summary(ids=provider_ids))
         async_to_sync(layer.group_send)(fragments.GROUP, fragments.event(html))
+    except REDIS_ERRORS as exc:  # one warning per outage, not a traceback per health check
+        REDIS.failed(exc)
     except Exception:  # the dashboard is a view: a health check or an admin action never fails for it
         logger.exception("could not publish the status of providers %s", sorted(provider_ids))
 

@@ -31,6 +31,10 @@ def _fallbacks() -> dict[str, Any]:
     return {"fallbacks": selectors.recent_fallbacks()}
 
 
+def _redis() -> dict[str, Any]:
+    return {"redis_down": selectors.redis_unreachable()}
+
+
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
@@ -40,6 +44,7 @@ PANELS: dict[str, Callable[[], dict[str, Any]]] = {
     "totals": _totals,
     "requests": _requests,
     "fallbacks": _fallbacks,
+    "redis": _redis,
 }
 
 

@@ -74,15 +74,14 @@ def test_nul_in_one_request_loses_no_row_of_a_concurrent_batch(tmp_path):
     bodies = [dict(BODY) for _ in range(20)]
     bodies[3] = {**BODY, "model": "claude-sonnet-5\x00evil"}
     bodies[11] = {**BODY, "metadata": {"user_id": "user_\x00_account__session_0d2f"}}
-    with FakeOpenAI() as up, shared_database(tmp_path) as db_url:
-        with start_gateway(_env(up, db_url), tmp_path / "gw") as gw:
-            statuses = asyncio.run(_post_all(gw.url, gw.headers(), bodies))
-            assert statuses == [200] * 20
-            assert _wait_count(db_url, 20) == 20
-            time.sleep(1.0)  # two more flushes: nothing is written twice
-            assert _count(db_url) == 20
-            assert _count(db_url, "requested_model = 'claude-sonnet-5\ufffdevil'") == 1
-            assert "could not write" not in gw.log()
+    with FakeOpenAI() as up, shared_database(tmp_path) as db_url, start_gateway(_env(up, db_url), tmp_path / "gw") as gw:
+        statuses = asyncio.run(_post_all(gw.url, gw.headers(), bodies))
+        assert statuses == [200] * 20
+        assert _wait_count(db_url, 20) == 20
+        time.sleep(1.0)  # two more flushes: nothing is written twice
+        assert _count(db_url) == 20
+        assert _count(db_url, "requested_model = 'claude-sonnet-5\ufffdevil'") == 1
+        assert "could not write" not in gw.log()
 
 
 def _outage(db_url: str, allow: bool) -> None:
