@@ -92,18 +92,19 @@ def rows_write(model: type[M], rows: list[dict[str, Any]]) -> Written[M]:
     if not rows:
         return result
     close_old_connections()  # a connection broken by an earlier outage is replaced, not reused
-    objects = [model(**row_clean(model, row)) for row in rows]
+    cleaned = [row_clean(model, row) for row in rows]
     try:
         with transaction.atomic():
-            result.rows = model.objects.bulk_create(objects)
+            saved = model.objects.bulk_create([model(**row) for row in cleaned])
+        result.rows = saved  # only now: the commit itself may fail (deferred foreign keys)
         return result
     except DATABASE_DOWN as exc:
         return _down(result, rows, exc)
     except Exception:  # one or more rows the database refused: find them
         pass
-    for index, obj in enumerate(objects):
+    for index, row in enumerate(cleaned):
         try:
-            result.rows.append(_one_write(model, obj))
+            result.rows.append(_one_write(model, model(**row)))  # fresh objects: no ids from the failed batch
         except DATABASE_DOWN as exc:
             return _down(result, rows[index:], exc)
         except Exception:
@@ -128,6 +129,7 @@ def _one_write(model: type[M], obj: M) -> M:
         raise
     except DatabaseError:
         # The likely cause: its client key was deleted while the request ran (foreign key).
+        obj.pk = None  # the failed INSERT may have set it
         if hasattr(obj, "client_key_id"):
             obj.client_key_id = None
         if hasattr(obj, "ledger"):
