@@ -95,7 +95,7 @@ def rows_write(model: type[M], rows: list[dict[str, Any]]) -> Written[M]:
     cleaned = [row_clean(model, row) for row in rows]
     try:
         with transaction.atomic():
-            saved = model.objects.bulk_create([model(**row) for row in cleaned])
+            saved = model._default_manager.bulk_create([model(**row) for row in cleaned])
         result.rows = saved  # only now: the commit itself may fail (deferred foreign keys)
         return result
     except DATABASE_DOWN as exc:
@@ -124,7 +124,7 @@ def _down(result: Written[M], left: list[dict[str, Any]], exc: BaseException) ->
 def _one_write(model: type[M], obj: M) -> M:
     try:
         with transaction.atomic():
-            return model.objects.bulk_create([obj])[0]
+            return model._default_manager.bulk_create([obj])[0]
     except DATABASE_DOWN:
         raise
     except DatabaseError:
@@ -135,4 +135,4 @@ def _one_write(model: type[M], obj: M) -> M:
         if hasattr(obj, "ledger"):
             obj.ledger = []
         with transaction.atomic():
-            return model.objects.bulk_create([obj])[0]
+            return model._default_manager.bulk_create([obj])[0]

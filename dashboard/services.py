@@ -119,7 +119,8 @@ async def request_log_aflush() -> int:
     except Exception:  # nor may the dashboard
         logger.exception("could not publish %d request log rows to the dashboard", len(logs))
     try:
-        await fingerprint_sightings_aflush()
+        if not DATABASE.down:  # while it is down the sightings wait in memory too (routing/services.py)
+            await fingerprint_sightings_aflush()
     except Exception:
         logger.exception("could not record agent fingerprint sightings")
     return len(logs)

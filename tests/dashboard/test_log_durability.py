@@ -35,6 +35,13 @@ def _count(db_url: str, where: str = "true") -> int:
         return int(conn.execute(f"SELECT count(*) FROM dashboard_requestlog WHERE {where}").fetchone()[0])
 
 
+def _sightings(db_url: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(db_url, connect_timeout=5) as conn:
+        return [row[0] for row in conn.execute("SELECT seen_count FROM routing_agentfingerprint WHERE name = ''")]
+
+
 def _wait_count(db_url: str, expected: int, timeout: float = 30.0) -> int:
     deadline = time.monotonic() + timeout
     count = -1
@@ -107,8 +114,9 @@ def test_rows_answered_during_a_database_outage_are_written_afterwards(tmp_path)
             _outage(db_url, allow=False)
             try:
                 statuses = []
+                agent = {**BODY, "system": "You are an agent first seen during the outage."}
                 for _ in range(6):  # about 3 s of traffic while no connection is accepted
-                    statuses += asyncio.run(_post_all(gw.url, gw.headers(), [BODY] * 5))
+                    statuses += asyncio.run(_post_all(gw.url, gw.headers(), [agent] * 5))
                     time.sleep(0.5)
                 assert statuses == [200] * 30
             finally:
@@ -116,6 +124,7 @@ def test_rows_answered_during_a_database_outage_are_written_afterwards(tmp_path)
             assert _wait_count(db_url, 35) == 35
             time.sleep(1.0)
             assert _count(db_url) == 35
+            assert _sightings(db_url) == [30]  # the fingerprint sightings waited too
             log = gw.log()
             assert log.count("The database is unreachable") == 1  # one warning per outage, not per row
             assert "The database is back" in log
