@@ -17,10 +17,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.dashboard.test_browser import browser  # noqa: F401  (the Chromium fixture)
 from tests.fakes import FakeOpenAI
 from tests.support.gateway import free_port, start_gateway
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(240)
 
 KEY = "sk-gw-test-limited-redis-0000"
 BODY = {"model": "claude-sonnet-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
@@ -117,3 +118,38 @@ def test_rate_limited_key_is_served_through_a_redis_outage(tmp_path):
             assert len(re.findall("Redis is unreachable", log)) == 1, log[-3000:]
             assert "Redis is back" in log
             assert "internal gateway error" not in log and "Traceback" not in log
+
+
+def test_dashboard_in_a_browser_shows_the_redis_outage_and_recovers(tmp_path, request):
+    """The page's socket closes when Redis goes ('disconnected'); the banner appears on its next
+    poll; when Redis is back the banner goes and the socket reconnects (htmx's ws back-off)."""
+    from playwright.sync_api import expect
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server binary")
+    chromium = request.getfixturevalue("browser")
+    port = free_port()
+    with FakeOpenAI() as up, redis_server(port) as first:
+        env = {"REDIS_URL": f"redis://127.0.0.1:{port}/12", "PREFERRED_PROVIDER": "openai",
+               "OPENAI_BASE_URL": up.base_url, "OPENAI_API_KEY": "sk-test-fake-openai",
+               "DJANGO_SUPERUSER_PASSWORD": "pw-not-real"}
+        with start_gateway(env, tmp_path / "gw") as gw:
+            gw.manage("createsuperuser", "--noinput", "--username", "ops", "--email", "ops@example.invalid")
+            page = chromium.new_page()
+            page.goto(f"{gw.url}/admin/login/?next=/dashboard/")
+            page.fill("#id_username", "ops")
+            page.fill("#id_password", "pw-not-real")
+            page.click("input[type=submit]")
+            live = page.locator("#live")
+            expect(live).to_have_class(re.compile(r"\blive\b"), timeout=15_000)
+            expect(page.locator("#redis-state .banner")).to_have_count(0)
+
+            first.kill()
+            first.wait(timeout=10)
+            expect(live).to_have_text("disconnected", timeout=15_000)
+            expect(page.locator("#redis-state .banner")).to_have_text(BANNER, timeout=15_000)
+            assert httpx.post(f"{gw.url}/v1/messages", headers=gw.headers(), json=BODY, timeout=30).status_code == 200
+
+            with redis_server(port):
+                expect(page.locator("#redis-state .banner")).to_have_count(0, timeout=30_000)
+                expect(live).to_have_class(re.compile(r"\blive\b"), timeout=90_000)
