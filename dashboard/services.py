@@ -31,6 +31,7 @@ from dashboard.selectors import (
     provider_health_summary,
     request_row,
 )
+from providers.redaction import redact_known
 from proxy_project import memory
 from proxy_project.outage import REDIS, REDIS_ERRORS, Outage
 from routing.services import fingerprint_sightings_aflush
@@ -50,15 +51,8 @@ REDACTED_KEYS = ("authorization", "x-api-key", "api-key", "token", "secret", "pa
 
 
 def redact(text: str) -> str:
-    """Strip anything that looks like a credential from an error message."""
-    out = []
-    for word in text.split(" "):
-        low = word.lower()
-        if low.startswith(("sk-", "bearer", "key-")) or any(k in low for k in ("sk-ant", "sk-gw-")):
-            out.append("[redacted]")
-        else:
-            out.append(word)
-    return " ".join(out)
+    """Strip configured credentials and anything shaped like a key from an error message."""
+    return redact_known(text)
 
 
 def request_log_record(**fields: Any) -> None:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
-from providers.adapters.base import AdapterError, ChatRequest, dumps, loads
+from providers.adapters.base import AdapterError, ChatRequest, dumps
 from providers.adapters.bedrock import normalize_model
 from providers.auth import ClientIdentity, ClientKeyAuth
 from providers.catalog import health_summary, models_list
@@ -20,6 +20,7 @@ from providers.services.calls import error_outcome
 from providers.services.circuits import circuits_view
 from providers.services.errors import error_body
 from providers.tokens import estimate_input_tokens
+from providers.validation import COUNT_TOKENS, MESSAGES, BadRequest, body_check, body_parse
 from routing.selectors import route_table_get
 
 router = Router(auth=ClientKeyAuth())
@@ -27,40 +28,20 @@ router = Router(auth=ClientKeyAuth())
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class BadRequest(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def parse_body(request: HttpRequest, *, need_max_tokens: bool) -> dict[str, Any]:
-    """The JSON body, checked for the fields Anthropic requires (400, never 422)."""
-    try:
-        body = loads(request.body)
-    except ValueError:
-        raise BadRequest("request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    return check_body(body, need_max_tokens=need_max_tokens)
+    """The JSON body, checked against the Messages (or count_tokens) schema: 400, never 422 or 500."""
+    return body_parse(request.body, MESSAGES if need_max_tokens else COUNT_TOKENS)
 
 
 def check_body(body: dict[str, Any], *, need_max_tokens: bool) -> dict[str, Any]:
-    """``body`` when it has the fields Anthropic requires; else BadRequest."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise BadRequest("model: field required")
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        raise BadRequest("messages: field required (a list)")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
-            raise BadRequest(f"messages.{i}: each message needs a role of user, assistant or system")
-        if "content" not in message:
-            raise BadRequest(f"messages.{i}.content: field required")
-    max_tokens = body.get("max_tokens")
-    if need_max_tokens and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
-        raise BadRequest("max_tokens: field required (a positive integer)")
+    """``body`` when its fields have the types Anthropic documents; else BadRequest."""
+    body_check(body, MESSAGES if need_max_tokens else COUNT_TOKENS)
     return body
+
+
+def bad_request(exc: BadRequest) -> HttpResponse:
+    return HttpResponse(error_body("invalid_request_error", exc.message), status=400,
+                        content_type="application/json")
 
 
 def chat_request(request: HttpRequest, body: dict[str, Any]) -> ChatRequest:
@@ -136,8 +117,7 @@ async def _messages(request: HttpRequest, prefix: str | None) -> HttpResponse | 
     try:
         body = parse_body(request, need_max_tokens=True)
     except BadRequest as exc:
-        return HttpResponse(error_body("invalid_request_error", exc.message), status=400,
-                            content_type="application/json")
+        return bad_request(exc)
     model = normalize_model(body["model"])  # Bedrock-style ids from Claude Code in Bedrock mode
     if model != body["model"]:
         body["model"] = model
@@ -151,8 +131,7 @@ async def _count_tokens(request: HttpRequest) -> HttpResponse:
     try:
         body = parse_body(request, need_max_tokens=False)
     except BadRequest as exc:
-        return HttpResponse(error_body("invalid_request_error", exc.message), status=400,
-                            content_type="application/json")
+        return bad_request(exc)
     return HttpResponse(dumps({"input_tokens": estimate_input_tokens(body)}), content_type="application/json")
 
 
@@ -195,4 +174,4 @@ async def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse(dumps(summary), content_type="application/json")
 
 
-__all__ = ["router", "public_router", "AdapterError"]
+__all__ = ["router", "public_router", "AdapterError", "BadRequest", "check_body", "parse_body"]

@@ -30,11 +30,12 @@ from ninja import Router
 
 from providers.adapters.base import ChatRequest, dumps, loads
 from providers.adapters.bedrock import STREAM_CONTENT_TYPE, normalize_model
-from providers.api import BadRequest, check_body, inbound_call
+from providers.api import check_body, inbound_call
 from providers.auth import ClientKeyAuth
 from providers.eventstream import encode_chunk, encode_exception
 from providers.services import Outcome
 from providers.sse import SSEParser
+from providers.validation import BadRequest, body_parse
 
 router = Router(auth=ClientKeyAuth())
 
@@ -149,18 +150,13 @@ def to_anthropic(raw: bytes, model_id: str, *, stream: bool, header_beta: str = 
     """The Bedrock invoke body for ``model_id`` as the gateway's Anthropic ChatRequest. Beta flags
     come from the body's ``anthropic_beta`` list and the ``anthropic-beta`` header (Claude Code
     sends ``claude-code-20250219`` there even in Bedrock mode)."""
-    try:
-        body = loads(raw)
-    except ValueError:
-        raise BadRequest("Malformed input request: the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("Malformed input request: the body must be a JSON object")
+    body = body_parse(raw)  # the schema check follows, once model and stream are set from the URL
     body.pop("anthropic_version", None)
     flags = body.pop("anthropic_beta", None) or []
     if isinstance(flags, str):
         flags = flags.split(",")
     if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
-        raise BadRequest("anthropic_beta: expected a list of strings")
+        raise BadRequest("anthropic_beta: Input should be a valid list of strings", "anthropic_beta")
     body["model"] = normalize_model(model_id)
     body["stream"] = stream
     check_body(body, need_max_tokens=True)

@@ -1,6 +1,6 @@
 """The OpenAI-compatible inbound API: ``POST /v1/chat/completions`` over the same routing/providers.
 
-Thin: parse JSON -> ``inbound.to_anthropic`` -> ``provider_call`` (unchanged) -> the Anthropic
+Thin: parse and check JSON -> ``inbound.to_anthropic`` -> ``provider_call`` (unchanged) -> the Anthropic
 answer back in OpenAI shape (``from_anthropic``, ``error_to_openai``, or a stream relay).
 """
 
@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from providers.adapters.base import JSON, ChatRequest, dumps, loads
-from providers.api import SSE_HEADERS, inbound_call, split_prefix
+from providers.api import SSE_HEADERS, check_body, inbound_call, split_prefix
 from providers.auth import ClientKeyAuth
 from providers.inbound import (
     AnthropicToOpenAIStream,
@@ -26,6 +26,7 @@ from providers.inbound import (
 )
 from providers.services import Outcome
 from providers.sse import SSEParser
+from providers.validation import CHAT, BadRequest, body_parse
 
 router = Router(auth=ClientKeyAuth())
 
@@ -47,14 +48,13 @@ def openai_error(status: int, message: str, error_type: str = "invalid_request_e
     return json_response(status, {"error": {"message": message, "type": error_type, "param": None, "code": code}})
 
 
-def _parse(raw: bytes) -> JSON:
-    try:
-        body = loads(raw)
-    except ValueError:
-        raise InboundError("request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InboundError("request body must be a JSON object")
-    return body
+def _parse(raw: bytes) -> tuple[JSON, JSON]:
+    """(the OpenAI body, its Anthropic translation), both checked: the OpenAI schema names the
+    client's own field; the Messages check of the translation keeps the adapters' input sound."""
+    body = body_parse(raw, CHAT)
+    anthropic_body = to_anthropic(body)
+    check_body(anthropic_body, need_max_tokens=True)
+    return body, anthropic_body
 
 
 def _include_usage(body: Mapping[str, Any]) -> bool:
@@ -107,10 +107,11 @@ def _to_openai(outcome: Outcome, body: Mapping[str, Any]) -> HttpResponse | Stre
 
 async def _chat_completions(request: HttpRequest, prefix: str | None) -> HttpResponse | StreamingHttpResponse:
     try:
-        body = _parse(request.body)
-        anthropic_body = to_anthropic(body)
+        body, anthropic_body = _parse(request.body)
     except InboundError as exc:
         return json_response(400, exc.body())
+    except BadRequest as exc:
+        return json_response(400, InboundError(exc.message, exc.param).body())
     url_provider, url_model = split_prefix(prefix)
     outcome = await inbound_call(request, ChatRequest(body=anthropic_body), endpoint="chat_completions",
                                  url_provider=url_provider, url_model=url_model)

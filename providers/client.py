@@ -9,6 +9,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.conf import settings
 from providers import crypto
 from providers.adapters.base import UpstreamRequest
 from providers.envvars import expand_env
+from providers.redaction import known_secrets
 from providers.transport import NullCookies, upstream_transport
 from routing.resolution import ProviderConfig
 
@@ -32,6 +34,8 @@ _transport: httpx.AsyncBaseTransport | None = None
 _secrets: dict[str, str] = {}
 _aws_keys: dict[str, Credentials] = {}
 _aws_chain: Any = None  # botocore's default credential chain (env, profile, SSO, IMDS), resolved once
+
+CREDENTIAL_HEADER = re.compile(r"(?i)auth|key|token|secret|passw|cookie|signature")
 
 # botocore's signer logs the canonical request (with X-Amz-Security-Token) at DEBUG level.
 logging.getLogger("botocore.auth").setLevel(logging.INFO)
@@ -91,8 +95,12 @@ def _secret(provider: ProviderConfig) -> str:
         except crypto.UndecryptableSecret as exc:
             # A lost or wrong FIELD_ENCRYPTION_KEYS fails this provider (fallback, then 502), not the request.
             raise CredentialsUnreadable(f"provider {provider.name!r} api key: {exc}") from None
+        if len(_secrets) >= known_secrets.limit:  # rotated keys must not pile up in memory
+            _secrets.clear()
         _secrets[enc] = plain
-    return expand_env(plain)
+    value = expand_env(plain)
+    known_secrets.add(value)  # so an upstream error echoing it back is redacted
+    return value
 
 
 def auth_headers(provider: ProviderConfig) -> dict[str, str]:
@@ -120,6 +128,9 @@ def _timeout(provider: ProviderConfig) -> httpx.Timeout | None:
 def _build(up: UpstreamRequest, provider: ProviderConfig) -> httpx.Request:
     client = get_client()
     headers = {**up.headers, **auth_headers(provider)}
+    for name, value in provider.headers.items():
+        if CREDENTIAL_HEADER.search(name):  # a key configured as a custom header
+            known_secrets.add(value)
     timeout = _timeout(provider)
     if timeout is None:
         return client.build_request("POST", up.url, content=up.body, headers=headers)
@@ -205,6 +216,8 @@ async def _sign_aws(request: httpx.Request, provider: ProviderConfig) -> None:
         if creds is None:
             raise AWSCredentialsError(f"provider {provider.name}: no AWS credentials in the environment "
                                       "or profile", request=request)
+    for part in (creds.access_key, creds.secret_key, creds.token or ""):
+        known_secrets.add(part)
     signed = {name: request.headers[name] for name in ("host", "content-type") if name in request.headers}
     aws = AWSRequest(method=request.method, url=str(request.url), data=request.content, headers=signed)
     SigV4Auth(creds, "bedrock", _aws_region(provider)).add_auth(aws)

@@ -29,6 +29,15 @@ def text_tokens(text: str) -> int:
     return int((n - extra / 2) / 3.5 + extra / 2) + 1
 
 
+def json_tokens(value: Any) -> int:
+    """Tokens of ``value`` written as JSON; 0 for what orjson cannot write (too deep: the body
+    check refuses such requests, but the estimate must never be the thing that fails)."""
+    try:
+        return text_tokens(orjson.dumps(value).decode())
+    except orjson.JSONEncodeError:
+        return 0
+
+
 def _block_tokens(block: Any) -> int:
     if isinstance(block, str):
         return text_tokens(block)
@@ -44,10 +53,10 @@ def _block_tokens(block: Any) -> int:
     if kind in ("thinking", "redacted_thinking"):
         return 0  # earlier thinking is stripped from the context window by the API
     if kind == "tool_use":
-        return 8 + text_tokens(str(block.get("name", ""))) + text_tokens(orjson.dumps(block.get("input", {})).decode())
+        return 8 + text_tokens(str(block.get("name", ""))) + json_tokens(block.get("input", {}))
     if kind == "tool_result":
         return 6 + content_tokens(block.get("content", ""))
-    return text_tokens(orjson.dumps(block).decode())
+    return json_tokens(block)
 
 
 def content_tokens(content: Any) -> int:
@@ -63,12 +72,13 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
     system = body.get("system")
     if system:
         total += SYSTEM_OVERHEAD + content_tokens(system)
-    for message in body.get("messages") or ():
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else ():
         if isinstance(message, dict):
             total += MESSAGE_OVERHEAD + content_tokens(message.get("content", ""))
-    tools = body.get("tools") or ()
-    if tools:
+    tools = body.get("tools")
+    if tools and isinstance(tools, list):
         total += TOOLS_PREAMBLE
         for tool in tools:
-            total += TOOL_OVERHEAD + text_tokens(orjson.dumps(tool).decode())
+            total += TOOL_OVERHEAD + json_tokens(tool)
     return max(1, total)

@@ -32,6 +32,7 @@ from providers.adapters.base import (
 from providers.auth import ClientIdentity
 from providers.circuit import breaker_class
 from providers.limits import usage_add
+from providers.redaction import redact_known
 from providers.services.circuits import (
     circuit_claim_probe,
     circuit_record_answer,
@@ -79,7 +80,8 @@ def error_outcome(err: AdapterError) -> Outcome:
     headers = {}
     if err.retry_after is not None:
         headers["retry-after"] = str(max(1, round(err.retry_after)))
-    return Outcome(err.status, error_body(err.error_type, err.message), headers=headers)
+    # upstream messages may echo a credential back (an OpenAI 401 quotes the key it got)
+    return Outcome(err.status, error_body(err.error_type, redact_known(err.message)), headers=headers)
 
 
 def expand_retries(candidates: tuple[Candidate, ...]) -> list[Candidate]:
