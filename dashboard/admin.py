@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
@@ -123,6 +124,17 @@ class ReadOnlyLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # the retention task deletes, in batches
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": retention_note()})
+
+
+def retention_note() -> str:
+    days = settings.REQUEST_LOG_RETENTION_DAYS
+    if days <= 0:
+        return "Retention: kept forever (REQUEST_LOG_RETENTION_DAYS=0)."
+    return (f"Retention: rows older than {days} days are deleted daily by the "
+            f"'request log retention' task (REQUEST_LOG_RETENTION_DAYS).")
 
 
 @admin.register(RequestLog)

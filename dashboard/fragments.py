@@ -62,6 +62,7 @@ def panels_context() -> dict[str, Any]:
         "totals": selectors.request_totals(),
         "requests": selectors.recent_requests(),
         "fallbacks": selectors.recent_fallbacks(),
+        "redis_down": selectors.redis_unreachable(),
         "now": timezone.now(),
     }
 
@@ -69,7 +70,7 @@ def panels_context() -> dict[str, Any]:
 def snapshot_render() -> Snapshot:
     """Every panel as an out-of-band swap: what a (re)connecting browser needs to catch up."""
     context = {**panels_context(), "oob": True}
-    html = "".join(partial(name, context) for name in ("live", "providers", "totals", "requests", "fallbacks"))
+    html = "".join(partial(name, context) for name in ("live", "redis", "providers", "totals", "requests", "fallbacks"))
     ids = {
         "requests": {row.id for row in context["requests"]},
         "fallbacks": {row.id for row in context["fallbacks"]},

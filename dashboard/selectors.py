@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
@@ -21,6 +23,7 @@ from dashboard.models import FallbackEvent, RequestLog
 from providers.catalog import SEVERITY
 from providers.circuit import Circuit, status_label
 from providers.models import CircuitState, ClientKey, Provider
+from proxy_project.outage import REDIS, REDIS_ERRORS
 
 RECENT_REQUESTS = 50
 RECENT_FALLBACKS = 20
@@ -367,3 +370,25 @@ async def arequest_totals(now: datetime | None = None) -> Totals:
     by_provider, by_key, hourly, sessions = _totals_queries(now)
     return totals_build(now, [r async for r in by_provider], [r async for r in by_key], [r async for r in hourly],
                         [r async for r in sessions])
+
+
+# --- Redis -----------------------------------------------------------------------------------------
+
+
+def redis_unreachable() -> bool:
+    """True when the gateway uses Redis and Redis does not answer (sync; views and snapshots).
+
+    While it is down and in its back-off (proxy_project/outage.py) no call is made; otherwise one
+    cheap GET tells. Without REDIS_URL there is nothing to be unreachable."""
+    cache = caches["default"]
+    if isinstance(cache, LocMemCache):
+        return False
+    if not REDIS.usable():
+        return True
+    try:
+        cache.get("dashboard:ping")
+    except REDIS_ERRORS as exc:
+        REDIS.failed(exc)
+        return True
+    REDIS.succeeded()
+    return False

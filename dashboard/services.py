@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from dashboard import fragments
+from dashboard.durable import rows_write
 from dashboard.models import FallbackEvent, RequestLog
 from dashboard.selectors import (
     aclient_names,
@@ -32,6 +33,7 @@ from dashboard.selectors import (
 )
 from providers.redaction import redact_known
 from proxy_project import memory
+from proxy_project.outage import REDIS, REDIS_ERRORS, Outage
 from routing.services import fingerprint_sightings_aflush
 
 logger = logging.getLogger("gateway.logs")
@@ -40,6 +42,9 @@ IDLE_FLUSHES_BEFORE_TRIM = 2  # with the 0.5 s flush interval: about a second of
 _pending: list[dict[str, Any]] = []
 _fallbacks: list[dict[str, Any]] = []
 _flusher: dict[int, asyncio.Task[None]] = {}
+_backlog: dict[str, Any] = {"dropped": 0, "warned": False}  # rows dropped at the bound this outage
+# The database as the log writer sees it: rows wait in the queues while it is down.
+DATABASE = Outage("The database", "request log rows are kept in memory (REQUEST_LOG_BACKLOG_MAX)")
 _totals = {"due": False, "sent": 0.0}  # the hour/day totals wait for rows and DASHBOARD_TOTALS_INTERVAL
 
 REDACTED_KEYS = ("authorization", "x-api-key", "api-key", "token", "secret", "password")
@@ -85,15 +90,22 @@ async def _flush_forever() -> None:
 
 
 async def request_log_aflush() -> int:
-    """Write every queued row (logs, fallback events, fingerprint sightings) now. Returns how many logs were written."""
-    rows, events = _pending[:], _fallbacks[:]
-    del _pending[: len(rows)]
-    del _fallbacks[: len(events)]
+    """Write every queued row (logs, fallback events, fingerprint sightings) now. Returns how many logs were written.
+
+    While the database is down the rows stay queued (at most REQUEST_LOG_BACKLOG_MAX of each,
+    the oldest dropped beyond) and are written once it answers again; it is tried again after
+    a back-off (DATABASE), not on every flush.
+    """
+    _backlog_bound(_pending, "request log")
+    _backlog_bound(_fallbacks, "fallback event")
     logs: list[RequestLog] = []
     fallbacks: list[FallbackEvent] = []
-    if rows or events:
+    if (_pending or _fallbacks) and DATABASE.usable():
+        rows, events = _pending[:], _fallbacks[:]
+        del _pending[: len(rows)]
+        del _fallbacks[: len(events)]
         try:
-            logs, fallbacks = await sync_to_async(_bulk_write, thread_sensitive=False)(rows, events)
+            logs, fallbacks = await sync_to_async(_durable_write, thread_sensitive=False)(rows, events)
         except Exception:  # a logging failure must never take the gateway down
             logger.exception("could not write %d request log rows", len(rows))
     try:
@@ -101,19 +113,46 @@ async def request_log_aflush() -> int:
     except Exception:  # nor may the dashboard
         logger.exception("could not publish %d request log rows to the dashboard", len(logs))
     try:
-        await fingerprint_sightings_aflush()
+        if not DATABASE.down:  # while it is down the sightings wait in memory too (routing/services.py)
+            await fingerprint_sightings_aflush()
     except Exception:
         logger.exception("could not record agent fingerprint sightings")
     return len(logs)
 
 
-def _bulk_write(
+def _durable_write(
     rows: list[dict[str, Any]], events: list[dict[str, Any]]
 ) -> tuple[list[RequestLog], list[FallbackEvent]]:
-    """One INSERT per table; the created objects carry their ids (RETURNING) for the dashboard."""
-    logs = RequestLog.objects.bulk_create([RequestLog(**row) for row in rows]) if rows else []
-    fallbacks = FallbackEvent.objects.bulk_create([FallbackEvent(**event) for event in events]) if events else []
-    return logs, fallbacks
+    """Write both queues (dashboard/durable.py); rows left by an outage go back to their queue's
+    front, ahead of what the request path appended meanwhile."""
+    logs = rows_write(RequestLog, rows)
+    fallbacks = rows_write(FallbackEvent, events if logs.down is None else [])
+    if logs.down is not None:
+        fallbacks.left, fallbacks.down = events, logs.down
+    _pending[:0] = logs.left
+    _fallbacks[:0] = fallbacks.left
+    down = logs.down or fallbacks.down
+    if down is not None:
+        DATABASE.failed(down.cause)
+    elif DATABASE.down:
+        DATABASE.succeeded()
+        logger.warning("request log backlog written after the outage; %d rows were dropped at "
+                       "REQUEST_LOG_BACKLOG_MAX", _backlog["dropped"])
+        _backlog.update(dropped=0, warned=False)
+    return logs.rows, fallbacks.rows
+
+
+def _backlog_bound(queue: list[dict[str, Any]], what: str) -> None:
+    """Keep a queue within REQUEST_LOG_BACKLOG_MAX rows by dropping the oldest (one warning per outage)."""
+    excess = len(queue) - settings.REQUEST_LOG_BACKLOG_MAX
+    if excess <= 0:
+        return
+    del queue[:excess]
+    _backlog["dropped"] += excess
+    if not _backlog["warned"]:
+        _backlog["warned"] = True
+        logger.warning("%s backlog is full (REQUEST_LOG_BACKLOG_MAX=%d): dropping the oldest rows until "
+                       "the database is back", what, settings.REQUEST_LOG_BACKLOG_MAX)
 
 
 # --- Live dashboard --------------------------------------------------------------------------------
@@ -124,12 +163,40 @@ VIEWER_TTL = 30.0  # seconds a dashboard connection counts as watching without a
 
 
 async def dashboard_viewer_present_mark() -> None:
-    await cache.aset(VIEWERS_KEY, True, VIEWER_TTL)
+    if not REDIS.usable():
+        return
+    try:
+        await cache.aset(VIEWERS_KEY, True, VIEWER_TTL)
+    except REDIS_ERRORS as exc:
+        REDIS.failed(exc)
+        return
+    REDIS.succeeded()
 
 
 async def dashboard_viewers_present() -> bool:
-    """Whether a dashboard is open (shared through the cache: Redis when REDIS_URL is set)."""
-    return bool(await cache.aget(VIEWERS_KEY, False))
+    """Whether a dashboard is open (shared through the cache: Redis when REDIS_URL is set).
+
+    False while Redis is down (no live updates can be delivered then); a failed read starts
+    the back-off, so an outage costs one refused connection per back-off, not one per flush."""
+    if not REDIS.usable():
+        return False
+    try:
+        present = bool(await cache.aget(VIEWERS_KEY, False))
+    except REDIS_ERRORS as exc:
+        REDIS.failed(exc)
+        return False
+    REDIS.succeeded()
+    return present
+
+
+async def _publish(layer: Any, event: dict[str, Any]) -> None:
+    """group_send, or nothing while Redis (the channel layer's transport) is down."""
+    if not REDIS.usable():
+        return
+    try:
+        await layer.group_send(fragments.GROUP, event)
+    except REDIS_ERRORS as exc:
+        REDIS.failed(exc)
 
 
 async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequence[FallbackEvent]) -> None:
@@ -148,21 +215,21 @@ async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequenc
         rows = sorted((request_row(log, names.get(log.client_key_id or 0, "")) for log in logs),
                       key=lambda row: (row.created, row.id or 0), reverse=True)
         html = fragments.request_rows(rows)
-        await layer.group_send(fragments.GROUP, fragments.event(html, kind="requests", ids=_ids(rows)))
+        await _publish(layer, fragments.event(html, kind="requests", ids=_ids(rows)))
     if fallbacks:
         frows = sorted((fallback_row(e) for e in fallbacks), key=lambda row: (row.created, row.id or 0), reverse=True)
         html = fragments.fallback_rows(frows)
-        await layer.group_send(fragments.GROUP, fragments.event(html, kind="fallbacks", ids=_ids(frows)))
+        await _publish(layer, fragments.event(html, kind="fallbacks", ids=_ids(frows)))
     involved = {log.provider for log in logs if log.provider}
     involved |= {name for e in fallbacks for name in (e.from_provider, e.to_provider) if name}
     if involved:
         status = fragments.provider_rows(await aprovider_health_summary(names=involved))
-        await layer.group_send(fragments.GROUP, fragments.event(status))
+        await _publish(layer, fragments.event(status))
     _totals["due"] = _totals["due"] or bool(logs)
     if _totals["due"] and time.monotonic() - _totals["sent"] >= settings.DASHBOARD_TOTALS_INTERVAL:
         _totals.update(due=False, sent=time.monotonic())
         html = fragments.totals_panel(await arequest_totals())
-        await layer.group_send(fragments.GROUP, fragments.event(html))
+        await _publish(layer, fragments.event(html))
 
 
 def _ids(rows: Sequence[Any]) -> list[int]:
@@ -176,11 +243,13 @@ def dashboard_status_send(*, provider_ids: Collection[int]) -> None:
     browsers connected to this process. Queries: the providers and their circuits.
     """
     layer = get_channel_layer()
-    if layer is None or not provider_ids:
+    if layer is None or not provider_ids or not REDIS.usable():
         return
     try:
         html = fragments.provider_rows(provider_health_summary(ids=provider_ids))
         async_to_sync(layer.group_send)(fragments.GROUP, fragments.event(html))
+    except REDIS_ERRORS as exc:  # one warning per outage, not a traceback per health check
+        REDIS.failed(exc)
     except Exception:  # the dashboard is a view: a health check or an admin action never fails for it
         logger.exception("could not publish the status of providers %s", sorted(provider_ids))
 

@@ -32,6 +32,10 @@ def _fallbacks() -> dict[str, Any]:
     return {"fallbacks": selectors.recent_fallbacks()}
 
 
+def _redis() -> dict[str, Any]:
+    return {"redis_down": selectors.redis_unreachable()}
+
+
 def _changes() -> dict[str, Any]:
     return {"changes": recent_changes(limit=15)}
 
@@ -45,6 +49,7 @@ PANELS: dict[str, Callable[[], dict[str, Any]]] = {
     "totals": _totals,
     "requests": _requests,
     "fallbacks": _fallbacks,
+    "redis": _redis,
     "changes": _changes,
 }
 

@@ -6,7 +6,10 @@ unlimited). Counters live in the Django cache under fixed windows (the UTC minut
 - with REDIS_URL set the cache is Redis, shared by every web worker, so a budget holds across
   workers and machines (``INCR`` is atomic: two workers never both take the last request);
 - without it the cache is in-process (LocMemCache) and each worker counts on its own, which is
-  exact for the one-process laptop gateway (``manage.py serve``) and per worker otherwise.
+  exact for the one-process laptop gateway (``manage.py serve``) and per worker otherwise;
+- while Redis is unreachable each process counts in its own LocMemCache (one warning line per
+  outage, proxy_project/outage.py), so requests keep being served; Redis is tried again after a
+  short back-off and its counters are used again once it answers.
 
 Requests are counted when admitted (increment first, then compare, and give the slot back when
 over), so concurrent requests cannot overshoot. Tokens are only known after the answer: a key is
@@ -29,6 +32,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from providers.adapters.base import AdapterError
 from providers.auth import ClientIdentity
 from providers.models import ClientKey
+from proxy_project.outage import REDIS, REDIS_ERRORS
 
 PREFIX = "gwlim"
 DAY = 86_400
@@ -47,10 +51,17 @@ class Limits:
 NO_LIMITS = Limits()
 _limits: dict[int, tuple[float, Limits]] = {}
 _background: set[asyncio.Task[int]] = set()
+_fallback = LocMemCache("gateway-limits-fallback", {})  # per-process counters while Redis is down
 
 
 def limits_cache_clear() -> None:
     _limits.clear()
+
+
+def limits_fallback_clear() -> None:
+    """Forget the per-process outage counters and any Redis outage (tests)."""
+    _fallback.clear()
+    REDIS.reset()
 
 
 async def limits_for(key_id: int) -> Limits:
@@ -128,6 +139,35 @@ def _local(cache: BaseCache) -> bool:
     return isinstance(cache, LocMemCache)  # no I/O: called on the event loop without a thread hop
 
 
+def _remote() -> BaseCache | None:
+    """The shared cache when it is remote and not known to be down, else None (count locally)."""
+    cache = caches["default"]
+    if _local(cache) or not REDIS.usable():
+        return None
+    return cache
+
+
+def _check_shared(cache: BaseCache, limits: Limits, key_id: int, now: float) -> AdapterError | None:
+    """_check on Redis, or on the per-process fallback when Redis fails (sync; in a thread)."""
+    try:
+        result = _check(cache, limits, key_id, now)
+    except REDIS_ERRORS as exc:
+        REDIS.failed(exc)
+        return _check(_fallback, limits, key_id, now)
+    REDIS.succeeded()
+    return result
+
+
+def _incr_shared(cache: BaseCache, key: str, delta: int, ttl: int) -> int:
+    try:
+        value = _incr(cache, key, delta, ttl)
+    except REDIS_ERRORS as exc:
+        REDIS.failed(exc)
+        return _incr(_fallback, key, delta, ttl)
+    REDIS.succeeded()
+    return value
+
+
 async def limits_check(identity: ClientIdentity) -> AdapterError | None:
     """None when ``identity`` may send one more request now, else a 429 ``rate_limit_error``.
 
@@ -141,7 +181,10 @@ async def limits_check(identity: ClientIdentity) -> AdapterError | None:
     cache = caches["default"]
     if _local(cache):
         return _check(cache, limits, identity.key_id, time.time())
-    return await sync_to_async(_check, thread_sensitive=False)(cache, limits, identity.key_id, time.time())
+    remote = _remote()
+    if remote is None:  # Redis is down and in its back-off: count here, without a thread hop
+        return _check(_fallback, limits, identity.key_id, time.time())
+    return await sync_to_async(_check_shared, thread_sensitive=False)(remote, limits, identity.key_id, time.time())
 
 
 def usage_add(identity: ClientIdentity, tokens: int) -> None:
@@ -156,18 +199,30 @@ def usage_add(identity: ClientIdentity, tokens: int) -> None:
     if _local(cache):
         _incr(cache, key, tokens, DAY + 3600)
         return
+    remote = _remote()
+    if remote is None:
+        _incr(_fallback, key, tokens, DAY + 3600)
+        return
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        _incr(cache, key, tokens, DAY + 3600)
+        _incr_shared(remote, key, tokens, DAY + 3600)
         return
-    task = loop.create_task(sync_to_async(_incr, thread_sensitive=False)(cache, key, tokens, DAY + 3600))
+    task = loop.create_task(sync_to_async(_incr_shared, thread_sensitive=False)(remote, key, tokens, DAY + 3600))
     _background.add(task)
     task.add_done_callback(_background.discard)
 
 
 def usage_today(key_id: int) -> dict[str, int]:
-    """The key's counters for the current windows (sync; for the status command and admin API)."""
-    cache = caches["default"]
+    """The key's counters for the current windows (sync; for the status command and admin API).
+
+    While Redis is down these are this process's own counts."""
     keys = counter_keys(key_id, time.time())
-    return {name: int(cache.get(key) or 0) for name, key in keys.items()}
+    cache = caches["default"]
+    if not _local(cache):
+        cache = _remote() or _fallback
+    try:
+        return {name: int(cache.get(key) or 0) for name, key in keys.items()}
+    except REDIS_ERRORS as exc:
+        REDIS.failed(exc)
+        return {name: int(_fallback.get(key) or 0) for name, key in keys.items()}

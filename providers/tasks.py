@@ -19,6 +19,7 @@ from dashboard.services import request_log_prune_batch
 from providers.services.health import health_check_run, provider_ids_to_check
 from providers.services.tokens import oauth_token_refresh as token_refresh_service
 from providers.services.tokens import oauth_tokens_due
+from routing.services import fingerprint_sightings_prune_batch
 
 logger = logging.getLogger("gateway.tasks")
 
@@ -72,4 +73,21 @@ def request_log_prune() -> int:
             deleted += batch
     except SoftTimeLimitExceeded:
         logger.warning("request log retention stopped at the time limit after %d rows", deleted)
+    return deleted
+
+
+@shared_task(soft_time_limit=PRUNE_SOFT_LIMIT, time_limit=PRUNE_HARD_LIMIT)
+def fingerprint_sightings_prune() -> int:
+    """Delete unassigned agent fingerprints not seen for FINGERPRINT_SIGHTINGS_RETENTION_DAYS, in
+    batches (as request_log_prune). Returns the rows deleted."""
+    days = settings.FINGERPRINT_SIGHTINGS_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    before = timezone.now() - timedelta(days=days)
+    deleted = 0
+    try:
+        while batch := fingerprint_sightings_prune_batch(before=before, batch_size=settings.REQUEST_LOG_PRUNE_BATCH):
+            deleted += batch
+    except SoftTimeLimitExceeded:
+        logger.warning("fingerprint sighting retention stopped at the time limit after %d rows", deleted)
     return deleted

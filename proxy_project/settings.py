@@ -198,10 +198,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 64 * 1024 * 1024)
 
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
+    # Short socket timeouts: an unreachable Redis must fail fast (proxy_project/outage.py backs off).
+    # The channel layer gets the connect timeout only: its receive blocks in BRPOP for seconds.
+    _redis_timeout = env_float("REDIS_SOCKET_TIMEOUT", 1.0)
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": _redis_timeout}]}}
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": _redis_timeout, "socket_timeout": _redis_timeout}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -231,6 +236,8 @@ UPSTREAM_LEAN_POOL = env_bool("UPSTREAM_LEAN_POOL", True)  # httpcore pool with 
 ROUTE_TABLE_TTL = env_float("ROUTE_TABLE_TTL", 1.0)            # seconds between config version checks
 CLIENT_KEY_CACHE_TTL = env_float("CLIENT_KEY_CACHE_TTL", 30.0)
 REQUEST_LOG_FLUSH_INTERVAL = env_float("REQUEST_LOG_FLUSH_INTERVAL", 0.5)
+# Log rows (and fallback events) kept in memory while the database is down; beyond it the oldest go.
+REQUEST_LOG_BACKLOG_MAX = env_int("REQUEST_LOG_BACKLOG_MAX", 20_000)
 RATE_LIMIT_COOLDOWN_DEFAULT = env_float("RATE_LIMIT_COOLDOWN_DEFAULT", 300.0)
 
 # --- Celery --------------------------------------------------------------------------------------
@@ -259,6 +266,10 @@ HEALTH_CHECK_INTERVAL = env_int("HEALTH_CHECK_INTERVAL", 60)       # seconds; de
 HEALTH_CHECK_TIMEOUT = env_float("HEALTH_CHECK_TIMEOUT", 10.0)     # seconds for one provider check
 REQUEST_LOG_RETENTION_DAYS = env_int("REQUEST_LOG_RETENTION_DAYS", 30)  # 0 keeps logs forever
 REQUEST_LOG_PRUNE_BATCH = env_int("REQUEST_LOG_PRUNE_BATCH", 5000)
+# Unassigned agent fingerprints seen in traffic: at most this many rows (the least recently seen
+# make room), deleted after this many days without a sighting (0 keeps them).
+FINGERPRINT_SIGHTINGS_MAX = env_int("FINGERPRINT_SIGHTINGS_MAX", 1000)
+FINGERPRINT_SIGHTINGS_RETENTION_DAYS = env_int("FINGERPRINT_SIGHTINGS_RETENTION_DAYS", 14)
 # The dashboard's hour/day totals are recomputed at most this often per process (seconds).
 DASHBOARD_TOTALS_INTERVAL = env_float("DASHBOARD_TOTALS_INTERVAL", 1.0)
 

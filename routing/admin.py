@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
@@ -89,3 +90,15 @@ class AgentFingerprintAdmin(RouteConfigAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # rows come from agent files (manage.py generate_hashes) and from traffic
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": sightings_retention_note()})
+
+
+def sightings_retention_note() -> str:
+    """Rows with a name or an assigned model are kept; only traffic's unassigned sightings age out."""
+    days = settings.FINGERPRINT_SIGHTINGS_RETENTION_DAYS
+    kept = "kept until assigned" if days <= 0 else f"deleted after {days} days unseen (daily task)"
+    return (f"Retention: unassigned fingerprints seen in traffic are {kept}, at most "
+            f"{settings.FINGERPRINT_SIGHTINGS_MAX} of them (the least recently seen make room); "
+            f"FINGERPRINT_SIGHTINGS_RETENTION_DAYS, FINGERPRINT_SIGHTINGS_MAX.")

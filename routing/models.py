@@ -94,6 +94,10 @@ class AgentFingerprintQuerySet(models.QuerySet["AgentFingerprint"]):
     def unassigned(self) -> AgentFingerprintQuerySet:
         return self.filter(model="")
 
+    def sightings(self) -> AgentFingerprintQuerySet:
+        """Rows only traffic made: no model and no name (agent files and the admin give a name)."""
+        return self.filter(model="", name="")
+
 
 class AgentFingerprint(models.Model):
     """An agent's system-prompt hash and the model its requests should use.

@@ -3,13 +3,16 @@ admin edits of the routing configuration, which take effect on the next request.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import models, transaction
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -20,36 +23,92 @@ from routing.selectors import route_table_invalidate
 _sightings: dict[str, tuple[int, str]] = {}   # fingerprint -> (count, sample) waiting to be written
 _reported: dict[str, float] = {}               # fingerprint -> when last queued (throttle)
 REPORT_EVERY = 60.0
+SAMPLE_LENGTH = 2000
+logger = logging.getLogger("gateway.routing")
 
 
 def fingerprint_sighting(print_: str, sample: str) -> None:
-    """Note an unmatched prompt fingerprint (in memory; written by the log flusher)."""
-    count, old = _sightings.get(print_, (0, sample))
-    _sightings[print_] = (count + 1, old)
+    """Note an unmatched prompt fingerprint (in memory; written by the log flusher).
+
+    At most FINGERPRINT_SIGHTINGS_MAX distinct prints wait in memory: beyond that new ones are
+    not noted until the next write (known ones still count)."""
+    hit = _sightings.get(print_)
+    if hit is None:
+        if len(_sightings) >= settings.FINGERPRINT_SIGHTINGS_MAX:
+            return
+        hit = (0, sample[:SAMPLE_LENGTH])
+    _sightings[print_] = (hit[0] + 1, hit[1])
 
 
 async def fingerprint_sightings_aflush() -> None:
     if not _sightings:
         return
     now = time.monotonic()
-    batch = {k: v for k, v in _sightings.items() if now - _reported.get(k, -REPORT_EVERY) >= REPORT_EVERY}
+    for key in [k for k, at in _reported.items() if now - at >= REPORT_EVERY]:
+        del _reported[key]  # the throttle forgets prints it no longer holds back
+    batch = {k: v for k, v in _sightings.items() if k not in _reported}
     for key in batch:
         _sightings.pop(key, None)
         _reported[key] = now
-    if batch:
-        await sync_to_async(fingerprint_sightings_write, thread_sensitive=False)(batch)
+    if not batch:
+        return
+    left = await sync_to_async(fingerprint_sightings_write, thread_sensitive=False)(batch)
+    for key, (count, sample) in left.items():  # the database is down: keep them for the next try
+        _reported.pop(key, None)
+        held = _sightings.get(key, (0, sample))
+        _sightings[key] = (held[0] + count, held[1])
+
+
+def fingerprint_sightings_write(batch: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+    """Count each sighting, one transaction per fingerprint so one bad row loses nothing else, then
+    keep the unassigned sightings within FINGERPRINT_SIGHTINGS_MAX. Returns the sightings not
+    written because the database is unreachable. Queries: a get_or_create (+UPDATE) per print,
+    and a COUNT (+ a DELETE) when a new row was created."""
+    close_old_connections()  # a connection broken by an earlier outage is replaced, not reused
+    now = timezone.now()
+    created = False
+    items = list(batch.items())
+    for index, (print_, (count, sample)) in enumerate(items):
+        try:
+            created |= _sighting_write(print_, count, sample.replace("\x00", "\ufffd"), now)
+        except (OperationalError, InterfaceError):
+            connection.close()
+            return dict(items[index:])
+        except Exception:
+            logger.exception("dropped the sighting of agent fingerprint %s", print_)
+    if created:
+        fingerprint_sightings_cap(limit=settings.FINGERPRINT_SIGHTINGS_MAX)
+    return {}
 
 
 @transaction.atomic
-def fingerprint_sightings_write(batch: dict[str, tuple[int, str]]) -> None:
-    now = timezone.now()
-    for print_, (count, sample) in batch.items():
-        row, created = AgentFingerprint.objects.get_or_create(
-            fingerprint=print_,
-            defaults={"sample": sample[:2000], "seen_count": count, "first_seen": now, "last_seen": now},
-        )
-        if not created:
-            AgentFingerprint.objects.filter(pk=row.pk).update(seen_count=F("seen_count") + count, last_seen=now)
+def _sighting_write(print_: str, count: int, sample: str, now: datetime) -> bool:
+    row, created = AgentFingerprint.objects.get_or_create(
+        fingerprint=print_,
+        defaults={"sample": sample[:SAMPLE_LENGTH], "seen_count": count, "first_seen": now, "last_seen": now},
+    )
+    if not created:
+        AgentFingerprint.objects.filter(pk=row.pk).update(seen_count=F("seen_count") + count, last_seen=now)
+    return created
+
+
+def fingerprint_sightings_cap(*, limit: int) -> int:
+    """Delete the least recently seen sightings beyond ``limit``; rows with a name or model (agent
+    files, admin assignments) are never touched. Returns the rows deleted. Queries: a COUNT, and
+    an id SELECT and a DELETE when over the limit."""
+    sightings = AgentFingerprint.objects.sightings()
+    excess = sightings.count() - limit
+    if excess <= 0:
+        return 0
+    ids = list(sightings.order_by("last_seen", "id").values_list("pk", flat=True)[:excess])
+    return AgentFingerprint.objects.filter(pk__in=ids).delete()[0]
+
+
+def fingerprint_sightings_prune_batch(*, before: datetime, batch_size: int) -> int:
+    """Delete up to ``batch_size`` sightings last seen before ``before``. Queries: an id SELECT, a DELETE."""
+    ids = list(AgentFingerprint.objects.sightings().filter(last_seen__lt=before)
+               .order_by("last_seen").values_list("pk", flat=True)[:batch_size])
+    return AgentFingerprint.objects.filter(pk__in=ids).delete()[0] if ids else 0
 
 
 @dataclass(frozen=True)

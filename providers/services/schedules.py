@@ -33,6 +33,8 @@ def defaults() -> list[Default]:
                 description="Refresh Claude OAuth tokens that expire within OAUTH_REFRESH_MARGIN."),
         Default("request log retention", "providers.tasks.request_log_prune",
                 description="Delete request logs older than REQUEST_LOG_RETENTION_DAYS, in batches."),
+        Default("agent fingerprint sighting retention", "providers.tasks.fingerprint_sightings_prune", minute=37,
+                description="Delete unassigned agent fingerprints not seen for FINGERPRINT_SIGHTINGS_RETENTION_DAYS."),
         # Hook: presets (issue 5) may add their own periodic work here.
     ]
 

@@ -11,7 +11,9 @@ def _fresh_channel_layer():
     """A new in-memory channel layer per test: its queues belong to one event loop."""
     channel_layers.backends.clear()
     services._totals.update(due=False, sent=0.0)
+    services.DATABASE.reset()
     yield
+    services.DATABASE.reset()
     channel_layers.backends.clear()
 
 

@@ -64,9 +64,9 @@ async def test_dashboard_consumer_sends_snapshot_on_connect(staff_user):
     communicator, connected, _ = await connect(staff_user)
     assert connected
     snapshot = await communicator.receive_from(timeout=2)
-    for panel in ('id="live"', 'id="providers"', 'id="totals"', 'id="requests"', 'id="fallbacks"'):
+    for panel in ('id="live"', 'id="redis-state"', 'id="providers"', 'id="totals"', 'id="requests"', 'id="fallbacks"'):
         assert panel in snapshot
-    assert snapshot.count('hx-swap-oob="true"') == 5  # whole panels replace, so a reconnect never duplicates
+    assert snapshot.count('hx-swap-oob="true"') == 6  # whole panels replace, so a reconnect never duplicates
     assert f'id="provider-{provider.pk}"' in snapshot and "gpt-old" in snapshot
     await communicator.disconnect()
 

@@ -103,3 +103,44 @@ async def test_usage_add_counts_only_keys_with_a_token_budget(client_key):
 
 async def test_anonymous_open_access_has_no_limits():
     assert await limits_check(ClientIdentity(None, "open-access")) is None
+
+
+async def test_limits_count_per_process_while_redis_is_unreachable(client_key, settings, caplog):
+    """A Redis on a closed port: the key is still limited (here), one warning, no exception."""
+    from providers.limits import limits_fallback_clear
+    from tests.support.gateway import free_port
+
+    limits_fallback_clear()
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{free_port()}/12",
+                                   "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
+    key = await ClientKey.objects.aget(name="tests")
+    await _set_limits(requests_per_day=3)
+    identity = ClientIdentity(key.pk, key.name)
+    started = time.monotonic()
+    results = [await limits_check(identity) for _ in range(5)]
+    assert time.monotonic() - started < 2.0
+    assert [r is None for r in results] == [True, True, True, False, False]
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "Redis is unreachable" in caplog.records[0].message
+    limits_fallback_clear()
+
+
+async def test_outage_backs_off_and_logs_once_per_outage(caplog):
+    from proxy_project.outage import Outage
+
+    now = [100.0]
+    outage = Outage("Thing", "falling back", clock=lambda: now[0])
+    assert outage.usable()
+    outage.failed(ConnectionError("refused"))
+    assert not outage.usable()
+    now[0] += 0.5
+    assert outage.usable() and not outage.usable()  # one probe per back-off
+    outage.failed(ConnectionError("refused"))
+    now[0] += 0.9
+    assert not outage.usable()  # the back-off doubled to 1 s
+    now[0] += 0.2
+    assert outage.usable()
+    outage.succeeded()
+    assert outage.usable()
+    assert [r.message.split(" (")[0] for r in caplog.records] == ["Thing is unreachable", "Thing is back after 1.6 s"]

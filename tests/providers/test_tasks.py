@@ -179,7 +179,8 @@ def test_oauth_token_refresh_due_without_tokens(eager):
 def test_beat_schedule_ensure_creates_defaults_once_and_keeps_admin_edits():
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    assert set(beat_schedule_ensure()) == {"provider health checks", "OAuth token refresh", "request log retention"}
+    assert set(beat_schedule_ensure()) == {"provider health checks", "OAuth token refresh", "request log retention",
+                                           "agent fingerprint sighting retention"}
     health = PeriodicTask.objects.get(name="provider health checks")
     assert (health.task, health.interval.every, health.enabled) == ("providers.tasks.provider_health_check_all", 60, True)
     assert PeriodicTask.objects.get(name="request log retention").crontab.hour == "3"
