@@ -65,8 +65,10 @@ def request_log_record(**fields: Any) -> None:
 
 
 def fallback_event_record(**fields: Any) -> None:
-    """Queue one FallbackEvent row (non-blocking)."""
+    """Queue one FallbackEvent row (non-blocking); its reason quotes the upstream, so it is redacted."""
     fields.setdefault("created", timezone.now())
+    if fields.get("reason"):
+        fields["reason"] = redact(str(fields["reason"]))[:300]
     _fallbacks.append(fields)
     _ensure_flusher()
 
