@@ -4,7 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers.services.keys import client_key_create
+from providers.models import ClientKey
+from providers.services.keys import client_key_create, client_key_rotate
 
 
 class Command(BaseCommand):
@@ -20,8 +21,16 @@ class Command(BaseCommand):
         parser.add_argument("--requests-per-minute", type=int, metavar="N")
         parser.add_argument("--requests-per-day", type=int, metavar="N")
         parser.add_argument("--tokens-per-day", type=int, metavar="N")
+        parser.add_argument("--rotate", action="store_true",
+                            help="replace the key called NAME: a new key with its name and limits; the old one "
+                                 "keeps working for --grace seconds")
+        parser.add_argument("--grace", type=int, default=3600, metavar="SECONDS",
+                            help="with --rotate: how long the old key keeps working (default 3600; 0: stops now)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["rotate"]:
+            self._rotate(options["name"], options["grace"])
+            return
         limits = {k: options[k] for k in ("requests_per_minute", "requests_per_day", "tokens_per_day")}
         for name, value in limits.items():
             if value is not None and value < 0:
@@ -30,4 +39,17 @@ class Command(BaseCommand):
             _, plaintext = client_key_create(name=options["name"], key=options.get("key"), **limits)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        self.stdout.write(plaintext)
+
+    def _rotate(self, name: str, grace: int) -> None:
+        old = ClientKey.objects.filter(name=name).first()
+        if old is None:
+            raise CommandError(f"no client key named {name!r}")
+        try:
+            row, plaintext = client_key_rotate(key_id=old.pk, grace_seconds=grace)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        old.refresh_from_db()
+        self.stderr.write(f"rotated {name!r}: the old key ({old.key_prefix}…) is now named {old.name!r} and "
+                          f"expires {old.expires_at:%Y-%m-%d %H:%M:%S} UTC")
         self.stdout.write(plaintext)
