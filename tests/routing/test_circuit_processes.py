@@ -39,6 +39,7 @@ def test_two_processes_share_cooldown_and_take_one_probe(tmp_path):
         }
         with start_gateway(env, tmp_path / "one") as one, \
                 start_gateway(env, tmp_path / "two", client_key="", seed=False) as two:
+            staff = one.staff_headers()  # before the timed part: provider detail needs a staff token
             oauth.enqueue(Reply.error(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "q"}}))
             first = ask(one.url)
             assert first.status_code == 200 and len(backup.main_requests) == 1
@@ -46,7 +47,7 @@ def test_two_processes_share_cooldown_and_take_one_probe(tmp_path):
             time.sleep(0.5)  # the second process refreshes its circuit view
             assert ask(two.url).status_code == 200
             assert len(oauth.main_requests) == 1 and len(backup.main_requests) == 2
-            health = httpx.get(f"{two.url}/health").json()
+            health = httpx.get(f"{two.url}/health?detail=1", headers=staff).json()
             assert health["providers"]["anthropic"]["status"] == "cooling_down"
 
             time.sleep(3.0)  # cooldown over: one probe, held open while the others arrive
@@ -58,6 +59,6 @@ def test_two_processes_share_cooldown_and_take_one_probe(tmp_path):
             assert len(oauth.main_requests) == 2  # exactly one probe across both processes
             assert len(backup.main_requests) == 2 + len(urls) - 1
             time.sleep(0.5)
-            assert httpx.get(f"{one.url}/health").json()["providers"]["anthropic"]["status"] == "healthy"
+            assert httpx.get(f"{one.url}/health?detail=1", headers=staff).json()["providers"]["anthropic"]["status"] == "healthy"
             ask(two.url)
             assert len(oauth.main_requests) == 3  # closed again: traffic is back on the first provider
