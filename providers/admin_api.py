@@ -167,10 +167,14 @@ class RefreshOut(Schema):
     error: str
 
 
+class CircuitFilter(Schema):
+    provider_id: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # a bigint: larger is a 400, not a 500
+
+
 @router.get("/circuits", response=list[CircuitOut])
-def circuits_list(request: HttpRequest, provider_id: int | None = None) -> Any:
+def circuits_list(request: HttpRequest, filters: Query[CircuitFilter]) -> Any:
     qs = CircuitState.objects.select_related("provider").order_by("provider__name", "model")
-    return list(qs.filter(provider_id=provider_id) if provider_id is not None else qs)
+    return list(qs.filter(provider_id=filters.provider_id) if filters.provider_id is not None else qs)
 
 
 @router.post("/circuits/{circuit_id}/reset", response=ResetOut)
@@ -279,7 +283,10 @@ def client_key_issue(request: HttpRequest, payload: ClientKeyIn) -> Any:
 @router.post("/client-keys/{key_id}/rotate", response={201: ClientKeyRotated})
 def client_key_rotate_one(request: HttpRequest, key_id: int, payload: RotateIn) -> Any:
     get_or_404(ClientKey, key_id)
-    row, plaintext = client_key_rotate(key_id=key_id, grace_seconds=payload.grace_seconds)
+    try:
+        row, plaintext = client_key_rotate(key_id=key_id, grace_seconds=payload.grace_seconds)
+    except DuplicateKeyName as exc:  # a concurrent create took the name
+        raise HttpError(409, str(exc)) from None
     previous = ClientKey.objects.get(pk=key_id)
     return Status(201, {**ClientKeyOut.from_orm(row).dict(), "key": plaintext,
                         "previous": ClientKeyOut.from_orm(previous).dict()})

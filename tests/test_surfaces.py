@@ -231,6 +231,8 @@ def test_api_docs_render_swagger_ui_offline_for_staff(chromium, tmp_path):
                 route.abort()
 
         page.route("**/*", only_the_gateway)
+        refused: list[str] = []  # Content-Security-Policy violations show as "Refused to …" console errors
+        page.on("console", lambda message: refused.append(message.text) if "Refused to" in message.text else None)
         page.goto(f"{gw.url}/api/docs")
         assert page.url.startswith(f"{gw.url}/admin/login/")  # staff only
         page.fill("#id_username", "ops")
@@ -240,6 +242,7 @@ def test_api_docs_render_swagger_ui_offline_for_staff(chromium, tmp_path):
         expect(page.locator(".opblock-summary-path", has_text="/api/admin/providers").first).to_be_visible()
         assert page.locator(".opblock").count() > 20
         assert outside == [], outside
+        assert refused == [], refused
         page.screenshot(path=str(tmp_path / "docs.png"), full_page=False)
 
 
@@ -276,3 +279,18 @@ def test_health_detail_under_real_daphne(tmp_path):
         assert httpx.get(f"{gw.url}/health?detail=1", timeout=10).status_code == 401
         detail = httpx.get(f"{gw.url}/health?detail=1", headers=gw.staff_headers(), timeout=10).json()
         assert detail["providers"]["openai"]["status"] == "healthy"
+
+
+@pytest.mark.parametrize(("provider", "where"), [
+    ({"headers": {"X-Leak": "${SECRET_KEY}"}}, r"providers\[0\]\.headers"),
+    ({"api_key": "${DATABASE_URL}"}, r"providers\[0\]\.api_key"),
+])
+def test_import_config_reports_a_disallowed_variable_and_writes_nothing(db, tmp_path, provider, where):
+    from django.core.management import CommandError, call_command
+
+    source = tmp_path / "gateway.json"
+    source.write_text(json.dumps({"version": 1, "providers": [
+        {"name": "team", "kind": "openai_compat", "base_url": "https://api.example.com/v1", **provider}]}))
+    with pytest.raises(CommandError, match=where + r".*GATEWAY_SECRET_"):
+        call_command("import_config", str(source))
+    assert not Provider.objects.exists()

@@ -88,7 +88,9 @@ def client_key_rotate(*, key_id: int, grace_seconds: int, now: datetime | None =
     until = now + timedelta(seconds=grace_seconds)
     if old.expires_at is not None and old.expires_at < until:
         until = old.expires_at
-    ClientKey.objects.filter(pk=old.pk).update(name=_retired_name(old, now), expires_at=until)
+    # A key rotated twice within a minute would get the same retired name: number it then.
+    retired = client_key_name_free(base=_retired_name(old, now))
+    ClientKey.objects.filter(pk=old.pk).update(name=retired, expires_at=until)
     row, plaintext = client_key_create(
         name=name, requests_per_minute=old.requests_per_minute, requests_per_day=old.requests_per_day,
         tokens_per_day=old.tokens_per_day,

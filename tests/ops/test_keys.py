@@ -127,3 +127,16 @@ def test_migration_renames_existing_duplicate_names():
         executor.migrate(after)
     names = list(ClientKey.objects.order_by("pk").values_list("name", flat=True))
     assert names == ["ci", "ci (3)", "ci (2)", "ci (4)", "solo"]
+
+
+def test_rotating_a_retired_key_twice_in_a_minute_keeps_names_distinct():
+    """A 100-character name: the retired name is truncated to the same text both times."""
+    first, _ = client_key_create(name="k" * 100)
+    client_key_rotate(key_id=first.pk, grace_seconds=60)
+    first.refresh_from_db()
+    retired = first.name
+    assert len(retired) == 100 and retired.endswith(f"#{first.pk})")
+    again, _ = client_key_rotate(key_id=first.pk, grace_seconds=60)  # the retired key itself, same minute
+    first.refresh_from_db()
+    assert again.name == retired and first.name != retired and first.name.endswith(" (2)")
+    assert len(first.name) <= 100
