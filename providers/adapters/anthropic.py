@@ -150,6 +150,7 @@ class PassthroughStream:
             stop = (data.get("delta") or {}).get("stop_reason")
             if stop:
                 stats.stop_reason = stop
+                stats.upstream_stopped = True
         elif kind == "content_block_start":
             stats.first_content = True
         elif kind == "message_stop":

@@ -98,12 +98,12 @@ def test_duplicate_names_are_refused_and_a_free_name_is_found():
 
 def test_create_client_key_command_refuses_duplicates_and_rotates():
     out = io.StringIO()
-    call_command("create_client_key", "ci", stdout=out)
+    call_command("create_client_key", "ci", "--print", stdout=out)
     first = out.getvalue().strip()
     with pytest.raises(CommandError, match="already exists"):
         call_command("create_client_key", "ci", stdout=io.StringIO())
     out, err = io.StringIO(), io.StringIO()
-    call_command("create_client_key", "ci", "--rotate", "--grace", "120", stdout=out, stderr=err)
+    call_command("create_client_key", "ci", "--rotate", "--grace", "120", "--print", stdout=out, stderr=err)
     second = out.getvalue().strip()
     assert second.startswith("sk-gw-") and second != first and "expires" in err.getvalue()
     old = ClientKey.objects.get(key_hash=ClientKey.hash_key(first))
@@ -115,7 +115,8 @@ def test_create_client_key_command_refuses_duplicates_and_rotates():
 
 def test_migration_renames_existing_duplicate_names():
     executor = MigrationExecutor(connection)
-    before, after = [("providers", "0006_provider_preset")], [("providers", "0008_clientkey_expires_at_name_unique")]
+    before = [("providers", "0007_circuitstate_rate_limit_cooldown")]
+    after = [("providers", "0009_clientkey_expires_at_name_unique")]
     executor.migrate(before)
     try:
         old_model = executor.loader.project_state(before).apps.get_model("providers", "ClientKey")

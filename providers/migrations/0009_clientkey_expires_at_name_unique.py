@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("providers", "0007_clientkey_rename_duplicate_names"),
+        ("providers", "0008_clientkey_rename_duplicate_names"),
     ]
 
     operations = [

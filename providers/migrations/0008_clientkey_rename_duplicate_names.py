@@ -1,4 +1,4 @@
-"""Client key names become unique (0008): rename existing duplicates ``name (2)``, ``name (3)``…
+"""Client key names become unique (0009): rename existing duplicates ``name (2)``, ``name (3)``…
 keeping the oldest key's name as it is."""
 
 from django.db import migrations
@@ -29,7 +29,7 @@ def rename_duplicates(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("providers", "0006_provider_preset"),
+        ("providers", "0007_circuitstate_rate_limit_cooldown"),
     ]
 
     operations = [
