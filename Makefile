@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench e2e-deps browser-deps
+.PHONY: run test lint bench e2e-deps oidc-deps browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,22 @@ e2e-deps:
 	@command -v npm >/dev/null || { echo "npm is required for the Claude Code end-to-end test"; exit 1; }
 	@test -x .cache/claude-code/node_modules/.bin/claude || npm install --silent --no-audit --no-fund --prefix .cache/claude-code @anthropic-ai/claude-code
 
+# node-oidc-provider, the real OpenID provider the SSO tests sign in through (npm registry, into .cache/).
+oidc-deps:
+	@if ! command -v npm >/dev/null; then \
+		echo "npm not found: the SSO sign-in tests will be skipped (REQUIRE_E2E=1 makes them fail)"; \
+	elif [ ! -f .cache/oidc-provider/node_modules/oidc-provider/lib/index.js ]; then \
+		echo "installing oidc-provider@9 (an OpenID provider for the SSO tests) into .cache/oidc-provider"; \
+		npm install --silent --no-audit --no-fund --prefix .cache/oidc-provider oidc-provider@9; \
+	fi
+
 # Debian's Chromium for the dashboard browser test (Playwright's own browser download cannot work here).
 browser-deps:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium not installed: the browser test will be skipped (REQUIRE_E2E=1 makes it fail)"
 
-test: $(VENV)/.installed-dev e2e-deps browser-deps
+test: $(VENV)/.installed-dev e2e-deps oidc-deps browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

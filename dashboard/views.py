@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django_htmx.middleware import HtmxDetails
 
+from audit.selectors import recent_changes
 from dashboard import selectors
 from dashboard.fragments import TEMPLATE, WS_PATH, panels_context
 
@@ -31,6 +32,10 @@ def _fallbacks() -> dict[str, Any]:
     return {"fallbacks": selectors.recent_fallbacks()}
 
 
+def _changes() -> dict[str, Any]:
+    return {"changes": recent_changes(limit=15)}
+
+
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
@@ -40,6 +45,7 @@ PANELS: dict[str, Callable[[], dict[str, Any]]] = {
     "totals": _totals,
     "requests": _requests,
     "fallbacks": _fallbacks,
+    "changes": _changes,
 }
 
 
@@ -48,4 +54,4 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
     panel = request.GET.get("panel", "")
     if request.htmx and panel in PANELS:
         return render(request, f"{TEMPLATE}#{panel}", {**PANELS[panel](), "now": timezone.now()})
-    return render(request, TEMPLATE, {**panels_context(), "ws_path": WS_PATH})
+    return render(request, TEMPLATE, {**panels_context(), **_changes(), "ws_path": WS_PATH})

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.services import audit_changes
 from dashboard.services import dashboard_status_send
 from providers import crypto
 from providers.auth import client_key_cache_clear
@@ -142,7 +143,8 @@ class ClientKeyAdmin(admin.ModelAdmin):
         obj.pk = row.pk
         obj.key_hash, obj.key_prefix, obj.created = row.key_hash, row.key_prefix, row.created
         if not obj.enabled:
-            ClientKey.objects.filter(pk=row.pk).update(enabled=False)
+            with audit_changes(row=row):  # update() sends no signal: record the change here
+                ClientKey.objects.filter(pk=row.pk).update(enabled=False)
         messages.warning(request, f"New client key (shown once, copy it now): {plaintext}")
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -189,7 +191,8 @@ class OAuthTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Refresh token now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[OAuthToken]) -> None:
         for token in queryset:
-            result = oauth_token_refresh(token_id=token.pk)
+            with audit_changes(row=token):  # the refresh writes with update(): recorded here
+                result = oauth_token_refresh(token_id=token.pk)
             if result.ok:
                 messages.success(request, f"{token.provider.name}: token refreshed")
             else:

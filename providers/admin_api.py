@@ -18,6 +18,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import AfterValidator, create_model
 
+from audit.services import audit_changes
 from providers.envvars import env_refs_refused, env_refusal_message
 from providers.limits import usage_today
 from providers.models import CircuitState, ClientKey, OAuthToken, Provider
@@ -196,7 +197,8 @@ def provider_token_refresh(request: HttpRequest, provider_id: int) -> Any:
     token = OAuthToken.objects.filter(provider_id=provider_id).first()
     if token is None:
         raise HttpError(404, f"provider {provider_id} has no OAuth token")
-    result = oauth_token_refresh(token_id=token.pk)
+    with audit_changes(row=token):  # the refresh writes with update(): no signal to record it
+        result = oauth_token_refresh(token_id=token.pk)
     return {"ok": result.ok, "error": result.error}
 
 

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuthIsStaff
 
+from audit.context import Actor, actor_set
 from providers.models import ClientKey, StaffToken
 
 
@@ -29,6 +30,8 @@ class StaffTokenAuth(HttpBearer):
             return None
         StaffToken.objects.filter(pk=row.pk).update(last_used=timezone.now())
         request.user = row.user
+        # The audit trail names the token, not only its owner (a script, not a person at the admin).
+        actor_set(Actor("token", f"token {row.name} (user {row.user.get_username()})"))
         return row.user
 
 

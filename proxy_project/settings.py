@@ -146,6 +146,8 @@ INSTALLED_APPS = [
     "routing",
     "providers",
     "dashboard",
+    "audit",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +160,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "proxy_project.security.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Who changed what: the request's user for the audit trail (async-capable, reads nothing itself).
+    "audit.middleware.audit_actor_middleware",
 ]
 
 ROOT_URLCONF = "proxy_project.urls"
@@ -297,3 +301,34 @@ OAUTH_TOKEN_URL = env_str("OAUTH_TOKEN_URL", "https://console.anthropic.com/v1/o
 OAUTH_CLIENT_ID = env_str("OAUTH_CLIENT_ID", "9d1c250a-e61b-44d9-88ed-5944d1962f5e")  # Claude Code's public id
 OAUTH_REFRESH_MARGIN = env_float("OAUTH_REFRESH_MARGIN", 600.0)  # refresh this many seconds before expiry
 OAUTH_REFRESH_TIMEOUT = env_float("OAUTH_REFRESH_TIMEOUT", 20.0)
+
+# --- Single sign-on (OpenID Connect, mozilla-django-oidc) ----------------------------------------
+# Off by default; local passwords always keep working (the first superuser, break-glass access).
+OIDC_ENABLED = env_bool("OIDC_ENABLED", False)
+# Endpoints come from ISSUER/.well-known/openid-configuration at the first sign-in.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "").rstrip("/")
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile groups")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_STAFF_GROUP = env_str("OIDC_STAFF_GROUP", "")
+OIDC_SUPERUSER_GROUP = env_str("OIDC_SUPERUSER_GROUP", "")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0)
+# Empty: taken from the discovery document (set them for a provider without discovery).
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_USERINFO_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_JWKS_ENDPOINT", "")
+OIDC_USE_PKCE = True
+OIDC_AUTHENTICATE_CLASS = "sso.views.SSOLoginView"
+OIDC_CALLBACK_CLASS = "sso.views.SSOCallbackView"
+LOGIN_REDIRECT_URL = "/admin/"  # after SSO sign-in without a ?next=
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if OIDC_ENABLED:
+    if not OIDC_RP_CLIENT_ID or not (OIDC_ISSUER or OIDC_OP_AUTHORIZATION_ENDPOINT):
+        raise ImproperlyConfigured("OIDC_ENABLED needs OIDC_ISSUER (or the endpoints) and OIDC_CLIENT_ID")
+    if not (OIDC_STAFF_GROUP or OIDC_SUPERUSER_GROUP):
+        raise ImproperlyConfigured("OIDC_ENABLED needs OIDC_STAFF_GROUP or OIDC_SUPERUSER_GROUP (else everyone is refused)")
+    AUTHENTICATION_BACKENDS.append("sso.backends.GroupClaimBackend")

@@ -18,6 +18,9 @@ urlpatterns = [
     path("", root),
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
+    # Single sign-on: /accounts/oidc/authenticate/ and /accounts/oidc/callback/ (only when OIDC_ENABLED;
+    # under /accounts so asgi.py serves them with sessions and CSRF).
+    *([path("accounts/oidc/", include("mozilla_django_oidc.urls"))] if settings.OIDC_ENABLED else []),
     # Admin CSS and the dashboard's vendored htmx under daphne with DEBUG off too: no CDN, no
     # collectstatic, no extra server. A handful of small files for a few staff users.
     re_path(rf"^{settings.STATIC_URL.strip('/')}/(?P<path>.+)$", static_serve, {"insecure": True}),

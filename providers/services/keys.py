@@ -90,14 +90,15 @@ def client_key_rotate(*, key_id: int, grace_seconds: int, now: datetime | None =
         until = old.expires_at
     # A key rotated twice within a minute would get the same retired name: number it then.
     retired = client_key_name_free(base=_retired_name(old, now))
-    ClientKey.objects.filter(pk=old.pk).update(name=retired, expires_at=until)
+    old.name, old.expires_at = retired, until
+    old.save(update_fields=["name", "expires_at"])  # a save, not update(): the audit trail records it
     row, plaintext = client_key_create(
         name=name, requests_per_minute=old.requests_per_minute, requests_per_day=old.requests_per_day,
         tokens_per_day=old.tokens_per_day,
     )
     if not old.enabled:
-        ClientKey.objects.filter(pk=row.pk).update(enabled=False)
         row.enabled = False
+        row.save(update_fields=["enabled"])
     # The old key's new expiry applies in this process at once (elsewhere: CLIENT_KEY_CACHE_TTL).
     transaction.on_commit(client_key_cache_clear)
     return row, plaintext

@@ -141,3 +141,14 @@ def test_rotating_a_retired_key_twice_in_a_minute_keeps_names_distinct():
     first.refresh_from_db()
     assert again.name == retired and first.name != retired and first.name.endswith(" (2)")
     assert len(first.name) <= 100
+
+
+def test_rotation_is_recorded_in_the_audit_trail():
+    from audit.models import AuditEntry
+
+    old, _ = client_key_create(name="ci")
+    new, _ = client_key_rotate(key_id=old.pk, grace_seconds=60)
+    entries = AuditEntry.objects.filter(model="providers.ClientKey")
+    renamed = entries.get(object_id=str(old.pk), action=AuditEntry.Action.UPDATE)
+    assert set(renamed.changes) == {"name", "expires_at"} and renamed.changes["name"]["old"] == "ci"
+    assert entries.filter(object_id=str(new.pk), action=AuditEntry.Action.CREATE).exists()

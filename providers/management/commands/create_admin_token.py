@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from providers.services.bootstrap import credentials_show
 from providers.services.keys import staff_token_create
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Issue a bearer token for the admin REST API (/api/admin/, schema at /api/openapi.json) "
         "for a staff user and show it once (only its hash is stored): on a terminal, else in a "

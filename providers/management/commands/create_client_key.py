@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from providers.models import ClientKey
 from providers.services.bootstrap import credentials_show
 from providers.services.keys import client_key_create, client_key_rotate
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Issue a client key for the gateway and show it once (only its hash is stored): on a terminal, "
         "else in a mode-0600 file under GATEWAY_HOME/credentials whose path is printed. Optional "

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from providers.services.config_io import FORMATS, ConfigError, config_import, config_load
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Read configuration files into the database, all or nothing. Formats (detected, or --format): "
         "gateway (what export_config writes); claude-proxy YAML (routing.model_routing, "

@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from providers.services.config_io import ConfigError, config_import
 from providers.services.config_io.canonical import TIER_PATTERNS, clean
 from providers.services.config_io.errors import Source
@@ -20,7 +21,7 @@ KINDS = {
 }
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Write a starting configuration (one provider and the small/middle/big tiers) as a gateway "
         "config file, from flags or by asking (on a terminal, or with --interactive). --import also "

@@ -3,12 +3,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from providers.services.seeding import seed_from_env
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Create the first providers and model tiers from environment variables (PREFERRED_PROVIDER, "
         "OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, BIG_MODEL, MIDDLE_MODEL, SMALL_MODEL, "

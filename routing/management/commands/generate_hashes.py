@@ -4,12 +4,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from audit.commands import AuditedCommand
 from routing.services import agent_file_parse, fingerprint_record
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Read Claude Code agent files (*.md with front matter: name, description, model) from DIR, "
         "store each agent's system-prompt fingerprint with the model it should use, and write "
