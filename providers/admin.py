@@ -12,11 +12,12 @@ from audit.services import audit_changes
 from dashboard.services import dashboard_status_send
 from providers import crypto
 from providers.auth import client_key_cache_clear
+from providers.envvars import env_refs_refused, env_refusal_message
 from providers.models import CircuitState, ClientKey, OAuthToken, Provider
 from providers.presets import preset_fields
 from providers.services.circuits import circuit_reset
 from providers.services.health import health_check_run
-from providers.services.keys import client_key_create
+from providers.services.keys import client_key_create, client_key_rotate
 from providers.services.presets import provider_preset_apply
 from providers.services.tokens import oauth_token_refresh
 from routing.services import (
@@ -55,6 +56,9 @@ class ProviderForm(forms.ModelForm):
                     data[name] = filled[name]
                 else:
                     self.add_error(name, "Required unless a preset is picked.")
+        refused = env_refs_refused([data.get("api_key") or ""])
+        if refused:
+            self.add_error("api_key", env_refusal_message(refused))
         return data
 
 
@@ -100,17 +104,33 @@ class ProviderAdmin(admin.ModelAdmin):
 class ClientKeyForm(forms.ModelForm):
     class Meta:
         model = ClientKey
-        fields = ("name", "enabled", "requests_per_minute", "requests_per_day", "tokens_per_day")
+        fields = ("name", "enabled", "expires_at", "requests_per_minute", "requests_per_day", "tokens_per_day")
+        error_messages = {"name": {"unique": "A client key with this name already exists: pick another name, "
+                                             "or rotate that key."}}
 
 
 @admin.register(ClientKey)
 class ClientKeyAdmin(admin.ModelAdmin):
     form = ClientKeyForm
-    list_display = ("name", "key_prefix", "enabled", "requests_per_minute", "requests_per_day", "tokens_per_day",
-                    "created", "last_used")
+    list_display = ("name", "key_prefix", "enabled", "expires_at", "requests_per_minute", "requests_per_day",
+                    "tokens_per_day", "created", "last_used")
     list_filter = ("enabled",)
     search_fields = ("name", "key_prefix")
     readonly_fields = ("key_prefix", "created", "last_used")
+    actions = ["rotate_with_grace", "rotate_now"]
+
+    @admin.action(description="Rotate: issue a new key; the old one works one more hour")
+    def rotate_with_grace(self, request: HttpRequest, queryset: QuerySet[ClientKey]) -> None:
+        self._rotate(request, queryset, 3600)
+
+    @admin.action(description="Rotate now: issue a new key; the old one stops at once")
+    def rotate_now(self, request: HttpRequest, queryset: QuerySet[ClientKey]) -> None:
+        self._rotate(request, queryset, 0)
+
+    def _rotate(self, request: HttpRequest, queryset: QuerySet[ClientKey], grace_seconds: int) -> None:
+        for key_id in list(queryset.values_list("pk", flat=True)):
+            row, plaintext = client_key_rotate(key_id=key_id, grace_seconds=grace_seconds)
+            messages.warning(request, f"New key for {row.name} (shown once, copy it now): {plaintext}")
 
     def save_model(self, request: HttpRequest, obj: ClientKey, form: Any, change: bool) -> None:
         if change:
@@ -118,7 +138,7 @@ class ClientKeyAdmin(admin.ModelAdmin):
             return
         row, plaintext = client_key_create(
             name=obj.name, requests_per_minute=obj.requests_per_minute, requests_per_day=obj.requests_per_day,
-            tokens_per_day=obj.tokens_per_day,
+            tokens_per_day=obj.tokens_per_day, expires_at=obj.expires_at,
         )
         obj.pk = row.pk
         obj.key_hash, obj.key_prefix, obj.created = row.key_hash, row.key_prefix, row.created

@@ -11,6 +11,7 @@ import copy
 from datetime import datetime
 from typing import Annotated, Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Model
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
@@ -18,11 +19,12 @@ from ninja.errors import HttpError
 from pydantic import AfterValidator, create_model
 
 from audit.services import audit_changes
+from providers.envvars import env_refs_refused, env_refusal_message
 from providers.limits import usage_today
 from providers.models import CircuitState, ClientKey, OAuthToken, Provider
 from providers.selectors import usage_by_key
 from providers.services.circuits import circuit_reset
-from providers.services.keys import client_key_create
+from providers.services.keys import MAX_GRACE_SECONDS, DuplicateKeyName, client_key_create, client_key_rotate
 from providers.services.records import client_key_delete, client_key_save, provider_save, record_delete
 from providers.services.tokens import oauth_token_refresh
 from providers.staff_auth import STAFF_AUTH
@@ -112,6 +114,9 @@ class ProviderOut(Schema):
 
 def _provider_write(provider: Provider, data: dict[str, Any]) -> Provider:
     api_key = data.pop("api_key", None)
+    refused = env_refs_refused([api_key or ""])
+    if refused:  # base_url and headers: Provider.clean (full_clean in provider_save)
+        raise ValidationError({"api_key": env_refusal_message(refused)})
     return provider_save(provider=provider, fields=data, api_key=api_key)
 
 
@@ -163,10 +168,14 @@ class RefreshOut(Schema):
     error: str
 
 
+class CircuitFilter(Schema):
+    provider_id: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # a bigint: larger is a 400, not a 500
+
+
 @router.get("/circuits", response=list[CircuitOut])
-def circuits_list(request: HttpRequest, provider_id: int | None = None) -> Any:
+def circuits_list(request: HttpRequest, filters: Query[CircuitFilter]) -> Any:
     qs = CircuitState.objects.select_related("provider").order_by("provider__name", "model")
-    return list(qs.filter(provider_id=provider_id) if provider_id is not None else qs)
+    return list(qs.filter(provider_id=filters.provider_id) if filters.provider_id is not None else qs)
 
 
 @router.post("/circuits/{circuit_id}/reset", response=ResetOut)
@@ -196,8 +205,9 @@ def provider_token_refresh(request: HttpRequest, provider_id: int) -> Any:
 # --- client keys and usage -----------------------------------------------------------------------
 
 class ClientKeyIn(Schema):
-    name: Text = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100, description="Unique among client keys.")
     enabled: bool = True
+    expires_at: datetime | None = Field(None, description="Empty: never expires.")
     requests_per_minute: int | None = Field(None, ge=0, le=INT32)
     requests_per_day: int | None = Field(None, ge=0, le=INT32)
     tokens_per_day: int | None = Field(None, ge=0, le=2**63 - 1)
@@ -211,6 +221,7 @@ class ClientKeyOut(Schema):
     name: str
     key_prefix: str
     enabled: bool
+    expires_at: datetime | None
     created: datetime
     last_used: datetime | None
     requests_per_minute: int | None
@@ -220,6 +231,15 @@ class ClientKeyOut(Schema):
 
 class ClientKeyCreated(ClientKeyOut):
     key: str = Field(description="The key itself: shown only in this answer.")
+
+
+class RotateIn(Schema):
+    grace_seconds: int = Field(3600, ge=0, le=MAX_GRACE_SECONDS,
+                               description="How long the old key keeps working (0: it stops at once).")
+
+
+class ClientKeyRotated(ClientKeyCreated):
+    previous: ClientKeyOut = Field(description="The old key: renamed, expiring after the grace period.")
 
 
 class UsageDay(Schema):
@@ -253,10 +273,25 @@ def client_keys_list(request: HttpRequest) -> Any:
 def client_key_issue(request: HttpRequest, payload: ClientKeyIn) -> Any:
     data = payload.dict()
     enabled = data.pop("enabled")
-    row, plaintext = client_key_create(**data)
+    try:
+        row, plaintext = client_key_create(**data)
+    except DuplicateKeyName as exc:
+        raise HttpError(400, str(exc)) from None
     if not enabled:
         client_key_save(key=row, fields={"enabled": False})
     return Status(201, {**ClientKeyOut.from_orm(row).dict(), "key": plaintext})
+
+
+@router.post("/client-keys/{key_id}/rotate", response={201: ClientKeyRotated})
+def client_key_rotate_one(request: HttpRequest, key_id: int, payload: RotateIn) -> Any:
+    get_or_404(ClientKey, key_id)
+    try:
+        row, plaintext = client_key_rotate(key_id=key_id, grace_seconds=payload.grace_seconds)
+    except DuplicateKeyName as exc:  # a concurrent create took the name
+        raise HttpError(409, str(exc)) from None
+    previous = ClientKey.objects.get(pk=key_id)
+    return Status(201, {**ClientKeyOut.from_orm(row).dict(), "key": plaintext,
+                        "previous": ClientKeyOut.from_orm(previous).dict()})
 
 
 @router.get("/client-keys/{key_id}", response=ClientKeyOut)

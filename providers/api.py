@@ -19,6 +19,7 @@ from providers.services import CallContext, Outcome, provider_call
 from providers.services.calls import error_outcome
 from providers.services.circuits import circuits_view
 from providers.services.errors import error_body
+from providers.staff_auth import astaff_user
 from providers.tokens import estimate_input_tokens
 from providers.validation import COUNT_TOKENS, MESSAGES, BadRequest, body_check, body_parse
 from routing.selectors import route_table_get
@@ -169,9 +170,15 @@ public_router = Router()
 
 
 @public_router.get("/health", auth=None)
-async def health(request: HttpRequest) -> HttpResponse:
+async def health(request: HttpRequest, detail: bool = False) -> HttpResponse:
+    """``{"status": "ok"|"degraded"}`` for anyone (load balancers, compose); with ``?detail=1``
+    the per-provider states too, for a staff session or a staff bearer token only: provider
+    names and their failures tell an outsider which upstreams a team uses and when they fail."""
+    if detail and await astaff_user(request) is None:
+        return HttpResponse(error_body("authentication_error", "?detail=1 needs a staff bearer token or a staff "
+                                       "session"), status=401, content_type="application/json")
     summary = health_summary(await route_table_get(), await circuits_view(), time.time())
-    return HttpResponse(dumps(summary), content_type="application/json")
+    return HttpResponse(dumps(summary if detail else {"status": summary["status"]}), content_type="application/json")
 
 
 __all__ = ["router", "public_router", "AdapterError", "BadRequest", "check_body", "parse_body"]

@@ -4,10 +4,13 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from providers import crypto
 from providers.adapters import KIND_LABELS, REGISTRY
+from providers.envvars import env_refs_refused, env_refusal_message
 from providers.presets import preset_choices
 
 
@@ -55,6 +58,18 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        # ${VAR} may name only variables the operator allowed (providers/envvars.py); the API key
+        # is checked where it arrives in plaintext (admin form, admin API, config import).
+        headers = self.headers if isinstance(self.headers, dict) else {}
+        errors = {}
+        for field, texts in (("base_url", [self.base_url or ""]), ("headers", [f"{k}{v}" for k, v in headers.items()])):
+            refused = env_refs_refused(texts)
+            if refused:
+                errors[field] = env_refusal_message(refused)
+        if errors:
+            raise ValidationError(errors)
+
     def set_api_key(self, plaintext: str) -> None:
         self.api_key_encrypted = crypto.encrypt(plaintext)
 
@@ -68,7 +83,10 @@ class Provider(models.Model):
 
 class ClientKeyQuerySet(models.QuerySet["ClientKey"]):
     def enabled(self) -> ClientKeyQuerySet:
-        return self.filter(enabled=True)
+        """Keys that open the gateway now: enabled and not past their expiry."""
+        return self.filter(enabled=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
+        )
 
 
 class ClientKey(models.Model):
@@ -76,10 +94,13 @@ class ClientKey(models.Model):
 
     PREFIX = "sk-gw-"
 
-    name = models.CharField(max_length=100)
+    # Unique: the dashboard, usage reports and rotation name keys; two "ci" keys were ambiguous.
+    name = models.CharField(max_length=100, unique=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     key_prefix = models.CharField(max_length=16, editable=False)
     enabled = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="Empty: never. A rotated key expires after its grace period.")
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True, editable=False)
     # Optional budgets (empty: unlimited), enforced on the request path by providers/limits.py.

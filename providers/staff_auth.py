@@ -6,6 +6,10 @@ request path), so Django runs them, auth included, in its thread.
 
 from __future__ import annotations
 
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import aget_user
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils import timezone
@@ -33,3 +37,23 @@ class StaffTokenAuth(HttpBearer):
 
 # A logged-in staff user (the Django admin's session cookie); writes are CSRF-checked.
 STAFF_AUTH = [StaffTokenAuth(), SessionAuthIsStaff()]
+
+
+async def astaff_user(request: HttpRequest) -> AbstractBaseUser | None:
+    """The active staff user behind a staff bearer token or a staff session cookie, for async
+    views the lean API handler serves (no session middleware there). Queries: one StaffToken
+    with its user, or the session row and its user."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    user: AbstractBaseUser | None = None
+    if scheme.lower() == "bearer" and token.startswith(StaffToken.PREFIX):
+        row = await StaffToken.objects.select_related("user").filter(key_hash=ClientKey.hash_key(token)).afirst()
+        user = row.user if row is not None else None
+    elif request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+        engine = import_module(settings.SESSION_ENGINE)
+        request.session = engine.SessionStore(request.COOKIES[settings.SESSION_COOKIE_NAME])
+        found = await aget_user(request)
+        user = found if isinstance(found, AbstractBaseUser) else None
+    if user is None or not user.is_active or not getattr(user, "is_staff", False):
+        return None
+    return user

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
+from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import IntegrityError
@@ -18,11 +22,30 @@ from providers.api_bedrock import router as bedrock_router
 from providers.api_openai import is_openai_path, openai_error
 from providers.api_openai import router as openai_router
 from providers.services.errors import error_body
+from providers.staff_auth import StaffTokenAuth
 from routing.admin_api import router as routing_admin_router
 
 logger = logging.getLogger("gateway.api")
 
-api = NinjaAPI(title="Claude Code gateway", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json")
+
+
+def docs_staff_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """/api/docs and /api/openapi.json: a staff session (else the admin login) or a staff bearer
+    token (for schema tools such as schemathesis)."""
+    for_session = staff_member_required(view)
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and StaffTokenAuth().authenticate(request, token.strip()) is not None:
+            return view(request, *args, **kwargs)
+        return for_session(request, *args, **kwargs)
+
+    return guarded
+
+
+api = NinjaAPI(title="Claude Code gateway", version="1", docs_url="/api/docs", openapi_url="/api/openapi.json",
+               docs_decorator=docs_staff_only)
 
 
 def _json(status: int, error_type: str, message: str) -> HttpResponse:

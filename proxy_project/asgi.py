@@ -14,11 +14,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 from proxy_project import daphne_tuning  # noqa: E402
 from proxy_project.handlers import ApiASGIHandler  # noqa: E402
+from proxy_project.security import SettingsOriginValidator  # noqa: E402
 
 daphne_tuning.apply()
 api_asgi_app = ApiASGIHandler()
@@ -38,6 +38,7 @@ async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Origin from ALLOWED_HOSTS/CSRF_TRUSTED_ORIGINS only, even when ALLOWED_HOSTS is "*".
+        "websocket": SettingsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

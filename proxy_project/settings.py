@@ -114,8 +114,39 @@ if not _KEYS_ENV:
 FIELD_ENCRYPTION_KEYS = _KEYS_ENV or list(secrets_store.keys_read(Path(FIELD_ENCRYPTION_KEYS_FILE)))
 FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEYS[0]  # the newest: encrypts
 
-ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "*").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# --- Hosts, origins and security headers -------------------------------------------------------
+# Loopback names always; a deployment adds its own (ALLOWED_HOSTS=gateway.example.com). The API
+# (/v1/..., /health) takes the lean handler, which does not check Host, so API clients reach the
+# gateway under any name; the admin, the dashboard and its websocket only under these.
+LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+ALLOWED_HOSTS = LOOPBACK_HOSTS + [h for h in env_list("ALLOWED_HOSTS") if h not in LOOPBACK_HOSTS]
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Behind a TLS-terminating reverse proxy that sets X-Forwarded-Proto: secure cookies, HSTS and
+# https links. Off by default so plain http on a laptop keeps working.
+GATEWAY_BEHIND_TLS = env_bool("GATEWAY_BEHIND_TLS", False)
+if GATEWAY_BEHIND_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+# ${VAR} in provider URLs, headers and keys reads only GATEWAY_SECRET_* and these names
+# (providers/envvars.py): the well-known upstream key variables by default.
+PROVIDER_ENV_ALLOWLIST = env_list(
+    "PROVIDER_ENV_ALLOWLIST",
+    "OPENAI_API_KEY,OPENAI_BASE_URL,ANTHROPIC_API_KEY,ANTHROPIC_BASE_URL,ANTHROPIC_UPSTREAM_URL,"
+    "OPENROUTER_API_KEY,GEMINI_API_KEY,NVIDIA_API_KEY,DEEPSEEK_API_KEY,MISTRAL_API_KEY,AZURE_OPENAI_API_KEY,"
+    "AWS_BEARER_TOKEN_BEDROCK",
+)
 
 INSTALLED_APPS = [
     "daphne",
@@ -126,6 +157,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # serves Swagger UI for /api/docs from its static files (no CDN)
     "django_htmx",
     "template_partials",
     "django_celery_beat",
@@ -144,6 +176,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "proxy_project.security.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Who changed what: the request's user for the audit trail (async-capable, reads nothing itself).
     "audit.middleware.audit_actor_middleware",

@@ -41,6 +41,17 @@ def client_key(transactional_db):
     return plaintext
 
 
+@pytest.fixture
+def staff_headers(transactional_db):
+    """A staff user's admin bearer token (provider detail on /health, the admin API, the docs)."""
+    from django.contrib.auth.models import User
+
+    from providers.services.keys import staff_token_create
+
+    user = User.objects.create_user("tests-staff", password="pw-tests-staff", is_staff=True)
+    return {"authorization": f"Bearer {staff_token_create(user=user, name='tests')[1]}"}
+
+
 def make_provider(name: str, base_url: str, kind: str = "openai_compat", *, key: str = "sk-test-upstream-key",
                   priority: int = 0, **fields):
     from providers.models import Provider

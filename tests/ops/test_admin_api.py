@@ -168,8 +168,62 @@ def test_circuit_reset_and_token_refresh(api, monkeypatch):
     assert calls == [token.pk]
 
 
-def test_openapi_schema_documents_the_admin_api():
-    schema = Client().get("/api/openapi.json").json()
+def test_openapi_schema_documents_the_admin_api(api):
+    schema = api.get("/api/openapi.json").json()
     paths = [p for p in schema["paths"] if p.startswith("/api/admin/")]
     assert "/api/admin/providers/{provider_id}" in paths and "/api/admin/client-keys/{key_id}/usage" in paths
     assert "BearerAuth" in str(schema["components"]["securitySchemes"]) or schema["components"]["securitySchemes"]
+
+
+@pytest.mark.parametrize("change", [{"headers": {"X-Leak": "${SECRET_KEY}"}},
+                                    {"api_key": "${DATABASE_URL}"},
+                                    {"headers": {"X-Team": "a-${FIELD_ENCRYPTION_KEY:-x}"}}])
+def test_provider_with_a_disallowed_env_var_is_400_and_not_saved(api, change):
+    response = api.post("/api/admin/providers", {**PROVIDER, **change}, content_type="application/json")
+    assert response.status_code == 400, response.content
+    message = response.json()["error"]["message"]
+    assert "GATEWAY_SECRET_" in message and "PROVIDER_ENV_ALLOWLIST" in message
+    assert not Provider.objects.exists()
+
+
+def test_provider_patch_with_a_disallowed_env_var_is_400(api):
+    pid = api.post("/api/admin/providers", PROVIDER, content_type="application/json").json()["id"]
+    bad = api.patch(f"/api/admin/providers/{pid}", {"headers": {"X-Leak": "${SECRET_KEY}"}},
+                    content_type="application/json")
+    assert bad.status_code == 400 and "${SECRET_KEY}" in bad.json()["error"]["message"]
+    assert Provider.objects.get(pk=pid).headers == {"X-Team": "core"}
+
+
+def test_provider_with_allowed_env_vars_is_saved(api):
+    allowed = {"headers": {"X-Team": "${GATEWAY_SECRET_TEAM}"}, "api_key": "${OPENAI_API_KEY}"}
+    assert api.post("/api/admin/providers", {**PROVIDER, **allowed}, content_type="application/json").status_code == 201
+
+
+def test_client_key_duplicate_name_is_400_on_create_and_rename(api):
+    assert api.post("/api/admin/client-keys", {"name": "ci"}, content_type="application/json").status_code == 201
+    again = api.post("/api/admin/client-keys", {"name": "ci"}, content_type="application/json")
+    assert again.status_code == 400 and "already exists" in again.json()["error"]["message"]
+    other = api.post("/api/admin/client-keys", {"name": "cd"}, content_type="application/json").json()
+    renamed = api.patch(f"/api/admin/client-keys/{other['id']}", {"name": "ci"}, content_type="application/json")
+    assert renamed.status_code == 400 and "name" in renamed.json()["error"]["message"]
+    assert ClientKey.objects.filter(name="ci").count() == 1
+
+
+def test_client_key_expiry_and_rotation_through_the_api(api):
+    soon = (timezone.now() + timedelta(days=30)).isoformat()
+    issued = api.post("/api/admin/client-keys", {"name": "ci", "expires_at": soon, "requests_per_day": 7},
+                      content_type="application/json").json()
+    assert issued["expires_at"] is not None
+    rotated = api.post(f"/api/admin/client-keys/{issued['id']}/rotate", {"grace_seconds": 600},
+                       content_type="application/json")
+    assert rotated.status_code == 201, rotated.content
+    body = rotated.json()
+    assert body["name"] == "ci" and body["key"] != issued["key"] and body["requests_per_day"] == 7
+    assert body["expires_at"] is None
+    previous = body["previous"]
+    assert previous["id"] == issued["id"] and previous["name"].startswith("ci (rotated ")
+    left = ClientKey.objects.get(pk=issued["id"]).expires_at - timezone.now()
+    assert timedelta(seconds=590) < left <= timedelta(seconds=600)
+    assert api.post(f"/api/admin/client-keys/{body['id']}/rotate", {"grace_seconds": -1},
+                    content_type="application/json").status_code == 400
+    assert api.post("/api/admin/client-keys/999999/rotate", {}, content_type="application/json").status_code == 404

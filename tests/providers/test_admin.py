@@ -112,3 +112,56 @@ def test_client_key_add_keeps_limits_and_shows_key_once(admin_client):
     key = ClientKey.objects.get(name="team")
     assert (key.requests_per_minute, key.requests_per_day, key.tokens_per_day) == (30, None, 1000)
     assert ClientKey.hash_key(message.rsplit(" ", 1)[-1]) == key.key_hash
+
+
+PROVIDER_FORM = {"name": "leaky", "kind": "openai_compat", "base_url": "https://api.example.com/v1",
+                 "auth_type": "api_key", "enabled": "on", "priority": 10, "max_retries": 0, "options": "{}",
+                 "preset": "", "auth_header": ""}
+
+
+@pytest.mark.parametrize(("change", "field"), [({"headers": '{"X-Leak": "${SECRET_KEY}"}'}, "headers"),
+                                               ({"headers": "{}", "api_key": "${DATABASE_URL}"}, "api_key")])
+def test_provider_form_refuses_a_disallowed_env_var(admin_client, change, field):
+    response = admin_client.post("/admin/providers/provider/add/", {**PROVIDER_FORM, **change})
+    assert response.status_code == 200  # the form again, with the error
+    errors = response.context["adminform"].form.errors
+    assert "GATEWAY_SECRET_" in " ".join(errors[field]) and "PROVIDER_ENV_ALLOWLIST" in " ".join(errors[field])
+    assert not Provider.objects.filter(name="leaky").exists()
+
+
+def test_provider_form_accepts_allowed_env_vars(admin_client):
+    response = admin_client.post("/admin/providers/provider/add/", {
+        **PROVIDER_FORM, "headers": '{"X-Team": "${GATEWAY_SECRET_TEAM}"}', "api_key": "${OPENAI_API_KEY}"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Provider.objects.get(name="leaky").headers == {"X-Team": "${GATEWAY_SECRET_TEAM}"}
+
+
+def test_client_key_admin_refuses_a_duplicate_name(admin_client):
+    from providers.models import ClientKey
+    from providers.services.keys import client_key_create
+
+    client_key_create(name="ci")
+    response = admin_client.post("/admin/providers/clientkey/add/", {"name": "ci", "enabled": "on"})
+    assert response.status_code == 200
+    assert "already exists" in " ".join(response.context["adminform"].form.errors["name"])
+    assert ClientKey.objects.filter(name="ci").count() == 1
+
+
+def test_client_key_admin_rotates_with_a_grace_hour(admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from providers.models import ClientKey
+    from providers.services.keys import client_key_create
+
+    old, _ = client_key_create(name="ci", requests_per_minute=5)
+    response = admin_client.post("/admin/providers/clientkey/", {
+        "action": "rotate_with_grace", "_selected_action": [old.pk]}, follow=True)
+    shown = [m for m in messages_of(response) if m.startswith("New key for ci")]
+    assert len(shown) == 1 and "sk-gw-" in shown[0]
+    new = ClientKey.objects.get(name="ci")
+    assert new.pk != old.pk and new.requests_per_minute == 5 and new.expires_at is None
+    old.refresh_from_db()
+    assert old.name.startswith("ci (rotated ")
+    assert timedelta(minutes=59) < old.expires_at - timezone.now() <= timedelta(hours=1)

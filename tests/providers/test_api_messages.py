@@ -170,7 +170,7 @@ async def test_messages_request_log_has_usage_ledger_and_no_secret(openai_up, ga
     assert "sk-gw-test" not in dump and "sk-test-upstream" not in dump
 
 
-async def test_count_tokens_models_health_and_head(openai_up, gateway_client):
+async def test_count_tokens_models_health_and_head(openai_up, gateway_client, staff_headers):
     long_text = "The quick brown fox jumps over the lazy dog. " * 1000
     resp = await gateway_client.post("/v1/messages/count_tokens",
                                      json={"model": "claude-sonnet-5", "messages": [{"role": "user", "content": long_text}]})
@@ -179,7 +179,7 @@ async def test_count_tokens_models_health_and_head(openai_up, gateway_client):
     models = (await gateway_client.get("/v1/models")).json()
     assert models["data"][0]["type"] == "model"
     assert any(m["id"] == "gpt-test@openai" for m in models["data"])
-    health = (await gateway_client.get("/health", headers={"x-api-key": ""})).json()
+    health = (await gateway_client.get("/health?detail=1", headers={"x-api-key": "", **staff_headers})).json()
     assert health["providers"]["openai"] == {"status": "healthy", "priority": 0, "failure_count": 0}
     head = await gateway_client.head("/")
     assert head.status_code == 200

@@ -110,13 +110,13 @@ async def test_preset_openrouter_headers(gateway_client):
 
 
 async def test_env_var_substitution_in_key_url_and_headers(gateway_client, monkeypatch):
-    monkeypatch.setenv("GW_TEST_KEY", "sk-from-env-1234")
-    monkeypatch.setenv("GW_TEST_TEAM", "team-a")
+    monkeypatch.setenv("GATEWAY_SECRET_TEST_KEY", "sk-from-env-1234")
+    monkeypatch.setenv("GATEWAY_SECRET_TEST_TEAM", "team-a")
     with FakeOpenAI() as up:
         def create():
-            provider = Provider(name="envy", kind="openai_compat", base_url="${GW_TEST_ORIGIN:-" + up.origin + "}/v1",
-                                headers={"X-Team": "${GW_TEST_TEAM}"})
-            provider.set_api_key("${GW_TEST_KEY}")
+            provider = Provider(name="envy", kind="openai_compat", base_url="${GATEWAY_SECRET_TEST_ORIGIN:-" + up.origin + "}/v1",
+                                headers={"X-Team": "${GATEWAY_SECRET_TEST_TEAM}"})
+            provider.set_api_key("${GATEWAY_SECRET_TEST_KEY}")
             provider.save()
             return provider
 

@@ -60,11 +60,12 @@ def test_two_processes_share_open_circuit_and_take_one_probe(tmp_path):
         }
         with start_gateway(env, tmp_path / "one") as one, \
                 start_gateway(env, tmp_path / "two", client_key="", seed=False) as two:
+            staff = one.staff_headers()  # before the timed part: provider detail needs a staff token
             oauth.enqueue(Reply.error(529, OVERLOADED), Reply.error(529, OVERLOADED))
             assert ask(one.url).status_code == 200 and ask(two.url).status_code == 200
             assert len(oauth.main_requests) == 2 and len(backup.main_requests) == 2
             assert oauth.requests[-1].headers["authorization"].startswith("Bearer sk-ant-oat01")
-            wait_until(lambda: httpx.get(f"{one.url}/health").json()["providers"]["anthropic"]["status"]
+            wait_until(lambda: httpx.get(f"{one.url}/health?detail=1", headers=staff).json()["providers"]["anthropic"]["status"]
                        == "circuit_open")
             assert ask(one.url).status_code == 200 and len(oauth.main_requests) == 2  # skipped while open
 
@@ -75,7 +76,7 @@ def test_two_processes_share_open_circuit_and_take_one_probe(tmp_path):
                 results = list(pool.map(ask, urls))
             assert all(r.status_code == 200 for r in results)
             assert len(oauth.main_requests) == 3  # exactly one probe across both processes
-            wait_until(lambda: httpx.get(f"{two.url}/health").json()["providers"]["anthropic"]["status"]
+            wait_until(lambda: httpx.get(f"{two.url}/health?detail=1", headers=staff).json()["providers"]["anthropic"]["status"]
                        == "healthy")
             ask(two.url)
             assert len(oauth.main_requests) == 4  # closed again: traffic is back on the first provider

@@ -119,7 +119,8 @@ async def test_429_falls_back_and_cools_down_until_retry_after(two, anthropic_sd
     assert (event.from_provider, event.to_provider, event.status) == ("alpha", "beta", 429)
 
 
-async def test_429_without_retry_after_starts_a_short_cooldown(two, anthropic_sdk, settings, gateway_client):
+async def test_429_without_retry_after_starts_a_short_cooldown(two, anthropic_sdk, settings, gateway_client,
+                                                               staff_headers):
     settings.RATE_LIMIT_COOLDOWN_DEFAULT = 120
     a, b = two
     await amake_tiers({"middle": [(a.p, "ma"), (b.p, "mb")]})
@@ -128,12 +129,12 @@ async def test_429_without_retry_after_starts_a_short_cooldown(two, anthropic_sd
     state = await CircuitState.objects.aget()
     assert state.state == "closed" and state.failure_count == 0 and state.reason == "rate_limited"
     assert 0 < state.limited_until - time.time() <= 1.0 and not state.limit_explicit
-    health = (await gateway_client.get("/health")).json()
+    health = (await gateway_client.get("/health?detail=1", headers=staff_headers)).json()
     assert health["providers"]["alpha"]["status"] == "cooling_down"
     assert health["providers"]["beta"]["status"] == "healthy"
 
 
-async def test_circuit_opens_after_threshold_and_recovers(two, gateway_client, settings):
+async def test_circuit_opens_after_threshold_and_recovers(two, gateway_client, settings, staff_headers):
     settings.CIRCUIT_FAILURE_THRESHOLD = 2
     settings.CIRCUIT_RECOVERY_TIMEOUT = 1.0
     a, b = two
@@ -142,12 +143,12 @@ async def test_circuit_opens_after_threshold_and_recovers(two, gateway_client, s
     for _ in range(3):
         assert (await gateway_client.post("/v1/messages", json=BODY)).status_code == 200
     assert len(a.main_requests) == 2  # third request skipped alpha: circuit open
-    health = (await gateway_client.get("/health")).json()
+    health = (await gateway_client.get("/health?detail=1", headers=staff_headers)).json()
     assert health["providers"]["alpha"] == {"status": "circuit_open", "priority": 1, "failure_count": 2}
     await asyncio.sleep(1.05)
     assert (await gateway_client.post("/v1/messages", json=BODY)).status_code == 200
     assert len(a.main_requests) == 3  # half-open probe went to alpha and closed the circuit
-    assert (await gateway_client.get("/health")).json()["providers"]["alpha"]["status"] == "healthy"
+    assert (await gateway_client.get("/health?detail=1", headers=staff_headers)).json()["providers"]["alpha"]["status"] == "healthy"
 
 
 async def test_client_errors_never_open_the_circuit(two, gateway_client, settings):

@@ -101,6 +101,14 @@ class GatewayProcess:
             return {"authorization": f"Bearer {self.client_key}", "anthropic-version": "2023-06-01"}
         return {"x-api-key": self.client_key, "anthropic-version": "2023-06-01"}
 
+    def staff_headers(self) -> dict[str, str]:
+        """A staff bearer token (for /health?detail=1, the admin API, the docs), created once."""
+        if "staff_token" not in self.extra:
+            env = {**self.env, "DJANGO_SUPERUSER_PASSWORD": "pw-tests-staff"}
+            _manage(["createsuperuser", "--noinput", "--username", "tests-staff", "--email", "staff@example.com"], env)
+            self.extra["staff_token"] = self.manage("create_admin_token", "--user", "tests-staff", "--print").stdout.strip()
+        return {"authorization": f"Bearer {self.extra['staff_token']}"}
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers.models import ClientKey
-from providers.services.keys import client_key_create
+from providers.services.keys import client_key_create, client_key_name_free
 
 # Our options and whether each takes a value; the first other argument starts claude's.
 OWN_OPTIONS = {"--url": True, "--claude-bin": True, "--start-timeout": True, "--no-start": False,
@@ -122,7 +122,7 @@ def launcher_key(path: Path) -> str:
         key = path.read_text().strip()
         if key and ClientKey.objects.enabled().filter(key_hash=ClientKey.hash_key(key)).exists():
             return key
-    _, key = client_key_create(name=KEY_NAME)
+    _, key = client_key_create(name=client_key_name_free(base=KEY_NAME))  # names are unique
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(key + "\n")

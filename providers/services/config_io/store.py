@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from providers import crypto
+from providers.envvars import env_refs_refused, env_refusal_message
 from providers.models import Provider
 from providers.services.config_io.canonical import PLACEHOLDER, PROVIDER_DEFAULTS, VERSION, clean
 from providers.services.config_io.errors import Path, Source
@@ -79,6 +80,10 @@ def _import_providers(items: list[dict[str, Any]], src: Source, replace: bool, s
         for name in PROVIDER_FIELDS:
             setattr(row, name, item[name])
         if "api_key" in item:
+            refused = env_refs_refused([item["api_key"]])
+            if refused:  # base_url and headers: Provider.clean, reported by _save
+                raise src.error(("providers", i, "api_key"), f"a key without disallowed variables "
+                                f"({env_refusal_message(refused)})")
             row.set_api_key(item["api_key"])
         _save(row, src, ("providers", i))
         done[row.name] = row
