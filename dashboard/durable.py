@@ -19,17 +19,16 @@ from typing import Any, Generic, TypeVar
 
 from django.db import (
     DatabaseError,
-    InterfaceError,
-    OperationalError,
     close_old_connections,
     models,
     transaction,
 )
 
+from proxy_project.outage import DATABASE_ERRORS
+
 logger = logging.getLogger("gateway.logs")
 
 M = TypeVar("M", bound=models.Model)
-DATABASE_DOWN = (OperationalError, InterfaceError)
 INT_RANGES = {  # PostgreSQL's ranges for Django's integer columns
     "PositiveSmallIntegerField": (0, 32_767),
     "PositiveIntegerField": (0, 2_147_483_647),
@@ -98,14 +97,14 @@ def rows_write(model: type[M], rows: list[dict[str, Any]]) -> Written[M]:
             saved = model._default_manager.bulk_create([model(**row) for row in cleaned])
         result.rows = saved  # only now: the commit itself may fail (deferred foreign keys)
         return result
-    except DATABASE_DOWN as exc:
+    except DATABASE_ERRORS as exc:
         return _down(result, rows, exc)
     except Exception:  # one or more rows the database refused: find them
         pass
     for index, row in enumerate(cleaned):
         try:
             result.rows.append(_one_write(model, model(**row)))  # fresh objects: no ids from the failed batch
-        except DATABASE_DOWN as exc:
+        except DATABASE_ERRORS as exc:
             return _down(result, rows[index:], exc)
         except Exception:
             result.lost += 1
@@ -125,7 +124,7 @@ def _one_write(model: type[M], obj: M) -> M:
     try:
         with transaction.atomic():
             return model._default_manager.bulk_create([obj])[0]
-    except DATABASE_DOWN:
+    except DATABASE_ERRORS:
         raise
     except DatabaseError:
         # The likely cause: its client key was deleted while the request ran (foreign key).

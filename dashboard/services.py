@@ -33,7 +33,7 @@ from dashboard.selectors import (
 )
 from providers.redaction import redact_known
 from proxy_project import memory
-from proxy_project.outage import REDIS, REDIS_ERRORS, Outage
+from proxy_project.outage import DATABASE, REDIS, REDIS_ERRORS
 from routing.services import fingerprint_sightings_aflush
 
 logger = logging.getLogger("gateway.logs")
@@ -44,7 +44,6 @@ _fallbacks: list[dict[str, Any]] = []
 _flusher: dict[int, asyncio.Task[None]] = {}
 _backlog: dict[str, Any] = {"dropped": 0, "warned": False}  # rows dropped at the bound this outage
 # The database as the log writer sees it: rows wait in the queues while it is down.
-DATABASE = Outage("The database", "request log rows are kept in memory (REQUEST_LOG_BACKLOG_MAX)")
 _totals = {"due": False, "sent": 0.0}  # the hour/day totals wait for rows and DASHBOARD_TOTALS_INTERVAL
 
 REDACTED_KEYS = ("authorization", "x-api-key", "api-key", "token", "secret", "password")

@@ -62,6 +62,12 @@ class Outage:
 REDIS = Outage("Redis", "limits count per process and live dashboard updates are paused")
 
 
+# The database holds the routes, keys and circuits the request path caches: during an outage the
+# last loaded copies keep serving and breaker writes are skipped (the answers still go out).
+DATABASE = Outage("The database", "request log rows wait in memory (REQUEST_LOG_BACKLOG_MAX) and the "
+                   "gateway serves its last loaded routes, keys and circuits")
+
+
 def _redis_errors() -> tuple[type[BaseException], ...]:
     try:
         from redis.exceptions import RedisError
@@ -72,3 +78,13 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
 
 # What a Redis call raises when the server is down, restarting or unreachable.
 REDIS_ERRORS = _redis_errors()
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    from django.db import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError)
+
+
+# What a query raises when the database is down, restarting or unreachable (not a bad query).
+DATABASE_ERRORS = _database_errors()

@@ -2,6 +2,7 @@
 
 The table is reloaded at most every ROUTE_TABLE_TTL seconds (by one request, while the others keep
 using the previous snapshot), so an admin edit takes effect within that delay in every worker.
+While the database is unreachable the last good table keeps serving.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.conf import settings
 
 from providers.envvars import expand_env
 from providers.models import Provider
+from proxy_project.outage import DATABASE, DATABASE_ERRORS
 from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
 from routing.resolution import AgentConfig, ProviderConfig, RouteConfig, RouteTable, TierConfig
 
@@ -35,7 +37,15 @@ async def route_table_get() -> RouteTable:
         cached = _cache.get("table")
         if cached is not None and time.monotonic() - cached[0] < settings.ROUTE_TABLE_TTL:
             return cached[1]
-        table = await route_table_load()
+        try:
+            table = await route_table_load()
+        except DATABASE_ERRORS as exc:
+            if cached is None:
+                raise  # nothing loaded yet: there is no last good table to serve
+            DATABASE.failed(exc)
+            table = cached[1]  # stale-if-error: the last good table, tried again after the TTL
+        else:
+            DATABASE.succeeded()
         _cache["table"] = (time.monotonic(), table)
         return table
 

@@ -10,8 +10,10 @@ The request path and the health checks share one implementation (``_apply`` and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -20,11 +22,32 @@ from django.db.models.functions import Least, Power
 
 from providers.circuit import CLOSED, HALF_OPEN, MAX_DOUBLINGS, OPEN, Circuit, Policy, on_answer, on_probe
 from providers.models import CircuitState
+from proxy_project.outage import DATABASE, DATABASE_ERRORS
 from routing.resolution import Candidate
 
+F_ = TypeVar("F_", bound=Callable[..., Awaitable[Any]])
 _view: dict[str, Circuit] = {}
 _loaded: list[float] = [0.0]
 _lock: list[asyncio.Lock] = []
+
+
+def _tolerant(default: Callable[[Candidate], Any]) -> Callable[[F_], F_]:
+    """A breaker write that the database cannot take is skipped: the breaker is shared state,
+    never a reason to fail an answer. ``default`` gives what the caller gets meanwhile."""
+    def wrap(fn: F_) -> F_:
+        @functools.wraps(fn)
+        async def guarded(cand: Candidate, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(cand, *args, **kwargs)
+            except DATABASE_ERRORS as exc:
+                DATABASE.failed(exc)
+                return default(cand)
+        return cast(F_, guarded)
+    return wrap
+
+
+def _view_of(cand: Candidate) -> Circuit:
+    return _view.get(cand.circuit, Circuit())
 
 
 def policy() -> Policy:
@@ -52,9 +75,13 @@ async def circuits_view() -> dict[str, Circuit]:
     if _lock[0].locked():
         return _view
     async with _lock[0]:
-        fresh = {row.key: _circuit(row) async for row in CircuitState.objects.all()}
-        _view.clear()
-        _view.update(fresh)
+        try:
+            fresh = {row.key: _circuit(row) async for row in CircuitState.objects.all()}
+        except DATABASE_ERRORS as exc:  # the last view keeps serving; reloaded after CIRCUIT_REFRESH
+            DATABASE.failed(exc)
+        else:
+            _view.clear()
+            _view.update(fresh)
         _loaded[0] = time.monotonic()
     return _view
 
@@ -64,6 +91,7 @@ def circuits_forget() -> None:
     _loaded[0] = 0.0
 
 
+@_tolerant(lambda cand: True)
 async def circuit_claim_probe(cand: Candidate) -> bool:
     """Take the single half-open probe for ``cand``'s scope; False if another worker has it."""
     now = time.time()
@@ -82,6 +110,7 @@ def _pristine(c: Circuit | None) -> bool:
                                            and not c.limited_until)
 
 
+@_tolerant(lambda cand: None)
 async def circuit_record_success(cand: Candidate) -> None:
     """A complete answer: the scope resets (one UPDATE, only when it was not pristine)."""
     if _pristine(_view.get(cand.circuit)):
@@ -90,6 +119,7 @@ async def circuit_record_success(cand: Candidate) -> None:
     await CircuitState.objects.filter(key=cand.circuit).aupdate(**_CLOSED_FIELDS)
 
 
+@_tolerant(lambda cand: None)
 async def circuit_record_answer(cand: Candidate) -> None:
     """A stream committed: close and lift the cooldown, keep the failure count (see on_answer)."""
     current = _view.get(cand.circuit)
@@ -99,11 +129,13 @@ async def circuit_record_answer(cand: Candidate) -> None:
     await CircuitState.objects.filter(key=cand.circuit).aupdate(**_ANSWERED_FIELDS)
 
 
+@_tolerant(_view_of)
 async def circuit_record_failure(cand: Candidate, *, reason: str) -> Circuit:
     """Count one provider failure (atomic across workers); opens at the threshold."""
     return await _record(cand.circuit, cand.provider.id, cand.model, lambda qs: _fail(qs, reason, time.time()))
 
 
+@_tolerant(_view_of)
 async def circuit_record_rate_limit(cand: Candidate, *, retry_after: float | None) -> Circuit:
     """A 429: start (or follow) the cooldown; the failure count is not touched."""
     return await _record(cand.circuit, cand.provider.id, cand.model,

@@ -129,3 +129,26 @@ def test_rows_answered_during_a_database_outage_are_written_afterwards(tmp_path)
             assert log.count("The database is unreachable") == 1  # one warning per outage, not per row
             assert "The database is back" in log
             assert "could not write" not in log
+
+
+def test_requests_keep_being_answered_when_route_and_circuit_reloads_fail(tmp_path):
+    """Short cache lifetimes: reloads fall due during the outage and fail; the last good route
+    table and circuit view keep serving, and every answered request is logged once the database is back."""
+    _needs_postgres()
+    with FakeOpenAI() as up, shared_database(tmp_path) as db_url:
+        env = _env(up, db_url, ROUTE_TABLE_TTL="0.2", CIRCUIT_REFRESH="0.2", CLIENT_KEY_CACHE_TTL="3600")
+        with start_gateway(env, tmp_path / "gw") as gw:
+            assert asyncio.run(_post_all(gw.url, gw.headers(), [BODY] * 3)) == [200] * 3
+            _outage(db_url, allow=False)
+            try:
+                statuses = []
+                for _ in range(5):  # past several reload periods while no connection is accepted
+                    statuses += asyncio.run(_post_all(gw.url, gw.headers(), [BODY] * 4))
+                    time.sleep(0.3)
+                assert statuses == [200] * 20
+            finally:
+                _outage(db_url, allow=True)
+            assert _wait_count(db_url, 23) == 23
+            log = gw.log()
+            assert log.count("The database is unreachable") == 1
+            assert "Traceback" not in log
