@@ -31,6 +31,7 @@ from dashboard.selectors import (
     request_row,
 )
 from proxy_project import memory
+from proxy_project.dbconn import connections_cleaned
 from routing.services import fingerprint_sightings_aflush
 
 logger = logging.getLogger("gateway.logs")
@@ -113,6 +114,7 @@ async def request_log_aflush() -> int:
     return len(logs)
 
 
+@connections_cleaned  # runs in a pool thread: a connection broken by a PostgreSQL restart is replaced
 def _bulk_write(
     rows: list[dict[str, Any]], events: list[dict[str, Any]]
 ) -> tuple[list[RequestLog], list[FallbackEvent]]:

@@ -32,7 +32,7 @@ ANONYMOUS = ClientIdentity(None, "open-access")
 # Where the API handler leaves the request's ClientIdentity (or REFUSED) in the ASGI scope.
 SCOPE_KEY: Final = "gateway.client_identity"
 REFUSED: Final = "refused"
-_MISS: Final = object()
+MISS: Final = object()
 _cache: dict[str, tuple[float, ClientIdentity | None]] = {}
 
 
@@ -60,17 +60,17 @@ def _key_of(api_key: str, authorization: str) -> str:
 
 
 def client_key_cached(key: str) -> ClientIdentity | None | object:
-    """The cached answer for ``key`` (an identity, or None for a refused key), else _MISS."""
+    """The cached answer for ``key`` (an identity, or None for a refused key), else MISS."""
     hit = _cache.get(ClientKey.hash_key(key))
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    return _MISS
+    return MISS
 
 
 async def client_key_resolve(key: str) -> ClientIdentity | None:
     """The identity behind ``key``, or None. Query (on cache miss): one enabled ClientKey by hash."""
     cached = client_key_cached(key)
-    if cached is not _MISS:
+    if cached is not MISS:
         return cached  # type: ignore[return-value]
     digest = ClientKey.hash_key(key)
     row = await ClientKey.objects.enabled().filter(key_hash=digest).only("id", "name").afirst()

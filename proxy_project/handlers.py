@@ -27,13 +27,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpResponse, HttpResponseBase
 from django.urls import set_script_prefix
@@ -41,10 +41,14 @@ from ninja.errors import AuthenticationError
 
 from providers.api_openai import is_openai_path, openai_error
 from providers.auth import (
+    MISS,
     REFUSED,
     SCOPE_KEY,
     ClientIdentity,
     client_authenticate,
+    client_key_cached,
+    client_key_resolve,
+    client_without_key,
     presented_key_in_headers,
 )
 from providers.services.errors import error_body
@@ -102,6 +106,24 @@ def edge_error(path: str, status: int, error_type: str, message: str) -> HttpRes
     return HttpResponse(error_body(error_type, message), status=status, content_type="application/json")
 
 
+def refusal_response(scope: Scope, status: int) -> HttpResponseBase:
+    """The API's own 401/413 (dialect-shaped by proxy_project.api's handlers), or a 408/529."""
+    from proxy_project.api import api  # the NinjaAPI imports every router: load it lazily
+
+    path: str = scope["path"]
+    if status in (408, 529):
+        return body_timeout_response(path) if status == 408 else overloaded_response(path)
+    try:
+        request = ASGIRequest(scope, io.BytesIO(b""))
+    except (UnicodeDecodeError, RequestDataTooBig):
+        return edge_error(path, status, "invalid_request_error", "request refused")
+    exc = AuthenticationError() if status == 401 else RequestDataTooBig("request body exceeds MAX_REQUEST_BYTES")
+    response = api.on_exception(request, exc)
+    if status == 413:
+        response["connection"] = "close"  # the unread body must not be parsed as a next request
+    return response
+
+
 def overloaded_response(path: str) -> HttpResponse:
     response = edge_error(path, 529, "overloaded_error", "the gateway is at capacity; retry shortly")
     response["retry-after"] = str(settings.OVERLOAD_RETRY_AFTER)
@@ -150,7 +172,7 @@ class ApiASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         except BodyRefused as exc:
-            await self.send_response(self._refusal(scope, exc.status), send)
+            await self.send_response(refusal_response(scope, exc.status), send)
             return
         set_script_prefix(get_script_prefix(scope))
         request, error_response = self.create_request(scope, io.BytesIO(body))
@@ -177,25 +199,10 @@ class ApiASGIHandler(ASGIHandler):
         identity: ClientIdentity | None = await client_authenticate(key=presented_key_in_headers(headers))
         scope[SCOPE_KEY] = identity if identity is not None else REFUSED
         if identity is None:
-            return self._refusal(scope, 401)
+            return refusal_response(scope, 401)
         if content_length_over(headers, settings.MAX_REQUEST_BYTES):
-            return self._refusal(scope, 413)
+            return refusal_response(scope, 413)
         return None
-
-    def _refusal(self, scope: Scope, status: int) -> HttpResponseBase:
-        """The API's own 401/413 (dialect-shaped by proxy_project.api's handlers), or a 408."""
-        from proxy_project.api import api  # the NinjaAPI imports every router: load it lazily
-
-        if status == 408:
-            return body_timeout_response(scope["path"])
-        request, _ = self.create_request(scope, io.BytesIO(b""))
-        if request is None:
-            return edge_error(scope["path"], status, "invalid_request_error", "bad request")
-        exc = AuthenticationError() if status == 401 else RequestDataTooBig("request body exceeds MAX_REQUEST_BYTES")
-        response = api.on_exception(request, exc)
-        if status == 413:
-            response["connection"] = "close"  # the unread body must not be parsed as a next request
-        return response
 
     async def _respond(self, request: Any, send: Send) -> None:
         response = _api_shaped(await self.get_response_async(request), request.path)
@@ -261,3 +268,48 @@ def _close(response: HttpResponseBase) -> None:
             closer()
     closers.clear()
     response.closed = True
+
+
+# --- The same checks as the headers arrive (daphne_tuning's Twisted request calls these) ---------
+
+
+def edge_precheck(*, path: str, headers: list[tuple[bytes, bytes]], length: int | None
+                  ) -> int | None | Coroutine[Any, Any, int | None]:
+    """The refusal status (401/413) for a request whose body has not been read, None to go on,
+    or a coroutine giving one of those when the key is not in the in-process cache yet."""
+    if needs_client_key(path):
+        key = presented_key_in_headers(headers)
+        if not key:
+            if client_without_key() is None:
+                return 401
+        else:
+            cached = client_key_cached(key)
+            if cached is MISS:
+                return _key_then_length(key, length)
+            if cached is None:
+                return 401
+    return _length_status(length)
+
+
+async def _key_then_length(key: str, length: int | None) -> int | None:
+    if await client_key_resolve(key) is None:
+        return 401
+    return _length_status(length)
+
+
+def _length_status(length: int | None) -> int | None:
+    return 413 if length is not None and length > settings.MAX_REQUEST_BYTES else None
+
+
+def refusal_bytes(*, path: str, method: str, headers: list[tuple[bytes, bytes]], status: int) -> bytes:
+    """A whole HTTP/1.1 refusal (401/408/413/529) with ``Connection: close``, for writing raw."""
+    scope: Scope = {"type": "http", "path": path, "method": method, "headers": headers,
+                    "query_string": b"", "root_path": "", "http_version": "1.1"}
+    response = refusal_response(scope, status)
+    response["connection"] = "close"
+    body = response.content if isinstance(response, HttpResponse) else b""
+    response["content-length"] = str(len(body))
+    reason = response.reason_phrase.encode("latin-1")
+    return b"HTTP/1.1 %d %s\r\n%s\r\n\r\n%s" % (status, reason, response.serialize_headers(), body)
+
+

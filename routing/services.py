@@ -13,6 +13,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from proxy_project.dbconn import connections_cleaned
 from routing.fingerprints import fingerprint
 from routing.models import AgentFingerprint
 from routing.selectors import route_table_invalidate
@@ -40,6 +41,7 @@ async def fingerprint_sightings_aflush() -> None:
         await sync_to_async(fingerprint_sightings_write, thread_sensitive=False)(batch)
 
 
+@connections_cleaned  # a pool thread's connection, as dashboard.services._bulk_write
 @transaction.atomic
 def fingerprint_sightings_write(batch: dict[str, tuple[int, str]]) -> None:
     now = timezone.now()
