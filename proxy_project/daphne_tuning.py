@@ -86,6 +86,9 @@ def _edge_request_class(base: type[Any]) -> type[Any]:  # noqa: C901 - one small
 
         def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name
             super().gotLength(length)
+            if self.requestHeaders.hasHeader(b"upgrade"):
+                self._edge_state = "done"  # a websocket: the channels router and its auth take it
+                return
             verdict = edge_precheck(path=self._edge_path(), headers=self._edge_headers(), length=length)
             if length != 0:
                 self._edge_timer = _call_later(settings.REQUEST_BODY_TIMEOUT, self._edge_timeout)

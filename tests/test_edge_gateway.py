@@ -85,6 +85,12 @@ def test_edge_open_access_refuses_wrong_and_disabled_keys_and_serves_no_key(tmp_
                                 json={"model": "claude-sonnet-5", "messages": [{"role": "user", "content": "x"}]})
             assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
             assert client.head("/").status_code == 200 and client.get("/health").status_code == 200
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:  # websockets pass the edge
+            sock.sendall(b"GET /ws/dashboard/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         b"Sec-WebSocket-Version: 13\r\n\r\n")
+            sock.settimeout(10)
+            assert sock.recv(100).startswith(b"HTTP/1.1 403")  # the dashboard's own refusal: no staff session
     assert len(up.requests) == 2
 
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from providers.services.bootstrap import gateway_prepare
-from proxy_project.supervisor import Supervisor, celery_argv
+from proxy_project.supervisor import Supervisor, celery_argv, daphne_endpoint
 
 
 class Command(BaseCommand):
@@ -26,6 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="prepare the database, then exit")
         parser.add_argument("--no-worker", action="store_true", help="run neither the Celery worker nor beat")
         parser.add_argument("--no-beat", action="store_true", help="run the worker but not beat")
+        parser.add_argument("--backlog", type=int, default=None,
+                            help="listen backlog (default: LISTEN_BACKLOG, 4096); bursts beyond it are reset")
         parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes")
         parser.add_argument("--access-log", action="store_true", help="print one line per HTTP request")
 
@@ -61,7 +63,8 @@ class Command(BaseCommand):
             # A second's head start: the first requests do not wait behind Celery's imports.
             reactor.callLater(1.0, supervisor.start_all)  # type: ignore[attr-defined, arg-type]
             reactor.callLater(3.0, checker.start, 2.0, False)  # type: ignore[attr-defined, arg-type]
-        argv = ["-b", options["host"], "-p", str(options["port"])]
+        backlog = options["backlog"] or settings.LISTEN_BACKLOG
+        argv = ["-e", daphne_endpoint(options["host"], options["port"], backlog=backlog)]
         if not options["access_log"]:
             argv += ["-v", "0"]
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']}  (Ctrl-C stops)")
