@@ -6,6 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONPATH=/app \
+    GATEWAY_HOME=/data \
     DATABASE_URL=sqlite:////data/db.sqlite3 \
     CELERY_BROKER_FOLDER=/data/celery
 # (compose sets DATABASE_URL and REDIS_URL; these defaults make a lone `docker run` work too)

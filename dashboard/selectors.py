@@ -149,7 +149,8 @@ def provider_health(providers: Iterable[Provider], circuits: Iterable[CircuitSta
     """PURE: each provider's worst circuit state, summed failures and its last health check."""
     by_provider: dict[int, list[Circuit]] = {}
     for row in circuits:
-        circuit = Circuit(row.state, row.failure_count, row.open_until, row.probe_since, row.reason)
+        circuit = Circuit(row.state, row.failure_count, row.open_until, row.probe_since, row.reason,
+                          row.limited_until, row.limit_streak, row.limit_explicit)
         by_provider.setdefault(row.provider_id, []).append(circuit)
     out = []
     for p in providers:
@@ -157,7 +158,7 @@ def provider_health(providers: Iterable[Provider], circuits: Iterable[CircuitSta
         labelled = [(status_label(c, now), c) for c in states] or [("healthy", Circuit())]
         worst, circuit = max(labelled, key=lambda pair: SEVERITY.get(pair[0], 0))
         status = worst if p.enabled else "disabled"
-        until = circuit.open_until if status in ("cooling_down", "circuit_open") else 0
+        until = {"cooling_down": circuit.limited_until, "circuit_open": circuit.open_until}.get(status, 0)
         out.append(ProviderHealth(
             id=p.pk, name=p.name, kind=p.kind, enabled=p.enabled, status=status,
             failure_count=sum(c.failure_count for c in states),
@@ -182,7 +183,8 @@ def _providers_qs(ids: Collection[int] | None, names: Collection[str] | None) ->
 
 def _circuits_qs(providers: Collection[int]) -> QuerySet[CircuitState]:
     return CircuitState.objects.filter(provider_id__in=providers).only(
-        "provider_id", "state", "failure_count", "open_until", "probe_since", "reason"
+        "provider_id", "state", "failure_count", "open_until", "probe_since", "reason", "limited_until",
+        "limit_streak", "limit_explicit",
     )
 
 

@@ -86,7 +86,11 @@ def _secret(provider: ProviderConfig) -> str:
         return ""
     plain = _secrets.get(enc)
     if plain is None:
-        plain = crypto.decrypt(enc)
+        try:
+            plain = crypto.decrypt(enc)
+        except crypto.UndecryptableSecret as exc:
+            # A lost or wrong FIELD_ENCRYPTION_KEYS fails this provider (fallback, then 502), not the request.
+            raise CredentialsUnreadable(f"provider {provider.name!r} api key: {exc}") from None
         _secrets[enc] = plain
     return expand_env(plain)
 
@@ -123,6 +127,10 @@ def _build(up: UpstreamRequest, provider: ProviderConfig) -> httpx.Request:
 
 
 # --- AWS SigV4 (Bedrock) ---------------------------------------------------------------------------
+
+
+class CredentialsUnreadable(httpx.RequestError):
+    """A stored credential no configured key decrypts (a provider failure, like an unreachable host)."""
 
 
 class AWSCredentialsError(httpx.RequestError):

@@ -124,6 +124,10 @@ class CircuitState(models.Model):
     open_until = models.FloatField(default=0)  # epoch seconds
     probe_since = models.FloatField(default=0)
     reason = models.CharField(max_length=200, blank=True)
+    # The 429 cooldown, kept apart from the failure count (providers/circuit.py explains why).
+    limited_until = models.FloatField(default=0)  # epoch seconds
+    limit_streak = models.PositiveIntegerField(default=0)
+    limit_explicit = models.BooleanField(default=False)  # limited_until is the provider's Retry-After
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:

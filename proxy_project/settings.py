@@ -9,6 +9,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from proxy_project import secrets_store
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -60,12 +62,39 @@ def env_secret(name: str, default: str = "") -> str:
 
 
 DEBUG = env_bool("DEBUG", False)
-_DEV_SECRET = "dev-only-insecure-secret-key-change-me"
-SECRET_KEY = env_secret("SECRET_KEY", _DEV_SECRET)
-if SECRET_KEY == _DEV_SECRET and env_bool("REQUIRE_SECRET_KEY", False):
-    raise ImproperlyConfigured("SECRET_KEY must be set when REQUIRE_SECRET_KEY is on")
-# Provider keys and OAuth tokens are encrypted with a key derived from this (falls back to SECRET_KEY).
-FIELD_ENCRYPTION_KEY = env_secret("FIELD_ENCRYPTION_KEY", "") or SECRET_KEY
+# The data directory: secrets generated on first start (SECRET_KEY, the field-encryption keys,
+# credentials shown once) and the default SQLite database. Compose mounts one volume here for
+# web, worker and beat, so they share the keys.
+GATEWAY_HOME = Path(env_str("GATEWAY_HOME", "") or BASE_DIR / "data").absolute()
+
+
+def _generated(name: str) -> str:
+    """A random value kept in GATEWAY_HOME/name (mode 0600), created once by whichever process
+    starts first."""
+    try:
+        return secrets_store.secret_file_ensure(GATEWAY_HOME / name)
+    except (OSError, secrets_store.SecretStoreError) as exc:
+        raise ImproperlyConfigured(
+            f"cannot keep a generated secret in {GATEWAY_HOME / name}: {exc} "
+            "(set GATEWAY_HOME to a writable directory, or provide the secret in the environment)"
+        ) from None
+
+
+_SECRET_KEY_ENV = env_secret("SECRET_KEY", "")
+if not _SECRET_KEY_ENV and env_bool("REQUIRE_SECRET_KEY", False):
+    raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set when REQUIRE_SECRET_KEY is on")
+SECRET_KEY = _SECRET_KEY_ENV or _generated(secrets_store.SECRET_KEY_FILE)
+# Provider keys, AWS secrets and OAuth tokens are encrypted (providers/crypto.py) with the first
+# of these keys; the others still decrypt until `manage.py rotate_encryption_key` re-encrypts.
+# From FIELD_ENCRYPTION_KEYS (comma list, newest first) or FIELD_ENCRYPTION_KEY, else the data
+# directory's file (FIELD_ENCRYPTION_KEYS_FILE below, "" when the environment gives the keys).
+_KEYS_ENV = secrets_store.keys_parse(env_secret("FIELD_ENCRYPTION_KEYS", ""))
+_KEYS_ENV = _KEYS_ENV or [k for k in [env_secret("FIELD_ENCRYPTION_KEY", "").strip()] if k]
+FIELD_ENCRYPTION_KEYS_FILE = "" if _KEYS_ENV else str(GATEWAY_HOME / secrets_store.ENCRYPTION_KEYS_FILE)
+if not _KEYS_ENV:
+    _generated(secrets_store.ENCRYPTION_KEYS_FILE)
+FIELD_ENCRYPTION_KEYS = _KEYS_ENV or list(secrets_store.keys_read(Path(FIELD_ENCRYPTION_KEYS_FILE)))
+FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEYS[0]  # the newest: encrypts
 
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "*").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
@@ -117,7 +146,12 @@ TEMPLATES = [
     },
 ]
 
-_default_db = f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+# The default database lives in the data directory; a db.sqlite3 at the repository root (where
+# it lived before GATEWAY_HOME) is kept in use, so existing installs keep their data.
+_LEGACY_DB = BASE_DIR / "db.sqlite3"
+_default_db = f"sqlite:///{_LEGACY_DB if _LEGACY_DB.exists() else GATEWAY_HOME / 'db.sqlite3'}"
+if not _LEGACY_DB.exists() and not os.environ.get("DATABASE_URL"):
+    GATEWAY_HOME.mkdir(mode=0o700, parents=True, exist_ok=True)  # SQLite creates the file, not its folder
 DATABASE_URL = env_str("DATABASE_URL", _default_db)
 try:
     _conn_max_age = env_int("DB_CONN_MAX_AGE", 0)

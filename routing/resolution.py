@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from providers.circuit import Circuit, Policy, admission, circuit_key
+from providers.circuit import Circuit, Policy, admission, blocked_until, circuit_key, explicit_wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,9 @@ class Candidate:
     provider: ProviderConfig
     model: str
     reason: str
-    admission: str = "pass"  # "pass" or "probe" (the single half-open trial request)
+    # "pass", "probe" (the single half-open trial request) or "panic" (tried although blocked,
+    # because every candidate is)
+    admission: str = "pass"
 
     @property
     def circuit(self) -> str:
@@ -240,7 +242,8 @@ def _default_provider(table: RouteTable) -> ProviderConfig | None:
 @dataclass(frozen=True, slots=True)
 class Arranged:
     candidates: tuple[Candidate, ...]
-    retry_after: float | None = None  # when every candidate is blocked: seconds until one reopens
+    # Empty candidates: every one is held by its provider's own Retry-After; seconds until the first ends.
+    retry_after: float | None = None
 
 
 def arrange(
@@ -256,9 +259,24 @@ def arrange(
     """Apply the strategy, session affinity and circuit admission to a resolution.
 
     Blocked candidates (open circuit, cooling down, probe in flight elsewhere) are dropped; a
-    candidate whose cooldown is over keeps its place and carries the half-open probe, so a
-    recovered primary gets its traffic back.
+    candidate whose open period is over keeps its place and carries the half-open probe, so a
+    recovered primary gets its traffic back. When every candidate is blocked, the breaker is not
+    allowed to be the whole answer (Envoy's panic mode): see ``_panic``.
     """
+    cands = _ordered(res, turn=turn, rng=rng, pinned=pinned)
+    ok: list[Candidate] = []
+    for cand in cands:
+        state = circuits.get(cand.circuit)
+        verdict = admission(state, now, policy) if state is not None else "pass"
+        if verdict == "pass":
+            ok.append(cand)
+        elif verdict == "probe":
+            ok.append(replace(cand, admission="probe"))
+    return Arranged(tuple(ok)) if ok else _panic(cands, circuits, now, policy)
+
+
+def _ordered(res: Resolution, *, turn: int, rng: random.Random | None, pinned: tuple[str, str] | None
+             ) -> list[Candidate]:
     cands = list(res.candidates)
     if len(cands) > 1 and res.strategy == "round_robin":
         k = turn % len(cands)
@@ -267,17 +285,16 @@ def arrange(
         (rng or random.Random()).shuffle(cands)
     if pinned is not None:
         cands.sort(key=lambda c: (c.provider.name, c.model) != pinned)
-    ok: list[Candidate] = []
-    soonest: float | None = None
-    for cand in cands:
-        state = circuits.get(cand.circuit)
-        verdict = admission(state, now, policy) if state is not None else "pass"
-        if verdict == "pass":
-            ok.append(cand)
-        elif verdict == "probe":
-            ok.append(replace(cand, admission="probe"))
-        elif state is not None:
-            wait = max(0.0, state.open_until - now)
-            soonest = wait if soonest is None else min(soonest, wait)
-    arranged = tuple(ok)
-    return Arranged(arranged, None if arranged else (soonest if soonest is not None else policy.recovery_timeout))
+    return cands
+
+
+def _panic(cands: list[Candidate], circuits: Mapping[str, Circuit], now: float, policy: Policy) -> Arranged:
+    """Every candidate is blocked: try the one whose block ends soonest (a real upstream answer),
+    except candidates whose provider explicitly asked for a pause (Retry-After still running).
+    If only those remain, the answer is a 429 with the shortest remaining pause."""
+    waits = [explicit_wait(circuits[c.circuit], now) for c in cands]
+    free = [c for c, wait in zip(cands, waits, strict=True) if wait is None]
+    if free:
+        soonest = min(free, key=lambda c: blocked_until(circuits[c.circuit], policy))
+        return Arranged((replace(soonest, admission="panic"),))
+    return Arranged((), retry_after=min(w for w in waits if w is not None))

@@ -7,6 +7,8 @@ path short. Adapters are pure: data in, data out. No Django, no settings, no net
 
 from __future__ import annotations
 
+import email.utils
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -212,14 +214,42 @@ class Adapter(Protocol):
     def classify_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> AdapterError: ...
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``retry-after`` in seconds or HTTP-date form.
+
+    RFC 9110 allows both forms of Retry-After. An HTTP-date is measured against the response's
+    own ``Date`` header (immune to clock skew between us and the provider; pure), else against
+    ``now`` (epoch seconds) when the caller passes its clock; without either it is unusable.
+    None: no usable value (the caller then infers its own cooldown).
+    """
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = (headers.get("retry-after") or "").strip()
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
+        return _retry_after_date(value, headers.get("date"), now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _http_date(value: str | None) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() if value else None
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+def _retry_after_date(value: str, date: str | None, now: float | None) -> float | None:
+    until = _http_date(value)
+    reference = _http_date(date)
+    reference = now if reference is None else reference
+    return None if until is None or reference is None else max(0.0, until - reference)
 
 
 def error_message_from(body: bytes) -> str:

@@ -1,14 +1,16 @@
-"""First-run preparation for ``manage.py serve``: migrate, seed, a staff user and a client key.
+"""First-run preparation for ``manage.py serve``: migrate, check that the stored secrets can be
+decrypted, seed, a staff user and a client key.
 
-Each step only acts when needed, so a second start costs a migration-plan check and three
-EXISTS queries. Secrets created here (the staff password when generated, the client key) are
-returned so the command prints them once; only hashes are stored.
+Each step only acts when needed, so a second start costs a migration-plan check, one SELECT per
+encrypted column and three EXISTS queries. Secrets created here (the staff password when
+generated, the client key) are returned so the command shows them once (credentials_show);
+only hashes are stored.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +21,10 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from providers.models import ClientKey, Provider
+from providers.services.encryption import secrets_readable_ensure
 from providers.services.keys import client_key_create
 from providers.services.seeding import seed_from_env
+from proxy_project.secrets_store import Output, credentials_emit
 
 
 @dataclass
@@ -37,11 +41,13 @@ def migrations_pending() -> bool:
 
 
 def gateway_prepare(*, env: Mapping[str, str]) -> Prepared:
-    """Migrate if needed, seed providers when there are none, ensure a staff user and a client key."""
+    """Migrate if needed, make sure every stored secret decrypts (SecretsUnreadable names those
+    that do not), seed providers when there are none, ensure a staff user and a client key."""
     out = Prepared()
     if migrations_pending():
         call_command("migrate", interactive=False, verbosity=0, skip_checks=True)
         out.notes.append("database migrated")
+    out.notes.extend(secrets_readable_ensure())
     if not Provider.objects.exists():
         out.notes.extend(f"seed: {note}" for note in seed_from_env(env=env))
     out.staff_user, out.staff_password = staff_user_ensure(env=env)
@@ -74,3 +80,10 @@ def broker_folders_ensure() -> None:
     for folder in settings.CELERY_BROKER_TRANSPORT_OPTIONS.values():
         if isinstance(folder, str):
             Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+def credentials_show(*, out: Output, what: str, lines: Sequence[str]) -> Path | None:
+    """Show credentials once: on a terminal as they are; otherwise (a log file, a pipe, docker
+    compose logs) in a mode-0600 file under GATEWAY_HOME/credentials whose path is shown.
+    Returns that path, or None."""
+    return credentials_emit(out=out, home=Path(settings.GATEWAY_HOME), what=what, lines=lines)

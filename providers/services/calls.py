@@ -8,6 +8,8 @@ and recording fallback events. Streams hand back a body iterator owning the upst
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -28,15 +30,18 @@ from providers.adapters.base import (
     output_budget_from,
 )
 from providers.auth import ClientIdentity
+from providers.circuit import breaker_class
 from providers.limits import usage_add
 from providers.services.circuits import (
     circuit_claim_probe,
+    circuit_record_answer,
     circuit_record_failure,
+    circuit_record_rate_limit,
     circuit_record_success,
     circuits_view,
     policy,
 )
-from providers.services.errors import error_body, transport_error
+from providers.services.errors import GatewayError, attempt_started, error_body, transport_error
 from providers.services.streaming import StreamSession
 from providers.services.targets import output_cap_learn, target_for
 from providers.services.tokens import aoauth_token_refresh
@@ -80,8 +85,17 @@ def error_outcome(err: AdapterError) -> Outcome:
 def expand_retries(candidates: tuple[Candidate, ...]) -> list[Candidate]:
     out: list[Candidate] = []
     for cand in candidates:
-        out.extend([cand] * (1 + max(0, cand.provider.max_retries)))
+        retries = 0 if cand.admission == "panic" else max(0, cand.provider.max_retries)
+        out.extend([cand] * (1 + retries))
     return out
+
+
+def paused_outcome(err: AdapterError) -> Outcome:
+    """Every candidate's provider asked for a pause (Retry-After): say so, with the time left."""
+    outcome = error_outcome(err)
+    outcome.headers["retry-after"] = str(max(1, math.ceil(err.retry_after or 0)))
+    outcome.headers["x-should-retry"] = "true"
+    return outcome
 
 
 async def candidates_for(req: ChatRequest, ctx: CallContext, table: RouteTable) -> list[Candidate] | AdapterError:
@@ -103,44 +117,59 @@ async def candidates_for(req: ChatRequest, ctx: CallContext, table: RouteTable) 
                        pinned=affinity_get(ctx.session_id))
     if not arranged.candidates:
         return AdapterError(
-            f"every provider for {meta.model!r} is cooling down or has an open circuit",
-            status=529, error_type="overloaded_error", retry_after=arranged.retry_after,
+            f"every provider for {meta.model!r} asked to pause (Retry-After)",
+            status=429, error_type="rate_limit_error", retry_after=arranged.retry_after,
         )
     return expand_retries(arranged.candidates)
 
 
 async def provider_call(req: ChatRequest, ctx: CallContext) -> Outcome:
-    """Answer one Messages request, falling back across candidates before the first byte."""
+    """Answer one Messages request, falling back across candidates before the first byte.
+
+    A probe candidate whose probe another worker holds is skipped; if that leaves nothing tried,
+    the first skipped one is tried anyway, so the breaker is never the whole answer.
+    """
     table = await route_table_get()
     candidates = await candidates_for(req, ctx, table)
     if isinstance(candidates, AdapterError):
         _log(ctx, req, None, None, candidates.status, error=candidates.message)
-        return error_outcome(candidates)
-    last = AdapterError("no candidate could be tried", status=529, error_type="overloaded_error")
+        return paused_outcome(candidates) if candidates.status == 429 else error_outcome(candidates)
+    last: AdapterError | None = None
     rate_limited: set[str] = set()  # scopes that answered 429: their retries are pointless now
+    skipped: list[Candidate] = []
     for index, cand in enumerate(candidates):
         if cand.circuit in rate_limited:
             continue
         if cand.admission == "probe" and not await circuit_claim_probe(cand):
-            continue  # another worker holds this scope's half-open probe
+            skipped.append(cand)  # another worker holds this scope's half-open probe
+            continue
         result = await _attempt(cand, req, ctx)
         if isinstance(result, Outcome):
             return result
         last = result
         if result.status == 429:
             rate_limited.add(cand.circuit)
-        following = [c for c in candidates[index + 1:] if c != cand]
         if not (result.retryable and index + 1 < len(candidates)):
             return error_outcome(result)
-        if following:
-            nxt = following[0]
-            ctx.notes.append(f"fallback: {cand.provider.name} {result.status} -> {nxt.provider.name}")
-            fallback_event_record(
-                from_provider=cand.provider.name, from_model=cand.model[:200], to_provider=nxt.provider.name,
-                to_model=nxt.model[:200], reason=f"{result.status} {result.error_type}: {result.message}"[:300],
-                status=result.status, requested_model=str(req.body.get("model", ""))[:200],
-            )
-    return error_outcome(last)
+        _note_fallback(ctx, req, cand, result, [c for c in candidates[index + 1:] if c != cand])
+    if last is None and skipped:
+        result = await _attempt(replace(skipped[0], admission="panic"), req, ctx)
+        return result if isinstance(result, Outcome) else error_outcome(result)
+    return error_outcome(last or AdapterError("no candidate could be tried", status=529,
+                                              error_type="overloaded_error"))
+
+
+def _note_fallback(ctx: CallContext, req: ChatRequest, cand: Candidate, result: AdapterError,
+                   following: list[Candidate]) -> None:
+    if not following:
+        return
+    nxt = following[0]
+    ctx.notes.append(f"fallback: {cand.provider.name} {result.status} -> {nxt.provider.name}")
+    fallback_event_record(
+        from_provider=cand.provider.name, from_model=cand.model[:200], to_provider=nxt.provider.name,
+        to_model=nxt.model[:200], reason=f"{result.status} {result.error_type}: {result.message}"[:300],
+        status=result.status, requested_model=str(req.body.get("model", ""))[:200],
+    )
 
 
 async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outcome | AdapterError:
@@ -168,16 +197,34 @@ async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outco
             result = await _send(adapter, up, cand, ctx, req)
         else:
             result.message = f"{result.message}; token refresh failed: {refreshed.error}"
-    if isinstance(result, AdapterError) and result.retryable:
-        await circuit_record_failure(cand, status=result.status, retry_after=result.retry_after)
-        _log(ctx, req, cand, up, result.status, error=result.message, final=False)
+    await _judge(cand, result, stream=req.stream)
+    if isinstance(result, Outcome):
+        affinity_set(ctx.session_id, cand.provider.name, cand.model)
     else:
-        await circuit_record_success(cand)  # the provider answered, even if it refused the request
-        if isinstance(result, Outcome):
-            affinity_set(ctx.session_id, cand.provider.name, cand.model)
-        else:
-            _log(ctx, req, cand, up, result.status, error=result.message)
+        _log(ctx, req, cand, up, result.status, error=result.message, final=not result.retryable)
     return result
+
+
+async def _judge(cand: Candidate, result: Outcome | AdapterError, *, stream: bool) -> None:
+    """What this attempt tells the breaker (providers.circuit.breaker_class decides the class).
+
+    A committed stream is only an answer (its end decides success or failure, see _open_stream);
+    a refused request (client 4xx) shows the provider alive; the gateway's own trouble and
+    ambiguous statuses (409) say nothing.
+    """
+    if isinstance(result, Outcome):
+        if not stream:  # a stream's answer was recorded when it committed (_open_stream)
+            await circuit_record_success(cand)
+        return
+    if isinstance(result, GatewayError):
+        return
+    kind = breaker_class(result.status) if result.retryable else None
+    if kind == "rate_limit":
+        await circuit_record_rate_limit(cand, retry_after=result.retry_after)
+    elif kind == "failure":
+        await circuit_record_failure(cand, reason=f"failed {result.status}: {result.message}")
+    elif not result.retryable and result.status < 500:
+        await circuit_record_success(cand)
 
 
 def _within_output_budget(result: Outcome | AdapterError, req: ChatRequest, cand: Candidate) -> ChatRequest | None:
@@ -205,10 +252,11 @@ async def _send(
 async def _call_once(
     adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest
 ) -> Outcome | AdapterError:
+    started = attempt_started()
     try:
         reply = await client.send(up, cand.provider)
     except httpx.HTTPError as exc:
-        return transport_error(exc)
+        return transport_error(exc, started=started)
     if reply.status >= 400:
         err = adapter.classify_error(reply.status, reply.body, reply.headers)
         err.upstream_status = reply.status
@@ -230,8 +278,23 @@ async def _call_once(
 async def _open_stream(
     adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest
 ) -> Outcome | AdapterError:
-    session = StreamSession(adapter, up, cand.provider)
-    err = await session.start()
+    answered = asyncio.Event()
+
+    async def ended(s: StreamSession) -> None:
+        """The committed stream's verdict: complete, or a mid-stream abort (the provider's)."""
+        await answered.wait()  # after the commit's own write, or a fast stream's abort is undone
+        if s.upstream_error is not None and not isinstance(s.upstream_error, GatewayError):
+            await circuit_record_failure(cand, reason=f"stream aborted: {s.upstream_error.message}")
+        elif s.upstream_error is None:
+            await circuit_record_success(cand)
+
+    session = StreamSession(adapter, up, cand.provider, on_end=ended)
+    try:
+        err = await session.start()
+        if err is None:
+            await circuit_record_answer(cand)  # committed: closed and not limited, count kept
+    finally:
+        answered.set()
     if err is not None:
         return err
 

@@ -1,18 +1,24 @@
 """Circuit breaker persistence: shared state in CircuitState, decisions in providers/circuit.py.
 
 The request path reads an in-process view refreshed from the database at most every
-CIRCUIT_REFRESH seconds; its own transitions update the view at once. Every transition is a
-conditional update, so two workers never both take the half-open probe.
+CIRCUIT_REFRESH seconds; its own transitions update the view at once. Every write is atomic
+across workers: counts are F() increments, the half-open probe and each cooldown episode are
+claimed with conditional UPDATEs, so two workers never both take a probe and no failure is lost.
+The request path and the health checks share one implementation (``_apply`` and friends).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models.functions import Least, Power
 
-from providers.circuit import CLOSED, HALF_OPEN, OPEN, Circuit, Policy, on_failure, on_probe
+from providers.circuit import CLOSED, HALF_OPEN, MAX_DOUBLINGS, OPEN, Circuit, Policy, on_answer, on_probe
 from providers.models import CircuitState
 from routing.resolution import Candidate
 
@@ -29,8 +35,12 @@ def policy() -> Policy:
     )
 
 
-def _circuit(row: CircuitState) -> Circuit:
-    return Circuit(row.state, row.failure_count, row.open_until, row.probe_since, row.reason)
+def circuit_from_row(row: CircuitState) -> Circuit:
+    return Circuit(row.state, row.failure_count, row.open_until, row.probe_since, row.reason, row.limited_until,
+                   row.limit_streak, row.limit_explicit)
+
+
+_circuit = circuit_from_row
 
 
 async def circuits_view() -> dict[str, Circuit]:
@@ -58,7 +68,7 @@ async def circuit_claim_probe(cand: Candidate) -> bool:
     """Take the single half-open probe for ``cand``'s scope; False if another worker has it."""
     now = time.time()
     stale = now - settings.CIRCUIT_RECOVERY_TIMEOUT
-    qs = CircuitState.objects.filter(key=cand.circuit)
+    qs = CircuitState.objects.filter(key=cand.circuit, limited_until__lte=now)
     claimed = await qs.filter(state=OPEN, open_until__lte=now).aupdate(state=HALF_OPEN, probe_since=now)
     if not claimed:
         claimed = await qs.filter(state=HALF_OPEN, probe_since__lte=stale).aupdate(probe_since=now)
@@ -67,46 +77,94 @@ async def circuit_claim_probe(cand: Candidate) -> bool:
     return bool(claimed)
 
 
+def _pristine(c: Circuit | None) -> bool:
+    return c is None or c == Circuit() or (c.state == CLOSED and not c.failure_count and not c.limit_streak
+                                           and not c.limited_until)
+
+
 async def circuit_record_success(cand: Candidate) -> None:
-    current = _view.get(cand.circuit)
-    if current is None or (current.state == CLOSED and current.failure_count == 0):
+    """A complete answer: the scope resets (one UPDATE, only when it was not pristine)."""
+    if _pristine(_view.get(cand.circuit)):
         return  # the common case costs nothing
     _view.pop(cand.circuit, None)
-    await CircuitState.objects.filter(key=cand.circuit).aupdate(
-        state=CLOSED, failure_count=0, open_until=0, probe_since=0, reason=""
-    )
+    await CircuitState.objects.filter(key=cand.circuit).aupdate(**_CLOSED_FIELDS)
 
 
-async def circuit_record_failure(cand: Candidate, *, status: int, retry_after: float | None) -> Circuit:
-    """Count a provider failure; opens the circuit at the threshold (429: cooldown at once)."""
-    now = time.time()
-    key = cand.circuit
-    row = await CircuitState.objects.filter(key=key).afirst()
-    current = _circuit(row) if row is not None else Circuit()
-    new = on_failure(current, now, policy(), status=status, retry_after=retry_after)
-    fields = {"state": new.state, "failure_count": new.failure_count, "open_until": new.open_until,
-              "probe_since": new.probe_since, "reason": new.reason[:200]}
-    if row is None:
-        await CircuitState.objects.aupdate_or_create(
-            key=key, defaults={**fields, "provider_id": cand.provider.id, "model": cand.model[:200]}
-        )
-    else:
-        # Conditional on what we read: a concurrent transition wins and ours is re-applied on top.
-        updated = await CircuitState.objects.filter(
-            key=key, state=row.state, failure_count=row.failure_count
-        ).aupdate(**fields)
-        if not updated:
-            await CircuitState.objects.filter(key=key).aupdate(
-                state=OPEN if new.state == OPEN else row.state, open_until=new.open_until,
-                reason=new.reason[:200],
-            )
+async def circuit_record_answer(cand: Candidate) -> None:
+    """A stream committed: close and lift the cooldown, keep the failure count (see on_answer)."""
+    current = _view.get(cand.circuit)
+    if current is None or (current.state == CLOSED and not current.limited_until and not current.limit_streak):
+        return
+    _view[cand.circuit] = on_answer(current)
+    await CircuitState.objects.filter(key=cand.circuit).aupdate(**_ANSWERED_FIELDS)
+
+
+async def circuit_record_failure(cand: Candidate, *, reason: str) -> Circuit:
+    """Count one provider failure (atomic across workers); opens at the threshold."""
+    return await _record(cand.circuit, cand.provider.id, cand.model, lambda qs: _fail(qs, reason, time.time()))
+
+
+async def circuit_record_rate_limit(cand: Candidate, *, retry_after: float | None) -> Circuit:
+    """A 429: start (or follow) the cooldown; the failure count is not touched."""
+    return await _record(cand.circuit, cand.provider.id, cand.model,
+                         lambda qs: _limit(qs, retry_after, time.time()))
+
+
+async def _record(key: str, provider_id: int, model: str, apply: Callable[[QuerySet[CircuitState]], None]
+                  ) -> Circuit:
+    new = await _apply_bridge(key, provider_id, model, apply)
     _view[key] = new
     return new
 
 
+def _apply(key: str, provider_id: int, model: str, apply: Callable[[QuerySet[CircuitState]], None]) -> Circuit:
+    """Run one transition's UPDATEs on the scope's row (created first if missing); read it back.
+
+    Queries: (get_or_create when new) + the transition's UPDATEs + one SELECT.
+    """
+    if not CircuitState.objects.filter(key=key).exists():
+        CircuitState.objects.get_or_create(key=key, defaults={"provider_id": provider_id, "model": model[:200]})
+    qs = CircuitState.objects.filter(key=key)
+    apply(qs)
+    row = qs.get()
+    return _circuit(row)
+
+
+_apply_bridge = sync_to_async(_apply)
+
+
+def _fail(qs: QuerySet[CircuitState], reason: str, now: float) -> None:
+    """providers.circuit.on_failure as two UPDATEs: an F() increment (no lost updates), then open
+    when the count reached the threshold or the scope was not closed (a failed probe)."""
+    p = policy()
+    qs.update(failure_count=F("failure_count") + 1, reason=reason[:200])
+    qs.filter(~Q(state=CLOSED) | Q(failure_count__gte=p.failure_threshold)).update(
+        state=OPEN, open_until=now + p.recovery_timeout, probe_since=0
+    )
+
+
+def _limit(qs: QuerySet[CircuitState], retry_after: float | None, now: float) -> None:
+    """providers.circuit.on_rate_limit as conditional UPDATEs: the streak grows once per cooldown."""
+    p = policy()
+    qs.filter(state=HALF_OPEN).update(state=OPEN, open_until=now, probe_since=0)
+    fresh = qs.filter(limited_until__lte=now)
+    if retry_after is not None:
+        fresh.update(limit_streak=F("limit_streak") + 1)
+        qs.update(limited_until=now + retry_after, limit_explicit=True, reason="rate_limited")
+        return
+    # base * 2**streak (the streak before this 429: SQL reads the old row in SET), capped
+    doublings = Least(F("limit_streak"), Value(MAX_DOUBLINGS), output_field=FloatField())
+    cooldown = Least(Value(p.rate_limit_cooldown), Value(p.rate_limit_base) * Power(Value(2.0), doublings),
+                     output_field=FloatField())
+    fresh.update(limited_until=Value(now) + cooldown, limit_streak=F("limit_streak") + 1, limit_explicit=False,
+                 reason="rate_limited")
+
+
 # --- Sync writers for the admin and Celery (health checks) ----------------------------------------
 
-_CLOSED_FIELDS = {"state": CLOSED, "failure_count": 0, "open_until": 0, "probe_since": 0, "reason": ""}
+_ANSWERED_FIELDS = {"state": CLOSED, "open_until": 0, "probe_since": 0, "limited_until": 0, "limit_streak": 0,
+                    "limit_explicit": False}
+_CLOSED_FIELDS = {**_ANSWERED_FIELDS, "failure_count": 0, "reason": ""}
 
 
 def circuit_reset(*, circuit_id: int) -> bool:
@@ -120,18 +178,11 @@ def circuits_close_for_provider(*, provider_id: int, now: float) -> int:
     """A health check succeeded: close the provider's circuits that opened on failures.
 
     Rate-limit cooldowns run out on their own: a models endpoint answering says nothing about
-    quota. Each close is conditional on the state read, so a concurrent transition wins.
-    Queries: the provider's non-pristine circuits, one UPDATE per circuit to close.
+    quota, so the limit fields are left alone. Query: one UPDATE.
     """
-    closed = 0
-    rows = CircuitState.objects.filter(provider_id=provider_id).exclude(state=CLOSED, failure_count=0)
-    for row in rows:
-        if row.reason == "rate_limited" and row.open_until > now:
-            continue
-        closed += CircuitState.objects.filter(
-            pk=row.pk, state=row.state, failure_count=row.failure_count
-        ).update(**_CLOSED_FIELDS)
-    return closed
+    return CircuitState.objects.filter(provider_id=provider_id).exclude(state=CLOSED, failure_count=0).update(
+        state=CLOSED, failure_count=0, open_until=0, probe_since=0
+    )
 
 
 def circuit_count_failure(
@@ -139,16 +190,10 @@ def circuit_count_failure(
 ) -> bool:
     """Count one provider failure seen outside the request path (a failed health check).
 
-    The same transition as the request path (providers.circuit.on_failure), written with a
-    conditional UPDATE on the state read; False when a concurrent transition won.
+    The same atomic UPDATEs as the request path: a 429 starts the cooldown, anything else counts.
     """
-    row, _ = CircuitState.objects.get_or_create(
-        key=key, defaults={"provider_id": provider_id, "model": model[:200]}
-    )
-    new = on_failure(_circuit(row), now, policy(), status=status, retry_after=retry_after)
-    return CircuitState.objects.filter(
-        pk=row.pk, state=row.state, failure_count=row.failure_count
-    ).update(
-        state=new.state, failure_count=new.failure_count, open_until=new.open_until,
-        probe_since=new.probe_since, reason=new.reason[:200],
-    ) == 1
+    if status == 429:
+        _apply(key, provider_id, model, lambda qs: _limit(qs, retry_after, now))
+    else:
+        _apply(key, provider_id, model, lambda qs: _fail(qs, f"health check {status}", now))
+    return True

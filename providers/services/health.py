@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from dashboard.services import dashboard_status_send
 from providers.adapters.anthropic import OAUTH_BETA
+from providers.adapters.base import parse_retry_after
+from providers.circuit import breaker_class
 from providers.client import auth_headers
 from providers.models import CircuitState, Provider
 from providers.services.circuits import circuit_count_failure, circuits_close_for_provider, circuits_forget
@@ -29,9 +31,8 @@ from routing.models import Route, TierEntry
 from routing.resolution import Candidate, ProviderConfig
 from routing.selectors import provider_config
 
-# Statuses that say the provider (not the request) is failing: they move circuits, like the
-# retryable errors of the request path. 401/403/404 are configuration errors: reported only.
-PROVIDER_FAILURE = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+# Which statuses move circuits is providers.circuit.breaker_class, as on the request path:
+# 429 starts a cooldown, 408/5xx count as failures; 401/403/404 are configuration errors: reported only.
 TIMEOUT_STATUS = 504
 CONNECT_STATUS = 502
 
@@ -123,18 +124,11 @@ def health_probe(cfg: ProviderConfig, *, timeout: float) -> HealthResult:
     if response.is_success:
         return HealthResult(cfg.id, True, response.status_code, latency)
     return HealthResult(cfg.id, False, response.status_code, latency, f"HTTP {response.status_code}",
-                        retry_after=_retry_after(response.headers.get("retry-after")))
+                        retry_after=parse_retry_after(response.headers, now=time.time()))
 
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
-
-
-def _retry_after(raw: str | None) -> float | None:
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
 
 
 def served_models(provider_id: int) -> set[str]:
@@ -148,7 +142,7 @@ def served_models(provider_id: int) -> set[str]:
 def _feed_circuits(cfg: ProviderConfig, result: HealthResult, now: float) -> None:
     if result.ok:
         changed = circuits_close_for_provider(provider_id=cfg.id, now=now)
-    elif result.status in PROVIDER_FAILURE:
+    elif breaker_class(result.status) is not None:
         changed = 0
         for model in sorted(served_models(cfg.id)):
             # The scope key exactly as the request path builds it (provider, model, credential).

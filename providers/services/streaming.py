@@ -5,6 +5,13 @@ StreamingHttpResponse only forwards bytes and inserts keep-alives. A client disc
 the body (Django >= 5 cancels it under ASGI), whose ``finally`` cancels the pump, which closes the
 upstream connection. The first step (status line) is awaited before the HTTP response is
 committed, so a failing upstream still gets an HTTP error status and a fallback.
+
+Streams are judged by content: events are held back until the first content block (text, tool
+call, thinking) and forwarded with it, so TTFT is unchanged. A stream that errs or ends before
+any content, while the status is not yet committed, is a failure before the first byte and falls
+back; after STREAM_COMMIT_WAIT s of silence the 200 is committed (keep-alive comments flow) and
+such an ending becomes an SSE ``error`` event. ``on_end`` reports a committed stream's outcome
+(``upstream_error``: a mid-stream abort) so the breaker counts it.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from django.conf import settings
@@ -20,7 +27,7 @@ from django.conf import settings
 from providers import client
 from providers.adapters.base import Adapter, AdapterError, StreamEvent, UpstreamRequest, anthropic_error_event
 from providers.eventstream import event_parser_for
-from providers.services.errors import transport_error
+from providers.services.errors import GatewayError, attempt_started, transport_error
 from providers.sse import PING, encode_many
 from routing.resolution import ProviderConfig
 
@@ -28,6 +35,10 @@ logger = logging.getLogger("gateway.stream")
 
 COMMENT_PING = b": keep-alive\n\n"  # before message_start an event would break SDK parsers
 
+
+# A reply may legitimately carry no content when its budget ran out or it was refused.
+CONTENTLESS_OK = frozenset({"max_tokens", "refusal"})
+EndHook = Callable[["StreamSession"], Awaitable[None]]
 
 EARLY_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "api_error": 502,
                       "timeout_error": 504, "invalid_request_error": 400}
@@ -48,7 +59,8 @@ def _early_error(events: list[StreamEvent]) -> AdapterError | None:
 
 
 class StreamSession:
-    def __init__(self, adapter: Adapter, up: UpstreamRequest, provider: ProviderConfig) -> None:
+    def __init__(self, adapter: Adapter, up: UpstreamRequest, provider: ProviderConfig, *,
+                 on_end: EndHook | None = None) -> None:
         self.adapter = adapter
         self.up = up
         self.provider = provider
@@ -58,7 +70,11 @@ class StreamSession:
         self.failed = False
         self.cancelled = False
         self.error_message = ""
+        self.upstream_error: AdapterError | None = None  # how a committed stream broke
+        self._on_end = on_end
         self._emitted = False
+        self._content = False  # real content was forwarded: events pass straight through
+        self._held: list[StreamEvent] = []
         self._last = time.monotonic()
         self._first: asyncio.Future[AdapterError | None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -76,9 +92,34 @@ class StreamSession:
             self._task.cancel()
             raise
 
+    @property
+    def committed(self) -> bool:
+        first = self._first
+        return first is not None and first.done() and first.result() is None
+
     async def _pump(self) -> None:
         first = self._first
         assert first is not None
+        try:
+            await self._run()
+            if self.committed and self._on_end is not None:
+                await self._report_end(self._on_end)
+        finally:
+            if not first.done():
+                first.set_result(AdapterError("upstream stream could not be opened", status=502,
+                                              retryable=True))
+            self.queue.put_nowait(None)
+
+    async def _report_end(self, hook: EndHook) -> None:
+        try:
+            await hook(self)
+        except Exception:  # the breaker's bookkeeping must never break the client's stream
+            logger.exception("recording the stream's outcome failed")
+
+    async def _run(self) -> None:
+        first = self._first
+        assert first is not None
+        started = attempt_started()
         try:
             async with client.stream(self.up, self.provider) as resp:
                 if resp.status_code >= 400:
@@ -87,25 +128,20 @@ class StreamSession:
                     err.upstream_status = resp.status_code
                     first.set_result(err)
                     return
-                # Commit to this upstream at its first event (an error there can still fall back)
-                # or after STREAM_COMMIT_WAIT seconds of silence, whichever comes first.
+                # Commit to this upstream at its first content (an error or an empty ending
+                # before it can still fall back) or after STREAM_COMMIT_WAIT s, whichever is first.
                 timer = asyncio.get_running_loop().call_later(settings.STREAM_COMMIT_WAIT, self._commit)
                 try:
                     await self._relay(resp)
                 finally:
                     timer.cancel()
         except httpx.HTTPError as exc:
-            self._fail(transport_error(exc))
+            self._fail(transport_error(exc, started=started))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a translator bug must end the stream visibly, not hang it
             logger.exception("stream translation failed")
-            self._fail(AdapterError(f"gateway stream error ({type(exc).__name__})"))
-        finally:
-            if not first.done():
-                first.set_result(AdapterError("upstream stream could not be opened", status=502,
-                                              retryable=True))
-            self.queue.put_nowait(None)
+            self._fail(GatewayError(f"gateway stream error ({type(exc).__name__})"))
 
     async def _relay(self, resp: httpx.Response) -> None:
         parser = event_parser_for(self.adapter.kind)
@@ -132,23 +168,29 @@ class StreamSession:
         if first is not None and not first.done():
             first.set_result(err)
             return
+        self.upstream_error = err
         self._emit([anthropic_error_event(err.error_type, err.message)])
 
     def _commit(self) -> None:
+        """STREAM_COMMIT_WAIT passed without content: commit the 200 and forward what is held
+        (message_start), so keep-alives can be ``ping`` events for a slow model."""
         if self._first is not None and not self._first.done():
             self._first.set_result(None)
+            held, self._held = self._held, []
+            if held:
+                self._forward(held)
 
     def _emit(self, events: list[StreamEvent]) -> None:
         if not events:
             return
-        first = self._first
-        if first is not None and not first.done():
-            early = _early_error(events)
-            if early is not None:  # nothing reached the client: answer with a status, maybe fall back
-                self._abandoned = True
-                first.set_result(early)
+        if not self._content:
+            judged = self._judge(events)
+            if judged is None:
                 return
-            first.set_result(None)
+            events = judged
+        self._forward(events)
+
+    def _forward(self, events: list[StreamEvent]) -> None:
         stats = self.translator.stats
         if self.ttft is None and stats.first_content:
             self.ttft = time.perf_counter()
@@ -156,9 +198,36 @@ class StreamSession:
             if event.event == "error":
                 self.failed = True
                 self.error_message = str(event.data.get("error", {}).get("message", "stream error"))
+                if self.upstream_error is None:
+                    self.upstream_error = AdapterError(self.error_message, status=502)
         self._emitted = True
         self._last = time.monotonic()
         self.queue.put_nowait(encode_many(events))
+
+    def _judge(self, events: list[StreamEvent]) -> list[StreamEvent] | None:
+        """Before any content: the events to forward now, or None (held, or fallen back)."""
+        first = self._first
+        assert first is not None
+        uncommitted = not first.done()
+        stats = self.translator.stats
+        early = _early_error(events)
+        if early is None and not stats.first_content and stats.finished and stats.stop_reason not in CONTENTLESS_OK:
+            early = AdapterError("upstream stream ended without any content", status=502, retryable=True)
+        if early is not None:
+            self._abandoned = True
+            if uncommitted:  # nothing reached the client: answer with a status, maybe fall back
+                first.set_result(early)
+                return None
+            return [anthropic_error_event(early.error_type, early.message)]  # no message_stop
+        if stats.first_content or stats.finished:
+            self._content = True
+        elif uncommitted:
+            self._held.extend(events)
+            return None
+        if uncommitted:
+            first.set_result(None)
+        held, self._held = self._held, []
+        return held + events
 
     def _keepalive(self, loop: asyncio.AbstractEventLoop, interval: float) -> asyncio.TimerHandle:
         idle = time.monotonic() - self._last

@@ -72,8 +72,8 @@ def test_dashboard_provider_status_shows_open_circuit_and_last_check(client, sta
 def test_provider_health_cooling_down_when_rate_limited():
     now = timezone.now().timestamp()
     provider = make_provider("anthropic", "http://127.0.0.1:9", kind="anthropic")
-    CircuitState.objects.create(key="y", provider=provider, model="m", state="open", failure_count=1,
-                                open_until=now + 30, reason="rate_limited")
+    CircuitState.objects.create(key="y", provider=provider, model="m", limited_until=now + 30, limit_streak=1,
+                                reason="rate_limited")
     [health] = selectors.provider_health_summary(names=["anthropic"])
     assert health.status == "cooling_down" and health.until is not None
 

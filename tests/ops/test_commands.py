@@ -15,6 +15,7 @@ from dashboard.models import RequestLog
 from providers.models import CircuitState, ClientKey, Provider, StaffToken
 from providers.services.bootstrap import gateway_prepare, staff_user_ensure
 from routing.models import ModelTier
+from tests.support.gateway import credential, credentials_file
 
 pytestmark = pytest.mark.django_db
 
@@ -66,8 +67,12 @@ def test_init_refuses_to_overwrite_and_bad_values(tmp_path):
         run("init", "--no-input", "--base-url", "nope", "--output", str(tmp_path / "x.json"))
 
 
-def test_create_client_key_with_limits_prints_the_key_once():
-    key = run("create_client_key", "ci", "--requests-per-day", "10", "--tokens-per-day", "1000").strip()
+def test_create_client_key_with_limits_shows_the_key_once(settings, tmp_path):
+    settings.GATEWAY_HOME = tmp_path  # stdout is not a terminal here: the key goes to a file
+    out = run("create_client_key", "ci", "--requests-per-day", "10", "--tokens-per-day", "1000")
+    key = credential(out, "sk-gw-")
+    assert key not in out and credentials_file(out).parent == tmp_path / "credentials"
+    assert oct(credentials_file(out).stat().st_mode & 0o777) == "0o600"
     row = ClientKey.objects.get(name="ci")
     assert key.startswith("sk-gw-") and row.key_hash == ClientKey.hash_key(key)
     assert (row.requests_per_day, row.tokens_per_day, row.requests_per_minute) == (10, 1000, None)
@@ -75,14 +80,24 @@ def test_create_client_key_with_limits_prints_the_key_once():
         run("create_client_key", "x", "--requests-per-day", "-1")
 
 
-def test_create_admin_token_needs_a_staff_user():
+def test_create_client_key_prints_with_print_flag_and_not_a_given_key():
+    key = run("create_client_key", "script", "--print").strip()
+    assert ClientKey.objects.get(name="script").key_hash == ClientKey.hash_key(key)
+    out = run("create_client_key", "given", "--key", "sk-gw-test-given-0000")
+    assert out.strip() == "client key 'given' created (sk-gw-test…)"
+
+
+def test_create_admin_token_needs_a_staff_user(settings, tmp_path):
+    settings.GATEWAY_HOME = tmp_path
     with pytest.raises(CommandError, match="no user named"):
         run("create_admin_token", "--user", "ghost")
     get_user_model().objects.create_user("plain", password="x")
     with pytest.raises(CommandError, match="not a staff user"):
         run("create_admin_token", "--user", "plain")
     get_user_model().objects.create_user("boss", password="x", is_staff=True)
-    token = run("create_admin_token", "--user", "boss").strip()
+    out = run("create_admin_token", "--user", "boss")
+    token = credential(out, "sk-gwadm-")
+    assert token not in out and oct(credentials_file(out).stat().st_mode & 0o777) == "0o600"
     assert token.startswith("sk-gwadm-") and StaffToken.objects.get().key_hash == ClientKey.hash_key(token)
 
 

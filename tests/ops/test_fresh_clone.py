@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.ops.test_serve import session_members
-from tests.support.gateway import REPO_ROOT, free_port, gateway_env
+from tests.support.gateway import REPO_ROOT, credential, credentials_file, free_port, gateway_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -39,6 +39,8 @@ def test_readme_first_command_serves_a_fresh_clone_within_60_seconds(tmp_path):
     env = gateway_env({"PORT": str(port)}, clone / "db.sqlite3")
     env.pop("DATABASE_URL")  # the default: SQLite in the clone
     env.pop("SECRET_KEY")
+    env.pop("FIELD_ENCRYPTION_KEY")
+    env.pop("GATEWAY_HOME")  # the default: data/ in the clone
     log_path = tmp_path / "make-run.log"
     started = time.monotonic()
     with log_path.open("wb") as log:
@@ -64,7 +66,7 @@ def test_readme_first_command_serves_a_fresh_clone_within_60_seconds(tmp_path):
         commands = [cmd for _, cmd in session_members(make.pid)]
         assert any("celery -A proxy_project worker" in c for c in commands), commands
         assert any("celery -A proxy_project beat" in c for c in commands), commands
-        assert (clone / "db.sqlite3").exists()
+        assert (clone / "data" / "db.sqlite3").exists()
         os.killpg(make.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the foreground group
         make.wait(timeout=30)
         deadline = time.monotonic() + 30
@@ -75,5 +77,9 @@ def test_readme_first_command_serves_a_fresh_clone_within_60_seconds(tmp_path):
         for pid, _ in session_members(make.pid):
             os.kill(pid, signal.SIGKILL)
     text = log_path.read_text(errors="replace")
-    assert "Client key (shown once, keep it): sk-gw-" in text
-    assert "Staff user 'admin', password (shown once):" in text
+    for name in ("secret_key", "field_encryption_keys"):  # generated on first start, private
+        assert oct((clone / "data" / name).stat().st_mode & 0o777) == "0o600"
+    shown = credentials_file(text).read_text()  # the log is not a terminal: a 0600 file holds them
+    assert "Client key (shown once, keep it): sk-gw-" in shown
+    assert "Staff user 'admin', password (shown once):" in shown
+    assert credential(text, "sk-gw-") not in text

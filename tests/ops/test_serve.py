@@ -14,7 +14,7 @@ import pytest
 
 from proxy_project.supervisor import Supervisor
 from tests.ops.test_claude_launcher import session_of
-from tests.support.gateway import REPO_ROOT, free_port, gateway_env
+from tests.support.gateway import REPO_ROOT, credential, credentials_file, free_port, gateway_env
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -71,7 +71,14 @@ def test_serve_runs_worker_and_beat_and_stops_them_all(tmp_path, sig):
             os.kill(pid, signal.SIGKILL)
         log.close()
     text = (tmp_path / "serve.log").read_text(errors="replace")
-    assert "Staff user 'admin', password (shown once):" in text and "Client key (shown once" in text
+    # stdout is a log file, not a terminal: the log names a private file instead of the secrets.
+    shown = credentials_file(text)
+    assert shown.parent == Path(env["GATEWAY_HOME"]) / "credentials" and oct(shown.stat().st_mode & 0o777) == "0o600"
+    secrets = shown.read_text()
+    assert "Staff user 'admin', password (shown once):" in secrets and "Client key (shown once" in secrets
+    key = credential(text, "sk-gw-")
+    password = secrets.split("password (shown once): ")[1].split()[0]
+    assert key not in text and password not in text
 
 
 def test_serve_no_worker_starts_no_children(tmp_path):

@@ -86,11 +86,12 @@ def test_provider_health_check_success_closes_failed_circuits_not_cooldowns(eage
         now = time.time()
         CircuitState.objects.create(key="f", provider=provider, model="a", state=OPEN, failure_count=5,
                                     open_until=now + 30, reason="failed 503")
-        CircuitState.objects.create(key="r", provider=provider, model="b", state=OPEN, failure_count=1,
-                                    open_until=now + 300, reason="rate_limited")
+        CircuitState.objects.create(key="r", provider=provider, model="b", limited_until=now + 300,
+                                    limit_streak=4, reason="rate_limited")
         assert tasks.provider_health_check.delay(provider.pk).get()["ok"] is True
     assert CircuitState.objects.get(key="f").state == CLOSED
-    assert CircuitState.objects.get(key="r").state == OPEN  # a 200 from /models says nothing about quota
+    # a 200 from /models says nothing about quota
+    assert CircuitState.objects.get(key="r").limited_until == now + 300
 
 
 def test_provider_health_check_auth_error_reports_without_moving_circuits(eager):

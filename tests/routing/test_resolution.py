@@ -129,11 +129,31 @@ def test_arrange_expired_cooldown_keeps_its_place_as_the_probe():
     assert names(arrange(res, circuits, 1000.0, POLICY)) == [("oauth", "probe"), ("openai", "pass")]
 
 
-def test_arrange_all_blocked_reports_soonest_retry():
+def test_arrange_all_blocked_tries_the_one_whose_block_ends_soonest():
     res = resolve(RequestMeta("claude-opus-4-8"), TABLE)
-    circuits = {c.circuit: Circuit("open", 5, open_until=900.0 + 10 * i) for i, c in enumerate(res.candidates)}
+    first, second = res.candidates[:2]
+    circuits = {first.circuit: Circuit("open", 5, open_until=930.0),
+                second.circuit: Circuit("open", 5, open_until=910.0)}
     arranged = arrange(res, circuits, 880.0, POLICY)
-    assert arranged.candidates == () and arranged.retry_after == 20.0
+    assert names(arranged) == [(second.provider.name, "panic")] and arranged.retry_after is None
+
+
+def test_arrange_all_blocked_by_inferred_cooldowns_still_tries_upstream():
+    res = resolve(RequestMeta("claude-opus-4-8"), TABLE)
+    circuits = {c.circuit: Circuit(limited_until=900.0 + i, limit_streak=3) for i, c in enumerate(res.candidates)}
+    assert names(arrange(res, circuits, 880.0, POLICY)) == [(res.candidates[0].provider.name, "panic")]
+
+
+def test_arrange_explicit_retry_after_is_not_panicked_over():
+    res = resolve(RequestMeta("claude-opus-4-8"), TABLE)
+    first, second = res.candidates[:2]
+    explicit = {first.circuit: Circuit(limited_until=890.0, limit_explicit=True),
+                second.circuit: Circuit(limited_until=885.5, limit_explicit=True)}
+    arranged = arrange(res, explicit, 880.0, POLICY)
+    assert arranged.candidates == () and arranged.retry_after == 5.5
+    # one provider paused on its own word, the other only by our breaker: the breaker gives way
+    mixed = {**explicit, second.circuit: Circuit("open", 5, open_until=2000.0)}
+    assert names(arrange(res, mixed, 880.0, POLICY)) == [(second.provider.name, "panic")]
 
 
 def test_arrange_half_open_probe_in_flight_blocks_others():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import anthropic
 import pytest
@@ -118,14 +119,15 @@ async def test_429_falls_back_and_cools_down_until_retry_after(two, anthropic_sd
     assert (event.from_provider, event.to_provider, event.status) == ("alpha", "beta", 429)
 
 
-async def test_429_without_retry_after_uses_configured_cooldown(two, anthropic_sdk, settings, gateway_client):
+async def test_429_without_retry_after_starts_a_short_cooldown(two, anthropic_sdk, settings, gateway_client):
     settings.RATE_LIMIT_COOLDOWN_DEFAULT = 120
     a, b = two
     await amake_tiers({"middle": [(a.p, "ma"), (b.p, "mb")]})
     a.enqueue(Reply.error(429))
     await anthropic_sdk.messages.create(**BODY)
     state = await CircuitState.objects.aget()
-    assert state.state == "open" and state.reason == "rate_limited"
+    assert state.state == "closed" and state.failure_count == 0 and state.reason == "rate_limited"
+    assert 0 < state.limited_until - time.time() <= 1.0 and not state.limit_explicit
     health = (await gateway_client.get("/health")).json()
     assert health["providers"]["alpha"]["status"] == "cooling_down"
     assert health["providers"]["beta"]["status"] == "healthy"
@@ -169,7 +171,7 @@ async def test_no_fallback_after_first_byte(two, gateway_client):
     assert b.requests == []
 
 
-async def test_all_candidates_blocked_answers_529_with_retry_after(two, gateway_client):
+async def test_all_candidates_paused_by_retry_after_answer_429_with_time_left(two, gateway_client):
     a, b = two
     await amake_tiers({"middle": [(a.p, "ma"), (b.p, "mb")]})
     a.enqueue(Reply.error(429, headers={"retry-after": "30"}))
@@ -177,8 +179,9 @@ async def test_all_candidates_blocked_answers_529_with_retry_after(two, gateway_
     first = await gateway_client.post("/v1/messages", json=BODY)
     assert first.status_code == 429 and first.json()["error"]["type"] == "rate_limit_error"
     resp = await gateway_client.post("/v1/messages", json=BODY)
-    assert resp.status_code == 529 and resp.json()["error"]["type"] == "overloaded_error"
-    assert 25 <= int(resp.headers["retry-after"]) <= 30
+    assert resp.status_code == 429 and resp.json()["error"]["type"] == "rate_limit_error"
+    assert 25 <= int(resp.headers["retry-after"]) <= 30 and resp.headers["x-should-retry"] == "true"
+    assert len(a.main_requests) == len(b.main_requests) == 1  # the providers' own word is kept
 
 
 async def test_session_affinity_moves_once_and_stays(two, anthropic_sdk):

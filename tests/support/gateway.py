@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -41,6 +42,7 @@ _SCRUBBED_PREFIXES = (
     "GATEWAY_",
     "AWS_",
     "CLAUDE_",
+    "FIELD_ENCRYPTION_",
 )
 _SCRUBBED = {
     "PREFERRED_PROVIDER",
@@ -50,6 +52,8 @@ _SCRUBBED = {
     "REDIS_URL",
     "DATABASE_URL",
     "DJANGO_SETTINGS_MODULE",
+    "SECRET_KEY_FILE",
+    "REQUIRE_SECRET_KEY",
     "REQUEST_TIMEOUT",
     "MAX_TOKENS_LIMIT",
     "HTTP_PROXY",
@@ -112,6 +116,11 @@ def gateway_env(env: Mapping[str, str], db_path: Path) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "proxy_project.settings",
             "DATABASE_URL": f"sqlite:///{db_path}",
             "SECRET_KEY": "test-secret-not-real",
+            # Given, not generated, so gateways started on one shared database agree on it (as a
+            # deployment's processes share GATEWAY_HOME); tests/ops/test_secrets.py covers generation.
+            "FIELD_ENCRYPTION_KEY": "test-field-key-not-real",
+            # Shown-once credentials go next to the test's database.
+            "GATEWAY_HOME": str(db_path.parent / "gateway-home"),
             "PYTHONUNBUFFERED": "1",
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
@@ -119,6 +128,26 @@ def gateway_env(env: Mapping[str, str], db_path: Path) -> dict[str, str]:
     )
     base.update({k: str(v) for k, v in env.items()})
     return base
+
+
+CREDENTIALS_LINE = re.compile(r"Credentials \(shown once\) written to (\S+) \(mode 0600\)")
+
+
+def credentials_file(output: str) -> Path:
+    """The file a command named instead of printing credentials (its stdout was not a terminal)."""
+    found = CREDENTIALS_LINE.search(output)
+    if found is None:
+        raise AssertionError(f"no credentials file named in:\n{output[-3000:]}")
+    return Path(found.group(1))
+
+
+def credential(output: str, prefix: str) -> str:
+    """The credential starting with ``prefix`` (``sk-gw-``, ``sk-gwadm-``) from the file named in ``output``."""
+    for line in credentials_file(output).read_text().splitlines():
+        for word in line.split():
+            if word.startswith(prefix):
+                return word
+    raise AssertionError(f"no {prefix}… credential in {credentials_file(output)}")
 
 
 def _manage(args: list[str], env: Mapping[str, str], *, check: bool = True, timeout: float = 120

@@ -5,18 +5,22 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from providers.services.bootstrap import credentials_show
 from providers.services.keys import staff_token_create
 
 
 class Command(BaseCommand):
     help = (
         "Issue a bearer token for the admin REST API (/api/admin/, schema at /api/openapi.json) "
-        "for a staff user and print it once (only its hash is stored)."
+        "for a staff user and show it once (only its hash is stored): on a terminal, else in a "
+        "mode-0600 file under GATEWAY_HOME/credentials whose path is printed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--user", default="admin", help="the staff user's username (default: admin)")
         parser.add_argument("--name", default="cli", help="what the token is for")
+        parser.add_argument("--print", action="store_true",
+                            help="print the token even when standard output is not a terminal (TOKEN=$(...))")
 
     def handle(self, *args: Any, **options: Any) -> None:
         users = get_user_model()
@@ -27,4 +31,7 @@ class Command(BaseCommand):
             _, plaintext = staff_token_create(user=user, name=options["name"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(plaintext)
+        if options["print"]:
+            self.stdout.write(plaintext)
+        else:
+            credentials_show(out=self.stdout, what="admin-token", lines=[plaintext])

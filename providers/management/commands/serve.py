@@ -4,17 +4,25 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers.services.bootstrap import gateway_prepare
+from providers.services.bootstrap import Prepared, credentials_show, gateway_prepare
+from providers.services.encryption import SecretsUnreadable
 from proxy_project.supervisor import Supervisor, celery_argv, daphne_endpoint
+
+UNREADABLE_HINT = (
+    "Restore the data directory (GATEWAY_HOME, its field_encryption_keys file) or set FIELD_ENCRYPTION_KEYS "
+    "to the keys these were written with; or run `manage.py rotate_encryption_key --forget-unreadable` "
+    "to clear them and enter them again in the admin."
+)
 
 
 class Command(BaseCommand):
     help = (
         "Start the gateway in one step: migrate, seed providers and tiers from the environment when "
         "there are none, create a staff user (ADMIN_USER/ADMIN_PASSWORD, or a generated password) "
-        "and a first client key when there are none (both printed once), then serve the API and the "
+        "and a first client key when there are none (both shown once: on a terminal, else in a mode-0600 "
+        "file under GATEWAY_HOME/credentials), then serve the API and the "
         "dashboard with daphne and run a Celery worker and beat as child processes. Ctrl-C or "
         "SIGTERM stops them all."
     )
@@ -32,21 +40,32 @@ class Command(BaseCommand):
         parser.add_argument("--access-log", action="store_true", help="print one line per HTTP request")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        prepared = gateway_prepare(env=os.environ)
+        try:
+            prepared = gateway_prepare(env=os.environ)
+        except SecretsUnreadable as exc:
+            raise CommandError(f"{exc}\n{UNREADABLE_HINT}") from None
         for note in prepared.notes:
             self.stdout.write(note)
-        base = f"http://{options['host']}:{options['port']}"
-        if prepared.staff_password:
-            self.stdout.write(self.style.SUCCESS(
-                f"Staff user {prepared.staff_user!r}, password (shown once): {prepared.staff_password}"
-            ))
-            self.stdout.write(f"Dashboard: {base}/dashboard/   Admin: {base}/admin/")
-        if prepared.client_key:
-            self.stdout.write(self.style.SUCCESS(f"Client key (shown once, keep it): {prepared.client_key}"))
-            self.stdout.write(f"Use it: ANTHROPIC_BASE_URL={base} ANTHROPIC_API_KEY={prepared.client_key} claude")
+        self._show_credentials(prepared, f"http://{options['host']}:{options['port']}")
         if options["no_serve"]:
             return
         self._serve(options)
+
+    def _show_credentials(self, prepared: Prepared, base: str) -> None:
+        """The first start's generated password and client key, once (never into a log)."""
+        secret_lines = []
+        if prepared.staff_password:
+            secret_lines.append(f"Staff user {prepared.staff_user!r}, password (shown once): {prepared.staff_password}")
+        if prepared.client_key:
+            secret_lines.append(f"Client key (shown once, keep it): {prepared.client_key}")
+        if not secret_lines:
+            return
+        written = credentials_show(out=self.stdout, what="first-start", lines=secret_lines)
+        if prepared.staff_password:
+            self.stdout.write(f"Dashboard: {base}/dashboard/   Admin: {base}/admin/")
+        if prepared.client_key:
+            key = prepared.client_key if written is None else f"<the client key in {written}>"
+            self.stdout.write(f"Use it: ANTHROPIC_BASE_URL={base} ANTHROPIC_API_KEY={key} claude")
 
     def _serve(self, options: dict[str, Any]) -> None:
         """daphne in this process; the Celery children start once the reactor runs."""
