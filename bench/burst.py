@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
+import signal
 import sqlite3
 import sys
 import time
@@ -53,7 +55,8 @@ async def one_stream(port: int, request: bytes, seconds: float) -> str:
     if status == "529":
         clean = b"retry-after:" in data.lower() and b"overloaded_error" in data
         return "529" if clean else "529-unclean"
-    return f"http-{status or 'none'}"
+    message = data.partition(b'"message":"')[2].split(b'"', 1)[0].decode(errors="replace")[:60]
+    return f"http-{status or 'none'} {message}".strip()
 
 
 async def burst(port: int, request: bytes, n: int, seconds: float) -> tuple[Counter[str], float]:
@@ -120,9 +123,10 @@ def main() -> int:
     ap.add_argument("--backlog", type=int, default=4096, help="listen backlog for daphne's endpoint")
     ap.add_argument("--settle", type=float, default=4.0, help="seconds of quiet before reading idle RSS")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds one stream may take")
+    ap.add_argument("--app", default="", help="ASGI app (e.g. bench.whatif.memdump_asgi:application)")
     ap.add_argument("--out", default=str(BENCH / "last_burst.json"))
     args = ap.parse_args()
-    ctx = new_ctx()
+    ctx = new_ctx(**({"app": args.app} if args.app else {}))
     ctx.env["LISTEN_BACKLOG"] = str(args.backlog)
     if args.cap:
         ctx.env["MAX_INFLIGHT_REQUESTS"] = str(args.cap)
@@ -131,6 +135,10 @@ def main() -> int:
         ready = start_gateway(ctx)
         print(f"gateway ready in {ready:.2f} s on :{ctx.gw_port} (pid {ctx.gw_pid})", flush=True)
         out = run_bursts(ctx, [int(s) for s in args.streams.split(",") if s.strip()], args.settle, args.timeout)
+        if args.app:
+            os.kill(ctx.gw_pid, signal.SIGUSR1)
+            time.sleep(3)
+            print(ctx.logs["daphne"].read_text(errors="replace")[-20000:])
     finally:
         for p in reversed(ctx.procs):
             stop(p)
