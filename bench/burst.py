@@ -123,11 +123,13 @@ def main() -> int:
     ap.add_argument("--backlog", type=int, default=4096, help="listen backlog for daphne's endpoint")
     ap.add_argument("--settle", type=float, default=4.0, help="seconds of quiet before reading idle RSS")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds one stream may take")
+    ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the gateway (repeatable)")
     ap.add_argument("--app", default="", help="ASGI app (e.g. bench.whatif.memdump_asgi:application)")
     ap.add_argument("--out", default=str(BENCH / "last_burst.json"))
     args = ap.parse_args()
     ctx = new_ctx(**({"app": args.app} if args.app else {}))
     ctx.env["LISTEN_BACKLOG"] = str(args.backlog)
+    ctx.env.update(item.split("=", 1) for item in args.env)
     if args.cap:
         ctx.env["MAX_INFLIGHT_REQUESTS"] = str(args.cap)
     try:
@@ -136,6 +138,8 @@ def main() -> int:
         print(f"gateway ready in {ready:.2f} s on :{ctx.gw_port} (pid {ctx.gw_pid})", flush=True)
         out = run_bursts(ctx, [int(s) for s in args.streams.split(",") if s.strip()], args.settle, args.timeout)
         if args.app:
+            os.kill(ctx.gw_pid, signal.SIGUSR1)
+            time.sleep(35)  # past the upstream pool's keepalive expiry
             os.kill(ctx.gw_pid, signal.SIGUSR1)
             time.sleep(3)
             print(ctx.logs["daphne"].read_text(errors="replace")[-20000:])

@@ -52,7 +52,7 @@ from providers.auth import (
     presented_key_in_headers,
 )
 from providers.services.errors import error_body
-from proxy_project import dbconn
+from proxy_project import dbconn, memory
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -156,10 +156,12 @@ class ApiASGIHandler(ASGIHandler):
             await self.send_response(overloaded_response(path), send)
         else:
             INFLIGHT.count += 1
+            memory.inflight_changed(INFLIGHT.count)
             try:
                 await self._serve(scope, receive, send)
             finally:
                 INFLIGHT.count -= 1
+                memory.inflight_changed(INFLIGHT.count)
         dbconn.cleanup_schedule()
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -180,16 +182,19 @@ class ApiASGIHandler(ASGIHandler):
             assert error_response is not None
             await self.send_response(error_response, send)
             return
-        tasks = [
-            asyncio.create_task(_listen_for_disconnect(receive)),
-            asyncio.create_task(self._respond(request, send)),
-        ]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            if not task.done():
-                task.cancel()  # a client that left cancels the view (and its upstream request)
-            with contextlib.suppress(asyncio.CancelledError, RequestAborted):
-                await task
+        responder = asyncio.create_task(self._respond(request, send))
+        listener = asyncio.create_task(_listen_for_disconnect(receive))
+        _, pending = await asyncio.wait((responder, listener), return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()  # a client that left cancels the view (and its upstream request)
+        if pending:
+            await asyncio.wait(pending)
+        # Read the outcome without awaiting: an exception raised through this frame would tie it,
+        # the tasks and the request into a reference cycle that only a full gc pass frees (seen
+        # as ~80 objects of garbage per request after a burst).
+        failure = None if responder.cancelled() else responder.exception()
+        if failure is not None:
+            raise failure
 
     async def _admit(self, scope: Scope) -> HttpResponseBase | None:
         """401 or 413 from the headers alone (nothing read yet); on success the identity is in the scope."""
@@ -253,9 +258,9 @@ async def _read_body(receive: Receive, *, limit: int, seconds: float) -> bytes:
 
 
 async def _listen_for_disconnect(receive: Receive) -> None:
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise RequestAborted()
+    """Returns when the client disconnects (a body message after the body cannot come)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _close(response: HttpResponseBase) -> None:

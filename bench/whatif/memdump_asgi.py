@@ -19,7 +19,15 @@ def _rss() -> str:
 
 
 def _report(signum: int, frame: Any) -> None:
-    gc.collect()
+    print("MEMDUMP before gc", _rss(), "gc counts", gc.get_count(), file=sys.stderr)
+    memory.trim()
+    print("MEMDUMP trim without gc", _rss(), file=sys.stderr)
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    print("MEMDUMP collected", gc.collect(), file=sys.stderr)
+    garbage = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+    print("MEMDUMP garbage", garbage.most_common(30), file=sys.stderr)
+    gc.garbage.clear()
+    gc.set_debug(0)
     counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
     print("MEMDUMP", _rss(), "objects", sum(counts.values()), counts.most_common(25), file=sys.stderr)
     sys._debugmallocstats()
