@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/burst.py [--streams 1000,2000] [--cap N] [--backlog 4096]
 
-Starts the fake upstream and one daphne (as bench/run.py, with ``-e ...:backlog=B``), warms up,
+Starts the fake upstream and one daphne (as bench/run.py, with ``-e ...:backlog=B`` and, as
+``manage.py serve``, ``PYTHONMALLOC=malloc``; ``--pymalloc`` keeps Python's allocator), warms up,
 waits for idle and reads VmRSS (the baseline). For each burst size it opens N connections at
 once, each sending the bench's Claude-Code-like streaming body (~46 KB), and reads every answer
 to the end. Counted: 200s with a complete stream (``message_stop``), clean 529s (with
@@ -123,12 +124,16 @@ def main() -> int:
     ap.add_argument("--backlog", type=int, default=4096, help="listen backlog for daphne's endpoint")
     ap.add_argument("--settle", type=float, default=4.0, help="seconds of quiet before reading idle RSS")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds one stream may take")
+    ap.add_argument("--pymalloc", action="store_true",
+                    help="keep Python's allocator (manage.py serve runs with PYTHONMALLOC=malloc)")
     ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the gateway (repeatable)")
     ap.add_argument("--app", default="", help="ASGI app (e.g. bench.whatif.memdump_asgi:application)")
     ap.add_argument("--out", default=str(BENCH / "last_burst.json"))
     args = ap.parse_args()
     ctx = new_ctx(**({"app": args.app} if args.app else {}))
     ctx.env["LISTEN_BACKLOG"] = str(args.backlog)
+    if not args.pymalloc:
+        ctx.env["PYTHONMALLOC"] = "malloc"  # as manage.py serve runs (GATEWAY_SYSTEM_MALLOC)
     ctx.env.update(item.split("=", 1) for item in args.env)
     if args.cap:
         ctx.env["MAX_INFLIGHT_REQUESTS"] = str(args.cap)

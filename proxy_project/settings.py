@@ -222,6 +222,9 @@ LISTEN_BACKLOG = env_int("LISTEN_BACKLOG", 4096)                 # kernel accept
 # In-flight API requests (streams included) one process takes; past it: 529 overloaded_error.
 MAX_INFLIGHT_REQUESTS = env_int("MAX_INFLIGHT_REQUESTS", 1500)
 OVERLOAD_RETRY_AFTER = env_int("OVERLOAD_RETRY_AFTER", 2)        # seconds, sent as retry-after with 529
+# `manage.py serve` runs with PYTHONMALLOC=malloc (unless PYTHONMALLOC is set) so that memory
+# goes back to the OS after a burst (proxy_project/memory.py).
+GATEWAY_SYSTEM_MALLOC = env_bool("GATEWAY_SYSTEM_MALLOC", True)
 
 # --- Celery --------------------------------------------------------------------------------------
 # Without Redis the broker is a folder (kombu's filesystem transport): it needs no server and,

@@ -152,6 +152,8 @@ def test_serve_listens_with_the_configured_backlog(tmp_path):
         wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), 30, "/health")
         somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
         assert listen_backlog(port) == min(1234, somaxconn)
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+        assert b"PYTHONMALLOC=malloc" in environ  # re-exec'd with glibc's allocator, same pid
     finally:
         proc.terminate()
         proc.wait(timeout=20)
