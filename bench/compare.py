@@ -8,6 +8,8 @@ Variants (``--variants``, comma-separated):
 
 * ``baseline``: the gateway as deployed (proxy_project.settings, proxy_project.asgi:application);
 * ``no-mw``: the same with ``MIDDLEWARE = []`` (bench/whatif/nomw_settings.py);
+* ``no-hygiene``: without the API handler's close_old_connections after each request;
+* ``sysmalloc``: ``PYTHONMALLOC=malloc`` (glibc for small objects: a burst's memory can be trimmed);
 * ``floor-fwd``: a bare ASGI app that forwards with httpx, no Django (bench/whatif/floor_asgi.py);
 * ``floor-hello``: a bare ASGI app answering canned replies, no upstream (daphne/twisted floor).
 
@@ -35,6 +37,8 @@ VARIANTS: dict[str, tuple[str | None, dict[str, str]]] = {
     "baseline": (None, {}),
     "no-mw": (None, {"DJANGO_SETTINGS_MODULE": "bench.whatif.nomw_settings"}),
     "stock-pool": (None, {"UPSTREAM_LEAN_POOL": "false"}),
+    "no-hygiene": ("bench.whatif.nohygiene_asgi:application", {}),
+    "sysmalloc": (None, {"PYTHONMALLOC": "malloc"}),
     "floor-fwd": (FLOOR, {"FLOOR_MODE": "forward"}),
     "floor-hello": (FLOOR, {"FLOOR_MODE": "hello"}),
 }

@@ -176,7 +176,9 @@ def start_gateway(
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ctx.gw_port), app or ctx.app],
+        # ``-e`` with a backlog, as ``manage.py serve`` (``-b/-p`` listen with 50: bursts get resets)
+        [PY, "-m", "daphne", "-e", f"tcp:port={ctx.gw_port}:interface=127.0.0.1:backlog="
+         f"{(env or ctx.env).get('LISTEN_BACKLOG', '4096')}", app or ctx.app],
         cwd=ROOT,
         env=env or ctx.env,
         stdout=log,

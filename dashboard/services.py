@@ -34,6 +34,7 @@ from dashboard.selectors import (
 from providers.redaction import redact_known
 from proxy_project import memory
 from proxy_project.outage import DATABASE, REDIS, REDIS_ERRORS
+from proxy_project.dbconn import connections_cleaned
 from routing.services import fingerprint_sightings_aflush
 
 logger = logging.getLogger("gateway.logs")
@@ -121,6 +122,7 @@ async def request_log_aflush() -> int:
     return len(logs)
 
 
+@connections_cleaned  # runs in a pool thread: a connection broken by a PostgreSQL restart is replaced
 def _durable_write(
     rows: list[dict[str, Any]], events: list[dict[str, Any]]
 ) -> tuple[list[RequestLog], list[FallbackEvent]]:

@@ -17,13 +17,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 from proxy_project import daphne_tuning  # noqa: E402
-from proxy_project.handlers import ApiASGIHandler  # noqa: E402
+from proxy_project.handlers import FULL_STACK_PREFIXES, ApiASGIHandler  # noqa: E402
 from proxy_project.security import SettingsOriginValidator  # noqa: E402
 
 daphne_tuning.apply()
 api_asgi_app = ApiASGIHandler()
-# Paths served with the full middleware stack (sessions, CSRF, auth): everything a person uses.
-FULL_STACK_PREFIXES = ("/admin", "/dashboard", "/api/", "/static/", "/accounts")
 
 
 async def http_app(scope: dict[str, Any], receive: Any, send: Any) -> None:

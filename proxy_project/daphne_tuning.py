@@ -5,14 +5,24 @@ Twisted spools any body of 100,000 bytes or more to a temporary file on disk and
 hands it to the application in 8 KiB ASGI messages (25 messages for 200 KB). Keeping bodies up to
 REQUEST_BODY_IN_MEMORY_MAX in memory and passing them in 1 MiB messages removes that work.
 Applied when proxy_project.asgi is imported, which daphne does before it builds its server.
+
+Twisted also collects a whole request body before daphne starts the application, so the edge
+checks of proxy_project/handlers.py (client key, MAX_REQUEST_BYTES, REQUEST_BODY_TIMEOUT) would
+come after a 200 MiB upload has been taken in. ``EdgeRequest`` runs them as the headers arrive:
+a refused request gets its 401/413 at once, the rest of its body is drained and dropped (so the
+client reads the answer instead of a reset), and the connection is closed; a body that has not
+arrived within REQUEST_BODY_TIMEOUT gets 408. A key not yet in the in-process cache is looked up
+with the socket paused. Accepted requests go on to daphne unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import IO, Any
+from urllib.parse import unquote
 
 IN_MEMORY_MAX = 64 * 1024 * 1024
 REQUEST_BUFFER_SIZE = 1024 * 1024
@@ -45,3 +55,127 @@ def apply() -> None:
         self.request_buffer_size = max(self.request_buffer_size, REQUEST_BUFFER_SIZE)
 
     daphne_server.Server.__init__ = server_init  # type: ignore[method-assign]
+    _install_edge_request()
+
+
+def _install_edge_request() -> None:
+    """daphne's HTTPFactory builds ``http_protocol.WebRequest`` by name: give it EdgeRequest."""
+    from daphne import http_protocol
+
+    if not getattr(http_protocol.WebRequest, "edge_checks", False):
+        http_protocol.WebRequest = _edge_request_class(http_protocol.WebRequest)  # type: ignore[misc]
+
+
+def _call_later(seconds: float, fn: Callable[[], Any]) -> Any:
+    from twisted.internet import reactor
+
+    return reactor.callLater(seconds, fn)  # type: ignore[attr-defined, arg-type]  # zope interface stubs
+
+
+def _edge_request_class(base: type[Any]) -> type[Any]:  # noqa: C901 - one small state machine
+    from django.conf import settings
+
+    from proxy_project.handlers import edge_precheck, refusal_bytes
+
+    class EdgeRequest(base):  # type: ignore[misc, valid-type]
+        edge_checks = True
+        _edge_state = "open"  # open | checking | refused | done
+        _edge_timer: Any = None
+        _edge_waiting = False
+        _edge_size = 0
+
+        def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name
+            super().gotLength(length)
+            if self.requestHeaders.hasHeader(b"upgrade"):
+                self._edge_state = "done"  # a websocket: the channels router and its auth take it
+                return
+            verdict = edge_precheck(path=self._edge_path(), headers=self._edge_headers(), length=length)
+            if length != 0:
+                self._edge_timer = _call_later(settings.REQUEST_BODY_TIMEOUT, self._edge_timeout)
+            if isinstance(verdict, int):
+                self._edge_refuse(verdict)
+            elif verdict is not None:
+                self._edge_check(verdict)
+
+        def _edge_check(self, verdict: Coroutine[Any, Any, int | None]) -> None:
+            self._edge_state = "checking"
+            self.channel.transport.pauseProducing()  # no body is read until the key is known
+            task = asyncio.ensure_future(verdict)
+            task.add_done_callback(self._edge_checked)
+
+        def _edge_checked(self, task: asyncio.Future[int | None]) -> None:
+            # A failed lookup (database down) lets the request through: the handler decides.
+            status = None if task.cancelled() or task.exception() is not None else task.result()
+            if self._edge_state != "checking":
+                return  # the connection went away or timed out meanwhile
+            self.channel.transport.resumeProducing()
+            if status is not None:
+                self._edge_refuse(status)
+                return
+            self._edge_state = "open"
+            if self._edge_waiting:
+                self.process()
+
+        def handleContentChunk(self, data: bytes) -> None:  # noqa: N802
+            if self._edge_state == "refused":
+                return  # drained, not kept
+            self._edge_size += len(data)
+            if self._edge_size > settings.MAX_REQUEST_BYTES:  # chunked (or longer than it said)
+                self._edge_refuse(413)
+                return
+            super().handleContentChunk(data)
+
+        def process(self) -> Any:
+            self._edge_cancel_timer()
+            if self._edge_state == "refused":
+                self.channel.transport.loseConnection()  # the answer is written: close after it
+                return None
+            if self._edge_state == "checking":
+                self._edge_waiting = True
+                return None
+            self._edge_state = "done"
+            return super().process()
+
+        def _edge_refuse(self, status: int) -> None:
+            self._edge_state = "refused"
+            raw = refusal_bytes(path=self._edge_path(), method=self._edge_method(),
+                                headers=self._edge_headers(), status=status)
+            self.channel.transport.write(raw)
+            self._edge_cancel_timer()
+            # Drain the body for at most REQUEST_BODY_TIMEOUT, then close regardless.
+            self._edge_timer = _call_later(settings.REQUEST_BODY_TIMEOUT, self.channel.transport.loseConnection)
+            if self._edge_waiting:
+                self.channel.transport.loseConnection()
+
+        def _edge_timeout(self) -> None:
+            self._edge_timer = None
+            if self._edge_state in ("open", "checking"):
+                self._edge_refuse(408)
+                self.channel.transport.loseConnection()
+
+        def _edge_cancel_timer(self) -> None:
+            if self._edge_timer is not None and self._edge_timer.active():
+                self._edge_timer.cancel()
+            self._edge_timer = None
+
+        def connectionLost(self, reason: Any) -> None:  # noqa: N802
+            self._edge_cancel_timer()
+            if self._edge_state == "checking":
+                self._edge_state = "refused"
+            super().connectionLost(reason)
+
+        def _edge_headers(self) -> list[tuple[bytes, bytes]]:
+            return [(name.lower(), value) for name, values in self.requestHeaders.getAllRawHeaders()
+                    for value in values]
+
+        def _edge_path(self) -> str:
+            # Twisted hands the request line to the request only with the whole body; until then
+            # it sits on the channel.
+            raw: bytes = self.path or getattr(self.channel, "_path", b"") or b""
+            return unquote(raw.split(b"?", 1)[0].decode("ascii", "replace"))
+
+        def _edge_method(self) -> str:
+            raw: bytes = self.method if self.method != b"(no method yet)" else getattr(self.channel, "_command", b"GET")
+            return raw.decode("ascii", "replace")
+
+    return EdgeRequest

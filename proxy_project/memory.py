@@ -7,9 +7,12 @@ calling malloc_trim once the gateway has been idle keeps an idle process near it
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
+import gc
 
 M_ARENA_MAX = -8
 
@@ -38,3 +41,41 @@ def trim() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+# --- After a burst -------------------------------------------------------------------------------
+# A burst leaves its requests' reference cycles (daphne's and Twisted's request objects, tasks)
+# in the oldest gc generation, which a busy process rarely collects in full: measured after 1,000
+# simultaneous streams, ~79k garbage objects held ~80 MiB until a full pass. So once the process
+# has had many requests in flight and then none for IDLE_SECONDS, collect in full and trim.
+BURST_MIN_INFLIGHT = 32
+IDLE_SECONDS = 1.0
+
+
+@dataclasses.dataclass
+class _Burst:
+    peak: int = 0
+    timer: asyncio.TimerHandle | None = None
+    collections: int = 0
+
+
+BURST = _Burst()
+
+
+def inflight_changed(count: int) -> None:
+    """Call with the number of requests in flight each time it changes (from the event loop)."""
+    if count > BURST.peak:
+        BURST.peak = count
+    if BURST.timer is not None:
+        BURST.timer.cancel()
+        BURST.timer = None
+    if count == 0 and BURST.peak >= BURST_MIN_INFLIGHT:
+        BURST.timer = asyncio.get_running_loop().call_later(IDLE_SECONDS, _after_burst)
+
+
+def _after_burst() -> None:
+    BURST.timer = None
+    BURST.peak = 0
+    BURST.collections += 1
+    gc.collect()
+    trim()

@@ -209,7 +209,11 @@ if not _LEGACY_DB.exists() and not os.environ.get("DATABASE_URL"):
     GATEWAY_HOME.mkdir(mode=0o700, parents=True, exist_ok=True)  # SQLite creates the file, not its folder
 DATABASE_URL = env_str("DATABASE_URL", _default_db)
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+    _conn_max_age = env_int("DB_CONN_MAX_AGE", 0)
+    # Persistent connections are checked before their first use in each request (a PostgreSQL
+    # restart would otherwise leave them broken); with 0 they are closed after every request.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=_conn_max_age,
+                                                  conn_health_checks=_conn_max_age > 0)}
 except Exception as exc:  # dj_database_url raises several types for bad URLs
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -227,7 +231,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Claude Code requests with images and PDFs can be tens of MB; larger ones get 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 64 * 1024 * 1024)
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 64 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
@@ -272,6 +277,16 @@ REQUEST_LOG_FLUSH_INTERVAL = env_float("REQUEST_LOG_FLUSH_INTERVAL", 0.5)
 # Log rows (and fallback events) kept in memory while the database is down; beyond it the oldest go.
 REQUEST_LOG_BACKLOG_MAX = env_int("REQUEST_LOG_BACKLOG_MAX", 20_000)
 RATE_LIMIT_COOLDOWN_DEFAULT = env_float("RATE_LIMIT_COOLDOWN_DEFAULT", 300.0)
+
+# --- The HTTP edge (proxy_project/handlers.py, daphne_tuning.py) ---------------------------------
+REQUEST_BODY_TIMEOUT = env_float("REQUEST_BODY_TIMEOUT", 30.0)   # whole body within this, else 408
+LISTEN_BACKLOG = env_int("LISTEN_BACKLOG", 4096)                 # kernel accept queue (somaxconn caps it)
+# In-flight API requests (streams included) one process takes; past it: 529 overloaded_error.
+MAX_INFLIGHT_REQUESTS = env_int("MAX_INFLIGHT_REQUESTS", 1500)
+OVERLOAD_RETRY_AFTER = env_int("OVERLOAD_RETRY_AFTER", 2)        # seconds, sent as retry-after with 529
+# `manage.py serve` runs with PYTHONMALLOC=malloc (unless PYTHONMALLOC is set) so that memory
+# goes back to the OS after a burst (proxy_project/memory.py).
+GATEWAY_SYSTEM_MALLOC = env_bool("GATEWAY_SYSTEM_MALLOC", True)
 
 # --- Celery --------------------------------------------------------------------------------------
 # Without Redis the broker is a folder (kombu's filesystem transport): it needs no server and,

@@ -41,6 +41,14 @@ def celery_argv(role: str, *, loglevel: str = "WARNING", concurrency: int = 2) -
     return argv
 
 
+def daphne_endpoint(host: str, port: int, *, backlog: int) -> str:
+    """A Twisted endpoint string for daphne's ``-e``: unlike ``-b/-p`` (backlog 50, so a burst of
+    connections is reset by the kernel) it sets the listen backlog. Colons in IPv6 hosts are escaped."""
+    kind = "tcp6" if ":" in host else "tcp"
+    interface = host.replace(":", "\\:")
+    return f"{kind}:port={port}:interface={interface}:backlog={backlog}"
+
+
 @dataclass
 class Child:
     name: str

@@ -16,6 +16,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.db.models import F
 from django.utils import timezone
 
+from proxy_project.dbconn import connections_cleaned
 from routing.fingerprints import fingerprint
 from routing.models import AgentFingerprint
 from routing.selectors import route_table_invalidate
@@ -81,6 +82,7 @@ def fingerprint_sightings_write(batch: dict[str, tuple[int, str]]) -> dict[str, 
     return {}
 
 
+@connections_cleaned  # a pool thread's connection, as dashboard.services._bulk_write
 @transaction.atomic
 def _sighting_write(print_: str, count: int, sample: str, now: datetime) -> bool:
     row, created = AgentFingerprint.objects.get_or_create(

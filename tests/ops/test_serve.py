@@ -119,3 +119,41 @@ def _pgid(pid: str) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
     except (OSError, IndexError):
         return None
+
+
+def listen_backlog(port: int) -> int | None:
+    """Send-Q of the listening socket in ``ss -ltn``: its accept backlog."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] == "LISTEN":
+            return int(parts[2])
+    return None
+
+
+def test_daphne_endpoint_sets_the_backlog_and_escapes_ipv6():
+    from proxy_project.supervisor import daphne_endpoint
+
+    assert daphne_endpoint("0.0.0.0", 8082, backlog=4096) == "tcp:port=8082:interface=0.0.0.0:backlog=4096"
+    assert daphne_endpoint("::1", 80, backlog=10) == "tcp6:port=80:interface=\\:\\:1:backlog=10"
+
+
+def test_serve_listens_with_the_configured_backlog(tmp_path):
+    import shutil
+
+    if shutil.which("ss") is None:
+        pytest.skip("no ss(8) to read the listen backlog")
+    port = free_port()
+    env = gateway_env({"LISTEN_BACKLOG": "1234"}, tmp_path / "db.sqlite3")
+    proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), 30, "/health")
+        somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+        assert listen_backlog(port) == min(1234, somaxconn)
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+        assert b"PYTHONMALLOC=malloc" in environ  # re-exec'd with glibc's allocator, same pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
