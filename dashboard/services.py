@@ -33,8 +33,8 @@ from dashboard.selectors import (
 )
 from providers.redaction import redact_known
 from proxy_project import memory
-from proxy_project.outage import DATABASE, REDIS, REDIS_ERRORS
 from proxy_project.dbconn import connections_cleaned
+from proxy_project.outage import DATABASE, REDIS, REDIS_ERRORS
 from routing.services import fingerprint_sightings_aflush
 
 logger = logging.getLogger("gateway.logs")
