@@ -20,6 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from providers.models import ClientKey
+from proxy_project.outage import DATABASE, DATABASE_ERRORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,16 @@ async def client_key_resolve(key: str) -> ClientIdentity | None:
     if cached is not MISS:
         return cached  # type: ignore[return-value]
     digest = ClientKey.hash_key(key)
-    row = await ClientKey.objects.enabled().filter(key_hash=digest).only("id", "name").afirst()
-    identity = ClientIdentity(row.pk, row.name) if row is not None else None
+    try:
+        row = await ClientKey.objects.enabled().filter(key_hash=digest).only("id", "name").afirst()
+    except DATABASE_ERRORS as exc:
+        stale = _cache.get(digest)
+        if stale is None:
+            raise  # a key never seen cannot be vouched for while the database is away
+        DATABASE.failed(exc)  # stale-if-error: the last answer, asked again after the TTL
+        identity = stale[1]
+    else:
+        identity = ClientIdentity(row.pk, row.name) if row is not None else None
     if len(_cache) > 10_000:
         _cache.clear()
     _cache[digest] = (time.monotonic() + settings.CLIENT_KEY_CACHE_TTL, identity)

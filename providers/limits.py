@@ -32,7 +32,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from providers.adapters.base import AdapterError
 from providers.auth import ClientIdentity
 from providers.models import ClientKey
-from proxy_project.outage import REDIS, REDIS_ERRORS
+from proxy_project.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
 
 PREFIX = "gwlim"
 DAY = 86_400
@@ -70,10 +70,17 @@ async def limits_for(key_id: int) -> Limits:
     hit = _limits.get(key_id)
     if hit is not None and hit[0] > now:
         return hit[1]
-    row = await ClientKey.objects.filter(pk=key_id).values(
-        "requests_per_minute", "requests_per_day", "tokens_per_day"
-    ).afirst()
-    limits = Limits(**row) if row else NO_LIMITS
+    try:
+        row = await ClientKey.objects.filter(pk=key_id).values(
+            "requests_per_minute", "requests_per_day", "tokens_per_day"
+        ).afirst()
+    except DATABASE_ERRORS as exc:
+        if hit is None:
+            raise
+        DATABASE.failed(exc)  # stale-if-error: the last limits, asked again after the TTL
+        limits = hit[1]
+    else:
+        limits = Limits(**row) if row else NO_LIMITS
     if len(_limits) > 10_000:
         _limits.clear()
     _limits[key_id] = (now + settings.CLIENT_KEY_CACHE_TTL, limits)

@@ -131,12 +131,13 @@ def test_rows_answered_during_a_database_outage_are_written_afterwards(tmp_path)
             assert "could not write" not in log
 
 
-def test_requests_keep_being_answered_when_route_and_circuit_reloads_fail(tmp_path):
+def test_requests_keep_being_answered_when_cache_reloads_fail(tmp_path):
     """Short cache lifetimes: reloads fall due during the outage and fail; the last good route
-    table and circuit view keep serving, and every answered request is logged once the database is back."""
+    table, circuit view, client key and its limits keep serving, and every answered request is
+    logged once the database is back."""
     _needs_postgres()
     with FakeOpenAI() as up, shared_database(tmp_path) as db_url:
-        env = _env(up, db_url, ROUTE_TABLE_TTL="0.2", CIRCUIT_REFRESH="0.2", CLIENT_KEY_CACHE_TTL="3600")
+        env = _env(up, db_url, ROUTE_TABLE_TTL="0.2", CIRCUIT_REFRESH="0.2", CLIENT_KEY_CACHE_TTL="0.2")
         with start_gateway(env, tmp_path / "gw") as gw:
             assert asyncio.run(_post_all(gw.url, gw.headers(), [BODY] * 3)) == [200] * 3
             _outage(db_url, allow=False)
