@@ -202,13 +202,14 @@ class OAuthTokenAdmin(admin.ModelAdmin):
 
 @admin.register(CircuitState)
 class CircuitStateAdmin(admin.ModelAdmin):
-    list_display = ("provider", "model", "state", "failure_count", "reopens", "reason", "updated")
+    list_display = ("provider", "model", "state", "failure_count", "reopens", "cooling_until", "reason", "updated")
     list_filter = ("state", "provider")
     list_select_related = ("provider",)
     search_fields = ("model", "key")
+    # Breaker state is written by the request path with conditional updates; the admin only resets it.
     readonly_fields = ("key", "provider", "model", "state", "failure_count", "reopens", "probe_since", "reason",
-                       "updated")
-    exclude = ("open_until",)
+                       "cooling_until", "limit_streak", "limit_explicit", "updated")
+    exclude = ("open_until", "limited_until")
     actions = ["reset_circuit"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -219,6 +220,12 @@ class CircuitStateAdmin(admin.ModelAdmin):
         if not obj.open_until:
             return "–"
         return f"{datetime.fromtimestamp(obj.open_until, tz=UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+    @admin.display(description="429 cooldown until")
+    def cooling_until(self, obj: CircuitState) -> str:
+        if not obj.limited_until:
+            return "–"
+        return f"{datetime.fromtimestamp(obj.limited_until, tz=UTC):%Y-%m-%d %H:%M:%S} UTC"
 
     @admin.action(description="Reset circuit (close it now)")
     def reset_circuit(self, request: HttpRequest, queryset: QuerySet[CircuitState]) -> None:
