@@ -3,6 +3,8 @@ app to a strict fake /v1/responses server (tool turns, the reasoning round trip,
 
 from __future__ import annotations
 
+import asyncio
+
 import anthropic
 import httpx
 import pytest
@@ -143,3 +145,15 @@ async def test_fake_responses_rejects_what_the_real_service_rejects(transactiona
             resp = await http.post(up.base_url + "/responses", json=body)
     assert resp.status_code == 400
     assert resp.json()["error"]["type"] == "invalid_request_error" and up.rejections
+
+
+async def test_health_probe_reads_the_models_endpoint_with_bearer_auth(responses_up):
+    from providers.models import Provider
+    from providers.services.health import health_probe
+    from routing.selectors import provider_config
+
+    provider = await Provider.objects.aget(name="openai-responses")
+    result = await asyncio.to_thread(health_probe, provider_config(provider), timeout=5)
+    assert result.ok is True
+    [request] = [r for r in responses_up.requests if r.method == "GET"]
+    assert request.path == "/v1/models" and request.headers["authorization"] == "Bearer sk-test-upstream-key"
