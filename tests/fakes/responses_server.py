@@ -119,6 +119,9 @@ def _validate_input(items: Any, *, store: bool) -> None:
         if not isinstance(item, dict):
             raise Rejected(f"Invalid type for 'input[{i}]'.", f"input[{i}]", "invalid_type")
         kind = item.get("type", "message")
+        if kind == "reasoning" and not _followed_by_output(items, i):
+            raise Rejected(f"Item '{item.get('id')}' of type 'reasoning' was provided without its required "
+                           "following item.", "input")
         if kind == "message":
             _validate_message(item, i)
         elif kind == "function_call":
@@ -136,6 +139,15 @@ def _validate_input(items: Any, *, store: bool) -> None:
             _validate_reasoning_item(item, i, store=store)
         else:
             raise Rejected(f"Invalid value: '{kind}'.", f"input[{i}].type")
+
+
+def _followed_by_output(items: list[Any], i: int) -> bool:
+    """A reasoning item must lead to what the model produced: a call or an assistant message."""
+    nxt = items[i + 1] if i + 1 < len(items) else None
+    if not isinstance(nxt, dict):
+        return False
+    kind = nxt.get("type", "message")
+    return kind in ("function_call", "reasoning") or (kind == "message" and nxt.get("role") == "assistant")
 
 
 def _validate_message(item: JSON, i: int) -> None:

@@ -157,3 +157,13 @@ async def test_health_probe_reads_the_models_endpoint_with_bearer_auth(responses
     assert result.ok is True
     [request] = [r for r in responses_up.requests if r.method == "GET"]
     assert request.path == "/v1/models" and request.headers["authorization"] == "Bearer sk-test-upstream-key"
+
+
+async def test_fake_responses_rejects_reasoning_without_its_following_item(transactional_db):
+    body = {"model": "gpt-5", "store": False, "input": [
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAA=="},
+        {"role": "user", "content": "next"}]}
+    with FakeResponses() as up:
+        async with httpx.AsyncClient(timeout=5) as http:
+            resp = await http.post(up.base_url + "/responses", json=body)
+    assert resp.status_code == 400 and "required following item" in resp.json()["error"]["message"]

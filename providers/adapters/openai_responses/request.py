@@ -150,6 +150,7 @@ def _assistant(content: Any, items: list[JSON], ctx: _Ctx) -> None:
             items.append({"role": "assistant", "content": content})
         return
     texts: list[str] = []
+    start = len(items)
     for block in content or ():
         if not isinstance(block, dict):
             continue
@@ -175,6 +176,15 @@ def _assistant(content: Any, items: list[JSON], ctx: _Ctx) -> None:
             ctx.counts[f"dropped {kind} blocks"] += 1
     if texts:
         items.append({"role": "assistant", "content": "\n\n".join(texts)})
+    _drop_trailing_reasoning(items, start, ctx)
+
+
+def _drop_trailing_reasoning(items: list[JSON], start: int, ctx: _Ctx) -> None:
+    """The service rejects a reasoning item without the output item it led to (a reply cut off
+    while reasoning leaves one at the end of its turn): drop those."""
+    while len(items) > start and items[-1].get("type") == "reasoning":
+        items.pop()
+        ctx.counts["dropped reasoning without a following item"] += 1
 
 
 def _thinking(block: JSON, items: list[JSON], ctx: _Ctx) -> None:
