@@ -68,6 +68,7 @@ def validate(body: Any) -> None:
         if value not in INCLUDES:
             raise Rejected(f"Invalid value: '{value}'.", "include")
     _validate_reasoning(body.get("reasoning"))
+    _validate_text(body.get("text"))
     names = _validate_tools(body.get("tools"))
     _validate_tool_choice(body.get("tool_choice"), names)
     _validate_input(body.get("input"), store=body.get("store", True) is not False)
@@ -82,6 +83,17 @@ def _validate_reasoning(reasoning: Any) -> None:
         raise Rejected(f"Invalid value: '{reasoning['effort']}'.", "reasoning.effort")
     if "summary" in reasoning and reasoning["summary"] not in SUMMARIES:
         raise Rejected(f"Invalid value: '{reasoning['summary']}'.", "reasoning.summary")
+
+
+def _validate_text(text: Any) -> None:
+    if text is None:
+        return
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_schema", "json_object"):
+        raise Rejected("Invalid value for 'text.format.type'.", "text.format.type")
+    if fmt["type"] == "json_schema" and not (isinstance(fmt.get("name"), str) and isinstance(fmt.get("schema"), dict)):
+        raise Rejected("Missing required parameter: 'text.format.name'.", "text.format.name",
+                       "missing_required_parameter")
 
 
 def _validate_tools(tools: Any) -> set[str]:
@@ -295,7 +307,10 @@ class FakeResponses(FakeServer):
         with self._outputs_lock:
             queued = self._outputs.pop(0) if self._outputs else None
         if queued is None:
-            return responses_reply(rec, [responses_message("Hello from the fake Responses upstream.")])
+            body = rec.json if isinstance(rec.json, dict) else {}
+            structured = ((body.get("text") or {}).get("format") or {}).get("type") == "json_schema"
+            text = json.dumps({"title": "Fake session"}) if structured else "Hello from the fake Responses upstream."
+            return responses_reply(rec, [responses_message(text)])
         output, usage, kw = queued
         return responses_reply(rec, output, usage, **kw)
 

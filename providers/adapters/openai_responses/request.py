@@ -30,7 +30,7 @@ PARAMS: dict[str, str] = {"temperature": "temperature", "top_p": "top_p"}
 UNSUPPORTED = ("top_k", "stop_sequences")
 KNOWN_FIELDS = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "thinking", "output_config",
-    "metadata", "stream", *PARAMS, *UNSUPPORTED,
+    "metadata", "stream", "output_format", *PARAMS, *UNSUPPORTED,
 })
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
@@ -69,6 +69,7 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
     out["input"] = items
     _params(body, out, ctx)
     _reasoning(body, out, ctx)
+    _text_format(body, out, ctx)
     _tools(body, out, ctx)
     out["store"] = False
     if req.stream:
@@ -349,6 +350,23 @@ def _reasoning(body: JSON, out: JSON, ctx: _Ctx) -> None:
     if reasoning:
         out["reasoning"] = reasoning
     out["include"] = [ENCRYPTED_REASONING]
+
+
+def _text_format(body: JSON, out: JSON, ctx: _Ctx) -> None:
+    """Structured outputs (Claude Code's session titles): output_config.format (or output_format)
+    json_schema -> text.format, the Responses spelling of chat's response_format."""
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt is None:
+        fmt = body.get("output_format")
+    if not isinstance(fmt, dict):
+        return
+    schema = fmt.get("schema")
+    if fmt.get("type") != "json_schema" or not isinstance(schema, dict):
+        ctx.ledger.append(f"dropped output format {fmt.get('type')}")
+        return
+    name = str(fmt.get("name") or "output")
+    out["text"] = {"format": {"type": "json_schema", "name": name, "schema": schema, "strict": True}}
 
 
 def _tools(body: JSON, out: JSON, ctx: _Ctx) -> None:
