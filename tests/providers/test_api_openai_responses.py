@@ -167,3 +167,14 @@ async def test_fake_responses_rejects_reasoning_without_its_following_item(trans
         async with httpx.AsyncClient(timeout=5) as http:
             resp = await http.post(up.base_url + "/responses", json=body)
     assert resp.status_code == 400 and "required following item" in resp.json()["error"]["message"]
+
+
+async def test_messages_max_output_tokens_refusal_is_retried_within_the_limit(responses_up, anthropic_sdk):
+    message = ("Invalid 'max_output_tokens': integer above maximum value. Expected a value <= 128000, "
+               "but got 200000 instead.")
+    responses_up.enqueue(Reply.error(400, {"error": {"message": message, "type": "invalid_request_error",
+                                                     "param": "max_output_tokens", "code": "integer_above_max_value"}}))
+    responses_up.enqueue_output([responses_message("fits now")])
+    msg = await call(anthropic_sdk, True, **{**BODY, "max_tokens": 200000})
+    assert msg.content[0].text == "fits now"
+    assert [r.json["max_output_tokens"] for r in responses_up.main_requests] == [200000, 128000]
