@@ -3,6 +3,11 @@
 System text becomes ``instructions``; turns become ``input`` items in order: messages,
 ``function_call`` / ``function_call_output`` pairs, and the reasoning items carried in thinking
 signatures. ``store: false`` always (nothing is kept upstream; the history is the state).
+
+``Target.reasoning_effort`` says whether the model reasons (the preset's "auto": models known to
+reason); only then are ``reasoning`` / ``include`` sent and reasoning items carried, since other
+models on /v1/responses (gpt-4.1...) reject them. ``Target.path`` is chat's by default; a provider
+that sets another one (Azure's ``/responses?api-version=...``) is served at that path.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from providers.adapters.openai_compat.schema import needs_sanitizing, sanitize_s
 from providers.adapters.openai_responses.common import signature_decode
 
 PATH = "/responses"
+CHAT_PATH = "/chat/completions"  # Target.path's default, meaning "not set" here
 PARAMS: dict[str, str] = {"temperature": "temperature", "top_p": "top_p"}
 # Anthropic fields the Responses API has no equivalent for (dropped, noted in the ledger)
 UNSUPPORTED = ("top_k", "stop_sequences")
@@ -77,7 +83,7 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
     _finish_ledger(req, body, out, ctx)
     raw = dumps(out)
     return UpstreamRequest(
-        url=target.base_url.rstrip("/") + PATH,
+        url=target.base_url.rstrip("/") + (PATH if target.path == CHAT_PATH else target.path),
         body=raw,
         headers={"content-type": "application/json", **target.headers},
         stream=req.stream,

@@ -98,6 +98,12 @@ def test_translate_request_url_headers_and_meta():
     assert 0 < up.input_estimate < 100
 
 
+def test_translate_request_honours_a_configured_path():
+    case = {"input": {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+            "target": {"base_url": "https://r.openai.azure.com/openai/v1", "path": "/responses?api-version=preview"}}
+    assert translate(case).url == "https://r.openai.azure.com/openai/v1/responses?api-version=preview"
+
+
 def test_translate_request_typical_claude_code_request_is_fast():
     req = ChatRequest(body=typical_claude_code_request(), beta=("context-1m-2025-08-07",))
     target = casekit.make_target(BASE_TARGET, {"max_tokens_cap": 128000})
