@@ -23,6 +23,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         # only reasoning models (o-series, gpt-5) take reasoning_effort / max_completion_tokens
         "options": {"reasoning_effort": "auto", "reasoning_model": "auto"},
     },
+    "openai_responses": {
+        "label": "OpenAI Responses API (gpt-5 codex and reasoning models; reasoning kept across turns)",
+        "kind": "openai_responses",
+        "base_url": "https://api.openai.com/v1",
+        "auth_type": "api_key",
+        # reasoning models get reasoning {effort, summary} and their encrypted items back each turn
+        "options": {"reasoning_effort": "auto"},
+    },
     "azure_openai": {
         "label": "Azure OpenAI (deployment URL)",
         "kind": "openai_compat",

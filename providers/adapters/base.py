@@ -317,7 +317,8 @@ def output_budget_from(message: str) -> tuple[int, bool] | None:
     split = _CONTEXT_SPLIT.search(message)
     if split:
         return int(split.group(1)) - int(split.group(2)), False
-    if "max_tokens" in message or "max_completion_tokens" in message or "completion tokens" in message:
+    if ("max_tokens" in message or "max_completion_tokens" in message or "completion tokens" in message
+            or "max_output_tokens" in message):  # the last: OpenAI Responses
         limit = _COMPLETION_LIMIT.search(message)
         if limit:
             return int(limit.group(1)), True

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dashboard.services import dashboard_status_send
+from providers.adapters import REGISTRY
 from providers.adapters.anthropic import OAUTH_BETA
 from providers.adapters.base import parse_retry_after
 from providers.circuit import breaker_class
@@ -94,6 +95,9 @@ def models_url(cfg: ProviderConfig) -> str | None:
         return base + "/models" if base.endswith("/v1") else base + "/v1/models"
     if cfg.kind == "openai_compat":
         return base + "/models"
+    models_path = getattr(REGISTRY.get(cfg.kind), "models_path", None)  # kinds that declare one
+    if isinstance(models_path, str):
+        return base + models_path
     return None  # bedrock: the runtime endpoint has no cheap unsigned read; not checked
 
 

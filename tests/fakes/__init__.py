@@ -21,11 +21,21 @@ from tests.fakes.openai_server import (
     openai_text_reply,
     openai_tool_call_chunks,
 )
+from tests.fakes.responses_server import (
+    FakeResponses,
+    response_object,
+    responses_events,
+    responses_function_call,
+    responses_message,
+    responses_reasoning,
+    responses_reply,
+)
 from tests.fakes.server import FakeServer, Recorded, Reply
 
 __all__ = [
     "FakeAnthropic",
     "FakeOpenAI",
+    "FakeResponses",
     "FakeServer",
     "Recorded",
     "Reply",
@@ -37,4 +47,10 @@ __all__ = [
     "openai_text_chunks",
     "openai_text_reply",
     "openai_tool_call_chunks",
+    "response_object",
+    "responses_events",
+    "responses_function_call",
+    "responses_message",
+    "responses_reasoning",
+    "responses_reply",
 ]
