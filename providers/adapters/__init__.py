@@ -5,16 +5,19 @@ from __future__ import annotations
 from providers.adapters.anthropic import AnthropicAdapter
 from providers.adapters.base import Adapter
 from providers.adapters.bedrock import BedrockAdapter
+from providers.adapters.gemini import GeminiAdapter
 from providers.adapters.openai_compat import OpenAICompatAdapter
 
 REGISTRY: dict[str, Adapter] = {
     AnthropicAdapter.kind: AnthropicAdapter(),
     OpenAICompatAdapter.kind: OpenAICompatAdapter(),
     BedrockAdapter.kind: BedrockAdapter(),
+    GeminiAdapter.kind: GeminiAdapter(),
 }
 
 KIND_LABELS: dict[str, str] = {
     "anthropic": "Anthropic Messages API",
     "openai_compat": "OpenAI-compatible chat completions",
     "bedrock": "AWS Bedrock (Anthropic models, SigV4)",
+    "gemini": "Google Gemini native API (generateContent, thought signatures)",
 }
