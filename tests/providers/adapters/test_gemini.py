@@ -177,9 +177,10 @@ def test_classify_error_maps_status(status, body, headers, expected):
     assert expected[4] in err.message
 
 
-def test_classify_error_bad_key_never_echoes_it():
-    body = gerr(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
-    err = ADAPTER.classify_error(403, body, {})
+@pytest.mark.parametrize("status", [400, 403])
+def test_classify_error_bad_key_never_echoes_it(status):
+    body = gerr(status, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+    err = ADAPTER.classify_error(status, body, {})
     assert err.status == 502 and not err.retryable and "credentials" in err.message
 
 
