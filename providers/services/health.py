@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dashboard.services import dashboard_status_send
+from providers.adapters import REGISTRY
 from providers.adapters.anthropic import OAUTH_BETA
 from providers.adapters.base import parse_retry_after
 from providers.circuit import breaker_class
@@ -94,6 +95,9 @@ def models_url(cfg: ProviderConfig) -> str | None:
         return base + "/models" if base.endswith("/v1") else base + "/v1/models"
     if cfg.kind == "openai_compat":
         return base + "/models"
+    models_url_for = getattr(REGISTRY.get(cfg.kind), "models_url", None)  # e.g. Gemini's /v1beta/models
+    if callable(models_url_for):
+        return str(models_url_for(cfg.base_url))
     return None  # bedrock: the runtime endpoint has no cheap unsigned read; not checked
 
 

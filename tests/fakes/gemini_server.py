@@ -141,6 +141,9 @@ class FakeGemini(FakeServer):
 
     def side_reply(self, rec: Recorded) -> Reply | None:
         if rec.method == "GET" and rec.path == "/v1beta/models":
+            if rec.headers.get("x-goog-api-key") != self.api_key:
+                return gemini_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
+                                    "API_KEY_INVALID")
             return Reply.json({"models": [{"name": "models/gemini-test"}]})
         return None
 

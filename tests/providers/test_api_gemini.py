@@ -167,3 +167,37 @@ async def test_wrong_key_is_a_gateway_credential_error(gemini_up, anthropic_sdk)
     # Google says 400 INVALID_ARGUMENT for a bad key; it is the gateway's fault, and never echoed
     assert info.value.status_code == 502 and "credentials" in str(info.value)
     assert len(gemini_up.rejected) == 1
+
+
+@pytest.mark.parametrize("spec,kind,base", [
+    ({"apiKey": "k", "responseStyle": "gemini"}, "gemini", "https://generativelanguage.googleapis.com"),
+    ({"apiKey": "k", "baseURL": "https://generativelanguage.googleapis.com/v1beta"}, "gemini",
+     "https://generativelanguage.googleapis.com/v1beta"),
+    ({"apiKey": "k", "baseURL": "https://generativelanguage.googleapis.com/v1beta/openai"}, "openai_compat",
+     "https://generativelanguage.googleapis.com/v1beta/openai"),
+], ids=["style", "native-url", "openai-layer-url"])
+async def test_import_config_ccproxy_gemini_provider_maps_to_the_native_kind(tmp_path, spec, kind, base):
+    import json
+
+    from providers.services.config_io import config_load
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"providers": {"gemini": spec}, "models": {"bigModel": "gemini-3-pro-preview",
+                                                                          "smallModel": "gemini-2.5-flash"}}))
+    provider = config_load([path])["providers"][0]
+    assert (provider["kind"], provider["base_url"]) == (kind, base)
+
+
+async def test_health_probe_lists_models_with_the_key(gemini_up):
+    from asgiref.sync import sync_to_async
+
+    from providers.services.health import health_probe
+    from routing.selectors import provider_config
+
+    cfg = provider_config(gemini_up.provider)
+    result = await sync_to_async(health_probe)(cfg, timeout=5)
+    assert result.ok and result.status == 200
+    probe = gemini_up.requests[-1]
+    assert (probe.method, probe.path, probe.headers["x-goog-api-key"]) == ("GET", "/v1beta/models", FAKE_GEMINI_KEY)
+    gemini_up.provider.set_api_key("wrong-key")
+    result = await sync_to_async(health_probe)(provider_config(gemini_up.provider), timeout=5)
+    assert not result.ok and result.status == 400

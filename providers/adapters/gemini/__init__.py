@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from providers.adapters.base import AdapterError, ChatRequest, ChatResponse, Target, UpstreamRequest
 from providers.adapters.gemini.errors import classify_error
-from providers.adapters.gemini.request import translate_request
+from providers.adapters.gemini.request import translate_request, versioned_base
 from providers.adapters.gemini.response import translate_response
 from providers.adapters.gemini.stream import GeminiStreamTranslator
 
@@ -24,6 +24,10 @@ class GeminiAdapter:
     kind: ClassVar[str] = "gemini"
     # the header an API key travels in (client.py applies it; bearer/OAuth auth types still win)
     auth_header: ClassVar[str] = "x-goog-api-key"
+
+    def models_url(self, base_url: str) -> str:
+        """The cheap keyed read the health check GETs (models.list)."""
+        return versioned_base(base_url) + "/models"
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
         return translate_request(req, target)

@@ -50,12 +50,15 @@ class _Ctx:
         return name
 
 
+def versioned_base(base_url: str) -> str:
+    """The base URL with an API version (``/v1beta`` unless it names one already)."""
+    base = base_url.rstrip("/")
+    return base if base.endswith(API_VERSIONS) else base + "/v1beta"
+
+
 def upstream_url(target: Target, stream: bool) -> str:
-    base = target.base_url.rstrip("/")
-    if not base.endswith(API_VERSIONS):
-        base += "/v1beta"
     verb = "streamGenerateContent?alt=sse" if stream else "generateContent"
-    return f"{base}/models/{target.model}:{verb}"
+    return f"{versioned_base(target.base_url)}/models/{target.model}:{verb}"
 
 
 def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:

@@ -18,7 +18,11 @@ from providers.adapters.gemini.response import translate_response
 from providers.adapters.gemini.stream import GeminiStreamTranslator
 from providers.sse import SSEParser
 from tests.providers import casekit
-from tests.providers.adapters.test_openai_compat import assert_grammar, tool_inputs, typical_claude_code_request
+from tests.providers.adapters.test_openai_compat import (
+    assert_grammar,
+    tool_inputs,
+    typical_claude_code_request,
+)
 from tests.providers.casekit import assert_subset
 
 ROOT = Path(__file__).resolve().parents[1]
