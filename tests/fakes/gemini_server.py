@@ -38,6 +38,7 @@ DECLARATION_FIELDS = frozenset({"name", "description", "parameters"})
 SCHEMA_FIELDS = frozenset({"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
                            "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength",
                            "pattern", "example", "anyOf", "propertyOrdering", "items", "minimum", "maximum"})
+FORMATS = {"string": ("enum", "date-time"), "number": ("float", "double"), "integer": ("int32", "int64")}
 STOP_MAX = 5
 _ids = itertools.count(1)
 
@@ -204,6 +205,10 @@ def _schema(node: Any, where: str) -> None:
     if not isinstance(node, dict):
         return
     _unknown(node, SCHEMA_FIELDS, where)
+    fmt = node.get("format")
+    if fmt is not None and fmt not in FORMATS.get(str(node.get("type")), ()):
+        raise GeminiRejection(f"* GenerateContentRequest.tools[0].{where}.format: only {FORMATS} are supported "
+                              f"(got {fmt!r} for type {node.get('type')!r})")
     if node.get("type") == "object" and "properties" in node and not node["properties"]:
         raise GeminiRejection(f"* GenerateContentRequest.tools[0].{where}.properties: should be non-empty for "
                               "OBJECT type")

@@ -201,3 +201,21 @@ async def test_health_probe_lists_models_with_the_key(gemini_up):
     gemini_up.provider.set_api_key("wrong-key")
     result = await sync_to_async(health_probe)(provider_config(gemini_up.provider), timeout=5)
     assert not result.ok and result.status == 400
+
+
+async def test_mcp_schemas_with_refs_and_formats_pass_the_strict_fake(gemini_up, anthropic_sdk):
+    import httpx
+    schema = {"type": "object", "$defs": {"Item": {"type": "object", "properties": {"url": {"type": "string",
+                                                                                           "format": "uri"}}}},
+              "properties": {"items": {"type": "array", "items": {"$ref": "#/$defs/Item"}}}}
+    msg = await anthropic_sdk.messages.create(**BODY, tools=[{"name": "mcp__srv__fetch", "input_schema": schema}])
+    assert msg.content[0].type == "text" and gemini_up.rejected == []
+    sent = gemini_up.main_requests[-1].json["tools"][0]["functionDeclarations"][0]["parameters"]
+    assert sent == {"type": "object", "properties": {"items": {"type": "array", "items": {
+        "type": "object", "properties": {"url": {"type": "string"}}}}}}
+    raw = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+           "tools": [{"functionDeclarations": [{"name": "f", "parameters": schema}]}]}
+    async with httpx.AsyncClient(base_url=gemini_up.base_url) as http:
+        resp = await http.post(f"/v1beta/models/{MODEL}:generateContent", json=raw,
+                               headers={"x-goog-api-key": FAKE_GEMINI_KEY})
+    assert resp.status_code == 400 and "$defs" in resp.json()["error"]["message"]

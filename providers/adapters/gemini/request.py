@@ -12,19 +12,15 @@ from typing import Any
 
 from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
 from providers.adapters.gemini.common import DUMMY_SIGNATURE, NEXT, OWN, PREV, sig_decode
+from providers.adapters.gemini.schema import gemini_schema
 from providers.adapters.openai_compat.common import IMAGE_TOKENS, upstream_name
-from providers.adapters.openai_compat.schema import FLATTENED, needs_sanitizing, sanitize_schema
+from providers.adapters.openai_compat.schema import FLATTENED
 
 # Anthropic sampling parameter -> generationConfig field (simple renames)
 PARAMS: dict[str, str] = {"temperature": "temperature", "top_p": "topP", "top_k": "topK"}
 KNOWN_FIELDS = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "thinking", "metadata",
     "stream", "stop_sequences", *PARAMS,
-})
-# Keywords Gemini's OpenAPI-subset ``parameters`` schema rejects (beyond Target.schema_drop_keywords)
-SCHEMA_DROP = frozenset({
-    "$schema", "additionalProperties", "propertyNames", "exclusiveMinimum", "exclusiveMaximum", "const",
-    "patternProperties", "unevaluatedProperties", "$id", "$comment", "examples", "default",
 })
 TOOL_CHOICES: dict[str, str] = {"auto": "AUTO", "any": "ANY", "tool": "ANY", "none": "NONE"}
 MAX_STOP_SEQUENCES = 5  # Gemini's limit
@@ -298,7 +294,7 @@ def _tools(body: JSON, out: JSON, ctx: _Ctx) -> None:
         declaration: JSON = {"name": ctx.name(str(tool.get("name") or ""))}
         if tool.get("description"):
             declaration["description"] = tool["description"]
-        parameters = _schema(schema, ctx.target, found)
+        parameters = gemini_schema(schema, ctx.target.schema_drop_keywords, found)
         if parameters.get("properties"):  # Gemini rejects an OBJECT schema with empty properties
             declaration["parameters"] = parameters
         declarations.append(declaration)
@@ -311,14 +307,6 @@ def _tools(body: JSON, out: JSON, ctx: _Ctx) -> None:
         _tool_choice(body.get("tool_choice"), declarations, out, ctx)
     elif body.get("tool_choice"):
         ctx.ledger.append("dropped tool_choice (no tools)")
-
-
-def _schema(schema: JSON, target: Target, found: set[str]) -> JSON:
-    drop = SCHEMA_DROP | target.schema_drop_keywords
-    if not needs_sanitizing(schema, drop, True):
-        return schema
-    result: JSON = sanitize_schema(schema, drop, True, found)
-    return result
 
 
 def _tool_choice(choice: Any, declarations: list[JSON], out: JSON, ctx: _Ctx) -> None:
