@@ -188,6 +188,8 @@ def validate_request(body: Any, *, thinking_model: bool, issued: set[str]) -> No
     config = body.get("generationConfig") or {}
     _unknown(config, GENERATION_FIELDS, "generation_config")
     _unknown(config.get("thinkingConfig") or {}, THINKING_FIELDS, "generation_config.thinking_config")
+    if "responseSchema" in config:
+        _schema(config["responseSchema"], "generation_config.response_schema")
     if len(config.get("stopSequences") or ()) > STOP_MAX:
         raise GeminiRejection("* GenerateContentRequest.generation_config.stop_sequences: at most 5 are allowed")
     for tool in body.get("tools") or ():

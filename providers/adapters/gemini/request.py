@@ -20,7 +20,7 @@ from providers.adapters.openai_compat.schema import FLATTENED
 PARAMS: dict[str, str] = {"temperature": "temperature", "top_p": "topP", "top_k": "topK"}
 KNOWN_FIELDS = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "thinking", "metadata",
-    "stream", "stop_sequences", *PARAMS,
+    "stream", "stop_sequences", "output_config", "output_format", *PARAMS,
 })
 TOOL_CHOICES: dict[str, str] = {"auto": "AUTO", "any": "ANY", "tool": "ANY", "none": "NONE"}
 MAX_STOP_SEQUENCES = 5  # Gemini's limit
@@ -66,6 +66,7 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
         out["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
     _tools(body, out, ctx)
     out["generationConfig"] = _generation_config(body, ctx)
+    _response_format(body, out, ctx)
     out.update(target.extra_body)
     _finish_ledger(req, body, ctx)
     raw = dumps(out)
@@ -359,3 +360,24 @@ def _thinking_config(thinking: Any, max_tokens: int) -> JSON | None:
     if kind in ("enabled", "adaptive"):
         return {"thinkingBudget": -1, "includeThoughts": True}
     return None
+
+
+def _response_format(body: JSON, out: JSON, ctx: _Ctx) -> None:
+    """Structured output (output_config.format, or output_format) -> a JSON response schema.
+
+    Not together with tools: Gemini 2.x refuses function calling with a JSON response type."""
+    config = body.get("output_config")
+    if isinstance(config, dict) and config.get("effort"):
+        ctx.ledger.append("dropped output_config.effort")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt is None:
+        fmt = body.get("output_format")
+    if not isinstance(fmt, dict):
+        return
+    schema = fmt.get("schema")
+    if fmt.get("type") != "json_schema" or not isinstance(schema, dict) or "tools" in out:
+        ctx.ledger.append(f"dropped output format {fmt.get('type')}")
+        return
+    found: set[str] = set()
+    out["generationConfig"]["responseMimeType"] = "application/json"
+    out["generationConfig"]["responseSchema"] = gemini_schema(schema, ctx.target.schema_drop_keywords, found)
