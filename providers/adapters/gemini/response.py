@@ -15,6 +15,7 @@ from providers.adapters.openai_compat.common import new_id
 from providers.adapters.openai_compat.errors import error_from_object
 from providers.adapters.openai_compat.response import RAW_ARGUMENTS
 
+DEFAULT_FINISH = "STOP"
 DELTA_KEYS: dict[str, str] = {"text_delta": "text", "thinking_delta": "thinking", "signature_delta": "signature"}
 
 
@@ -26,6 +27,9 @@ def translate_response(
         raise error_from_object(body["error"])
     translator = GeminiStreamTranslator(up, make_id)
     events = translator.feed(StreamEvent("message", dict(body)))
+    if _unfinished(body):
+        # a complete reply is complete even when it names no finish reason (a stream would be cut)
+        events += translator.feed(StreamEvent("message", {"candidates": [{"finishReason": DEFAULT_FINISH}]}))
     events += translator.flush()
     message: JSON = {}
     for event in events:
@@ -33,6 +37,12 @@ def translate_response(
     if event.event == "error":
         raise error_from_object(event.data.get("error"))
     return ChatResponse(message, status if 200 <= status < 300 else 200)
+
+
+def _unfinished(body: Mapping[str, Any]) -> bool:
+    candidates = body.get("candidates")
+    first = candidates[0] if isinstance(candidates, list) and candidates else None
+    return isinstance(first, dict) and not first.get("finishReason")
 
 
 def _fold(event: StreamEvent, message: JSON) -> None:

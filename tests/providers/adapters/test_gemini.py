@@ -247,3 +247,11 @@ def test_stream_translator_flush_without_anything_is_an_error():
     assert [e.event for e in translator.flush()] == ["error"]
     assert translator.stats.error == "upstream stream ended unexpectedly" and not translator.stats.finished
     assert translator.flush() == []
+
+
+def test_translate_response_empty_body_raises_a_retryable_error():
+    from providers.adapters.base import AdapterError
+    up = UpstreamRequest(url="", body=b"", headers={}, stream=False)
+    with pytest.raises(AdapterError) as info:
+        ADAPTER.translate_response(200, {}, up)
+    assert info.value.status == 502 and info.value.retryable
