@@ -3,7 +3,8 @@
 The gateway (daphne subprocess, fresh SQLite, no seed) gets its one provider the way a user would
 bring it: ``manage.py import_config`` of a ccproxy ``settings.json`` with a ``gemini`` provider.
 The fake Gemini (``gemini-3-pro-preview``, so it enforces thought signatures on tool turns) plays
-the model: a signed ``Write`` call creating ``hello.txt``, then a signed ``Read`` of it, then
+the model: a signed ``Write`` call (after a thought) creating ``hello.txt``, then a bare signed
+``Read`` of it (the signature rides on an otherwise empty thinking block), then
 ``DONE-<token>``. Every later step must carry the earlier steps' signatures on their own
 functionCall parts, or the fake answers 400 as Gemini does. See test_claude_code_cli.py for how the
 CLI is found and run.
@@ -86,7 +87,7 @@ class GeminiScript:
             kind, parts = "write", self._call("I will write the file first.", "Write",
                                               {"file_path": str(self.target), "content": WRITE_CONTENT})
         elif done == 1:
-            kind, parts = "read", self._call("Now check it.", "Read", {"file_path": str(self.target)})
+            kind, parts = "read", self._call("", "Read", {"file_path": str(self.target)})  # a bare signed call
         else:
             kind, parts = "final", [{"text": f"DONE-{self.token}"}]
         with self.lock:
@@ -100,8 +101,8 @@ class GeminiScript:
         signature = self.up.issue_signature()
         with self.lock:
             self.signatures.append(signature)
-        return [{"text": thought, "thought": True},
-                {"functionCall": {"name": name, "args": args}, "thoughtSignature": signature}]
+        call = {"functionCall": {"name": name, "args": args}, "thoughtSignature": signature}
+        return [{"text": thought, "thought": True}, call] if thought else [call]
 
 
 def _summary(up: FakeGemini) -> str:
