@@ -219,3 +219,26 @@ async def test_mcp_schemas_with_refs_and_formats_pass_the_strict_fake(gemini_up,
         resp = await http.post(f"/v1beta/models/{MODEL}:generateContent", json=raw,
                                headers={"x-goog-api-key": FAKE_GEMINI_KEY})
     assert resp.status_code == 400 and "$defs" in resp.json()["error"]["message"]
+
+
+async def test_stream_cut_mid_way_ends_in_an_error_event(gemini_up, gateway_client):
+    chunks = gemini_stream_chunks([{"text": "This answer will be cut off before it ends."}])
+    gemini_up.enqueue(gemini_stream(chunks, drop_after=2))
+    resp = await gateway_client.post("/v1/messages", json={**BODY, "stream": True})
+    assert resp.status_code == 200 and "event: content_block_delta" in resp.text
+    assert "event: error" in resp.text and "event: message_stop" not in resp.text
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+async def test_rate_limit_falls_back_to_the_next_provider(transactional_db, anthropic_sdk, stream):
+    from tests.conftest import amake_provider, amake_tiers
+    from tests.fakes import FakeOpenAI, openai_completion, openai_text_chunks
+    with FakeGemini() as up, FakeOpenAI() as other:
+        first = await amake_provider("gemini", up.base_url, kind="gemini", key=FAKE_GEMINI_KEY)
+        second = await amake_provider("openai", other.base_url, priority=5)
+        await amake_tiers({"middle": [(first, MODEL), (second, "gpt-test")]})
+        up.enqueue(gemini_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."))
+        other.enqueue(Reply.sse(openai_text_chunks("from openai")) if stream else Reply.json(openai_completion("from openai")))
+        final = await _turn(anthropic_sdk, stream, **BODY)
+        assert final.content[0].text == "from openai"
+        assert len(up.main_requests) == 1 and up.rejected == []
