@@ -20,6 +20,7 @@ import httpx
 from django.conf import settings
 
 from providers import crypto
+from providers.adapters import REGISTRY
 from providers.adapters.base import UpstreamRequest
 from providers.envvars import expand_env
 from providers.redaction import known_secrets
@@ -169,6 +170,9 @@ def auth_headers(provider: ProviderConfig) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"}
     if provider.kind == "anthropic":
         return {"x-api-key": key}
+    key_header = getattr(REGISTRY.get(provider.kind), "auth_header", "")  # e.g. Gemini's x-goog-api-key
+    if key_header:
+        return {key_header: key}
     return {"authorization": f"Bearer {key}"}
 
 

@@ -122,6 +122,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "auth_type": "api_key",
         "options": {"region": "us-east-1", "region_prefix": "us"},
     },
+    "gemini_native": {
+        "label": "Google Gemini (native API; keeps thought signatures across tool turns)",
+        "kind": "gemini",
+        "base_url": "https://generativelanguage.googleapis.com",
+        "auth_type": "api_key",  # sent as x-goog-api-key (the adapter's auth_header)
+        "options": {},
+    },
 }
 
 

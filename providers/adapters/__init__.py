@@ -5,6 +5,7 @@ from __future__ import annotations
 from providers.adapters.anthropic import AnthropicAdapter
 from providers.adapters.base import Adapter
 from providers.adapters.bedrock import BedrockAdapter
+from providers.adapters.gemini import GeminiAdapter
 from providers.adapters.openai_compat import OpenAICompatAdapter
 from providers.adapters.openai_responses import OpenAIResponsesAdapter
 
@@ -13,6 +14,7 @@ REGISTRY: dict[str, Adapter] = {
     OpenAICompatAdapter.kind: OpenAICompatAdapter(),
     BedrockAdapter.kind: BedrockAdapter(),
     OpenAIResponsesAdapter.kind: OpenAIResponsesAdapter(),
+    GeminiAdapter.kind: GeminiAdapter(),
 }
 
 KIND_LABELS: dict[str, str] = {
@@ -20,4 +22,5 @@ KIND_LABELS: dict[str, str] = {
     "openai_compat": "OpenAI-compatible chat completions",
     "bedrock": "AWS Bedrock (Anthropic models, SigV4)",
     "openai_responses": "OpenAI Responses API (/v1/responses; reasoning carried across turns)",
+    "gemini": "Google Gemini native API (generateContent, thought signatures)",
 }

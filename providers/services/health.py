@@ -95,9 +95,9 @@ def models_url(cfg: ProviderConfig) -> str | None:
         return base + "/models" if base.endswith("/v1") else base + "/v1/models"
     if cfg.kind == "openai_compat":
         return base + "/models"
-    models_path = getattr(REGISTRY.get(cfg.kind), "models_path", None)  # kinds that declare one
-    if isinstance(models_path, str):
-        return base + models_path
+    models_url_for = getattr(REGISTRY.get(cfg.kind), "models_url", None)  # e.g. Gemini's /v1beta/models
+    if callable(models_url_for):
+        return str(models_url_for(cfg.base_url))
     return None  # bedrock: the runtime endpoint has no cheap unsigned read; not checked
 
 

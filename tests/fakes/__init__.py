@@ -1,4 +1,4 @@
-"""Fake upstreams: real loopback HTTP servers speaking the OpenAI and Anthropic wire formats.
+"""Fake upstreams: real loopback HTTP servers speaking the OpenAI, Anthropic and Gemini wire formats.
 
     from tests.fakes import FakeOpenAI, Reply, openai_text_chunks
     with FakeOpenAI() as up:
@@ -13,6 +13,13 @@ from tests.fakes.anthropic_server import (
     anthropic_message,
     anthropic_stream_events,
     anthropic_text_reply,
+)
+from tests.fakes.gemini_server import (
+    FakeGemini,
+    gemini_error,
+    gemini_response,
+    gemini_stream,
+    gemini_stream_chunks,
 )
 from tests.fakes.openai_server import (
     FakeOpenAI,
@@ -34,6 +41,7 @@ from tests.fakes.server import FakeServer, Recorded, Reply
 
 __all__ = [
     "FakeAnthropic",
+    "FakeGemini",
     "FakeOpenAI",
     "FakeResponses",
     "FakeServer",
@@ -43,6 +51,10 @@ __all__ = [
     "anthropic_message",
     "anthropic_stream_events",
     "anthropic_text_reply",
+    "gemini_error",
+    "gemini_response",
+    "gemini_stream",
+    "gemini_stream_chunks",
     "openai_completion",
     "openai_text_chunks",
     "openai_text_reply",

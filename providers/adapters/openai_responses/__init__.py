@@ -28,8 +28,10 @@ __all__ = ["OpenAIResponsesAdapter", "ResponsesStreamTranslator"]
 
 class OpenAIResponsesAdapter:
     kind: ClassVar[str] = "openai_responses"
-    # the credential check's cheap read-only endpoint, relative to the base URL (as openai_compat)
-    models_path: ClassVar[str] = "/models"
+
+    def models_url(self, base_url: str) -> str:
+        """The cheap keyed read the health check GETs (as openai_compat's)."""
+        return base_url.rstrip("/") + "/models"
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
         return translate_request(req, target)

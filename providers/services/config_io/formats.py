@@ -57,9 +57,10 @@ ALIAS_TIERS = {"haiku": "small", "sonnet": "middle", "opus": "big"}
 AZURE_TYPES = ("azure", "azure_openai")
 AZURE_API_VERSION = "2024-10-21"  # the azure_openai preset's
 STYLE_KINDS = {"openai": "openai_compat", "openai_compat": "openai_compat", "chat": "openai_compat",
-               "claude": "anthropic", "anthropic": "anthropic", "bedrock": "bedrock"}
+               "claude": "anthropic", "anthropic": "anthropic", "bedrock": "bedrock", "gemini": "gemini"}
 PJ_KINDS = {**STYLE_KINDS, **dict.fromkeys(AZURE_TYPES, "openai_compat")}  # providers.json "type"
-DEFAULT_URLS = {"openai_compat": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+DEFAULT_URLS = {"openai_compat": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
+                "gemini": "https://generativelanguage.googleapis.com"}
 STRATEGY_NAMES = {"priority": "priority", "sequential": "priority", "failover": "priority",
                   "round_robin": "round_robin", "round-robin": "round_robin", "random": "random"}
 T = TypeVar("T")
@@ -77,6 +78,8 @@ def _guess_kind(name: str, base_url: str) -> str:
     probe = f"{name} {base_url}".lower()
     if "anthropic" in probe or "claude" in probe:
         return "anthropic"
+    if "generativelanguage.googleapis.com" in probe and "/openai" not in probe:
+        return "gemini"  # the native API (its OpenAI-compatible layer lives under /v1beta/openai)
     return "bedrock" if "bedrock" in probe else "openai_compat"
 
 
