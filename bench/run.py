@@ -168,6 +168,7 @@ def start_gateway(
     app: str | None = None,
     env: dict[str, str] | None = None,
     name: str = "daphne",
+    cwd: Path | None = None,
 ) -> float:
     """Spawn daphne (it becomes ctx's current gateway); return seconds from spawn to the first 200 on GET /health."""
     ctx.gw_port = free_port()
@@ -176,8 +177,9 @@ def start_gateway(
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ctx.gw_port), app or ctx.app],
-        cwd=ROOT,
+        # -v 0: no access log, as production runs it (manage.py serve without --access-log)
+        [PY, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(ctx.gw_port), app or ctx.app],
+        cwd=cwd or ROOT,
         env=env or ctx.env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -218,6 +220,7 @@ def load(
     duration: float = 0.0,
     requests: int = 0,
     warmup: float = 1.0,
+    body_bytes: int = 0,
 ) -> dict[str, Any]:
     port = ctx.gw_port if target == "gateway" else ctx.fake_port
     key = CLIENT_KEY if target == "gateway" else UPSTREAM_KEY
@@ -231,6 +234,8 @@ def load(
         key,
         "--cpu-pid",
         f"fake={ctx.fake_pid}",
+        "--body-bytes",
+        str(body_bytes),
     ]
     if ctx.gw_pid:
         cmd += ["--cpu-pid", f"gateway={ctx.gw_pid}"]
