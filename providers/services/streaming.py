@@ -165,7 +165,9 @@ class StreamSession:
     async def _relay(self, resp: httpx.Response) -> None:
         parser = event_parser_for(self.adapter.kind)
         feed = self.translator.feed
-        async for chunk in resp.aiter_bytes():
+        # Unencoded (as SSE streams are sent) the raw reads are the bytes: skip the decoder layer.
+        identity = resp.headers.get("content-encoding", "identity").strip().lower() in ("", "identity")
+        async for chunk in resp.aiter_raw() if identity else resp.aiter_bytes():
             out: list[StreamEvent] = []
             for event in parser.feed(chunk):
                 out.extend(feed(event))
