@@ -65,7 +65,9 @@ class Scenario:
 SCENARIO_SETS: dict[str, list[Scenario]] = {
     "default": [Scenario("nonstream", 1), Scenario("nonstream", 16), Scenario("stream", 16),
                 Scenario("count_tokens", 1)],
+    "burst": [Scenario("stream", 16), Scenario("stream", 1)],
     "streams": [Scenario("stream", 1, gap_ms=10, requests=12), Scenario("stream", 1, gap_ms=3, chunks=200, requests=4),
+                Scenario("stream", 1, gap_ms=1, chunks=2000, requests=2),
                 Scenario("stream", 16), Scenario("nonstream", 1, body_bytes=1_000_000)],
 }
 
@@ -135,9 +137,13 @@ def main() -> int:
             rps = [r["rps"] for r in runs]
             med_cpu = statistics.median(cpu) if cpu else float("nan")
             med_rps = statistics.median(rps) if rps else float("nan")
-            summary[n][k] = {"cpu_ms": med_cpu, "rps": med_rps}
+            ttft = [r["ttft_p50_ms"] for r in runs if r.get("ttft_p50_ms") is not None]
+            summary[n][k] = {"cpu_ms": med_cpu, "rps": med_rps,
+                             "ttft_ms": statistics.median(ttft) if ttft else float("nan")}
             cells.append(f"{med_cpu:8.2f} ({med_rps:7.1f})")
         print(f"{n:12s} " + " ".join(f"{c:>22s}" for c in cells))
+    for n in names:
+        print(f"{n + ' TTFT':12s} " + " ".join(f"{summary[n][k]['ttft_ms']:>19.2f} ms" for k in keys))
     noise = [statistics.median([r["noise_cores"] for n in names for r in results[n].get(k, [])] or [0.0])
              for k in keys]
     print(f"{'noise':12s} " + " ".join(f"{v:>22.2f}" for v in noise))
