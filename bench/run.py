@@ -6,6 +6,8 @@ it (fresh SQLite in a temp dir), then drives both with ``bench/load.py`` (own pr
 * stream / non-stream at 1, 16, 64 clients, direct-to-fake and via the gateway, with ratios;
 * gateway CPU ms per request from /proc/<daphne pid>/stat (utime+stime delta / requests), for
   burst streams (the whole upstream stream in one write) and paced streams (one chunk per ms);
+* at one client: paced streams (20 chunks at 0/1/3/10 ms gaps, 200 at 3 ms, 2,000 at 1 ms) and
+  non-stream bodies of 8 KB / 46 KB / 200 KB / 1 MB, each cell re-run while foreign load is high;
 * count_tokens CPU ms per call for a ~200 KB (~50k token) request;
 * idle RSS after warm-up, and ready-to-serve time (spawn -> first 200 on GET /health);
 * a hook for routing-cost scenarios (``ROUTING_SCENARIOS`` below).
