@@ -9,7 +9,8 @@ Endpoints:
 * ``POST /v1/chat/completions``: a fixed ``chat.completion`` JSON, or, when the body has
   ``"stream": true``, a 20-chunk SSE stream (role chunk, 18 text chunks, finish chunk), then a
   usage chunk and ``data: [DONE]``, sent with ``Transfer-Encoding: chunked``.
-* ``POST /_fake/config`` with ``{"chunk_gap_ms": N}``: 0 sends the whole stream in one write
+* ``POST /_fake/config`` with ``{"chunk_gap_ms": N, "chunks": M}``: M choice chunks per stream
+  (default 20); a gap of 0 sends the whole stream in one write
   ("burst"); N > 0 sends one chunk every N ms ("paced", every chunk arrives on its own).
 * ``GET /_fake/stats``: ``{"requests": ..., "streams": ..., "chunk_gap_ms": ...}``.
 * ``GET /health``: 200.
@@ -88,8 +89,9 @@ def completion_body() -> bytes:
     )
 
 
-def stream_events() -> list[bytes]:
-    """Role chunk, 18 text chunks, finish chunk, usage chunk, then ``[DONE]`` (each ``data: ...\\n\\n``)."""
+def stream_events(n_text: int = len(TEXT_PIECES)) -> list[bytes]:
+    """Role chunk, ``n_text`` text chunks (18: the 20-chunk stream), finish chunk, usage chunk, then
+    ``[DONE]`` (each ``data: ...\\n\\n``)."""
     base = {
         "id": "chatcmpl-bench0002",
         "object": "chat.completion.chunk",
@@ -109,10 +111,10 @@ def stream_events() -> list[bytes]:
         return b"data: " + _compact(obj) + b"\n\n"
 
     events = [chunk({"role": "assistant", "content": "", "refusal": None})]
-    events += [chunk({"content": piece}) for piece in TEXT_PIECES]
+    events += [chunk({"content": TEXT_PIECES[i % len(TEXT_PIECES)]}) for i in range(n_text)]
     events.append(chunk({}, "stop"))
     events.append(chunk({}, choices=False, usage=USAGE))
-    assert len(events) == 21  # 20 choice chunks (role, 18 text, finish) + the usage chunk
+    assert len(events) == n_text + 3  # role, n_text text, finish + the usage chunk
     events.append(b"data: [DONE]\n\n")
     return events
 
@@ -125,8 +127,19 @@ STREAM_HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
     b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
 )
-STREAM_FRAMES = [_chunked(e) for e in stream_events()]
 STREAM_TAIL = b"0\r\n\r\n"
+_FRAMES: dict[int, list[bytes]] = {}
+
+
+def stream_frames(n_chunks: int) -> list[bytes]:
+    """The chunked frames of an ``n_chunks``-chunk stream (role + text + finish), built once."""
+    frames = _FRAMES.get(n_chunks)
+    if frames is None:
+        frames = _FRAMES[n_chunks] = [_chunked(e) for e in stream_events(max(n_chunks - 2, 1))]
+    return frames
+
+
+STREAM_FRAMES = stream_frames(20)
 STREAM_BURST = STREAM_HEAD + b"".join(STREAM_FRAMES) + STREAM_TAIL
 COMPLETION = _response("200 OK", "application/json", completion_body())
 HEALTH = _response("200 OK", "application/json", b'{"ok":true}')
@@ -138,6 +151,7 @@ class State:
     requests = 0
     streams = 0
     chunk_gap_ms = 0.0
+    chunks = 20  # choice chunks per stream (role, text..., finish)
 
 
 class FakeUpstream(asyncio.Protocol):
@@ -211,21 +225,24 @@ class FakeUpstream(asyncio.Protocol):
                 State.streams += 1
                 if State.chunk_gap_ms > 0:
                     self._paced_stream(State.chunk_gap_ms / 1000.0)
-                else:
+                elif State.chunks == 20:
                     transport.write(STREAM_BURST)
+                else:
+                    transport.write(STREAM_HEAD + b"".join(stream_frames(State.chunks)) + STREAM_TAIL)
             else:
                 transport.write(COMPLETION)
         elif path == b"/health":
             transport.write(HEALTH)
         elif path == b"/_fake/stats":
-            stats = {"requests": State.requests, "streams": State.streams, "chunk_gap_ms": State.chunk_gap_ms}
+            stats = {"requests": State.requests, "streams": State.streams, "chunk_gap_ms": State.chunk_gap_ms,
+                     "chunks": State.chunks}
             transport.write(_response("200 OK", "application/json", _compact(stats)))
         elif method == b"POST" and path == b"/_fake/config":
             cfg = json.loads(body or b"{}")
             State.chunk_gap_ms = float(cfg.get("chunk_gap_ms", State.chunk_gap_ms))
-            transport.write(
-                _response("200 OK", "application/json", _compact({"chunk_gap_ms": State.chunk_gap_ms}))
-            )
+            State.chunks = max(3, int(cfg.get("chunks", State.chunks)))
+            cfg = {"chunk_gap_ms": State.chunk_gap_ms, "chunks": State.chunks}
+            transport.write(_response("200 OK", "application/json", _compact(cfg)))
         else:
             transport.write(NOT_FOUND)
 
@@ -234,7 +251,7 @@ class FakeUpstream(asyncio.Protocol):
         assert transport is not None
         self.busy = True
         loop = asyncio.get_running_loop()
-        frames = STREAM_FRAMES
+        frames = stream_frames(State.chunks)
         transport.write(STREAM_HEAD + frames[0])
         start = loop.time()
 

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from payloads import anthropic_body, count_tokens_body, dumps, openai_body  # noqa: E402
+from payloads import anthropic_body_sized, count_tokens_body, dumps, openai_body  # noqa: E402
 from proc import CpuSample, cpu_sample, system_cpu_s  # noqa: E402
 
 GATEWAY_MARKER = b"content_block_delta"
@@ -54,13 +54,15 @@ class Stats:
             self.error_samples.append(msg[:500])
 
 
-def build_request(host: str, port: int, target: str, mode: str, api_key: str) -> tuple[bytes, bytes]:
-    """(request bytes, marker) for one scenario."""
+def build_request(
+    host: str, port: int, target: str, mode: str, api_key: str, size: int = 0
+) -> tuple[bytes, bytes]:
+    """(request bytes, marker) for one scenario; ``size``: body bytes (0: the ~46 KB default)."""
     if target == "gateway":
         if mode == "count_tokens":
             path, body = "/v1/messages/count_tokens", count_tokens_body()
         else:
-            path, body = "/v1/messages", anthropic_body(mode == "stream")
+            path, body = "/v1/messages", anthropic_body_sized(mode == "stream", size)
         headers = {
             "x-api-key": api_key,
             "anthropic-version": "2023-06-01",
@@ -73,7 +75,7 @@ def build_request(host: str, port: int, target: str, mode: str, api_key: str) ->
     else:
         if mode == "count_tokens":
             raise SystemExit("count_tokens has no direct equivalent")
-        path, body = "/v1/chat/completions", openai_body(mode == "stream")
+        path, body = "/v1/chat/completions", openai_body(mode == "stream", size=size)
         headers = {"authorization": f"Bearer {api_key}", "accept": "application/json"}
         marker = DIRECT_MARKER
     raw = dumps(body)
@@ -244,7 +246,7 @@ def summarize(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    req, marker = build_request(args.host, args.port, args.target, args.mode, args.api_key)
+    req, marker = build_request(args.host, args.port, args.target, args.mode, args.api_key, args.body_bytes)
     want_marker = args.mode == "stream"
     pids: dict[str, int] = {}
     for spec in args.cpu_pid:
@@ -311,6 +313,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=120.0, help="hard bound in --requests mode")
     ap.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds on the same connections")
     ap.add_argument("--api-key", default="sk-gw-bench-0000")
+    ap.add_argument("--body-bytes", type=int, default=0, help="request body size (0: the ~46 KB default)")
     ap.add_argument("--cpu-pid", action="append", default=[], metavar="NAME=PID")
     args = ap.parse_args()
     result = asyncio.run(run(args))

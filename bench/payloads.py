@@ -176,9 +176,41 @@ def anthropic_body(stream: bool, *, seed: int = 7) -> JSON:
     }
 
 
-def openai_body(stream: bool, *, seed: int = 7) -> JSON:
+def anthropic_body_sized(stream: bool, size: int, *, seed: int = 7) -> JSON:
+    """A Claude Code body of about ``size`` bytes (0: the plain ~46 KB ``anthropic_body``).
+
+    Below the plain size: the first system block, two tools and one padded user turn (an early
+    or sub-agent request). Above it: further Read round trips (tool_use + tool_result of mixed
+    code and prose) before the last turn, as a long session grows.
+    """
+    body = anthropic_body(stream, seed=seed)
+    if not size:
+        return body
+    rng = random.Random(seed + size)
+    if size < len(dumps(body)):
+        body["system"] = body["system"][:1]
+        body["tools"] = body["tools"][:2]
+        body["messages"] = [{"role": "user", "content": [{"type": "text", "text": "Fix the failing test."}]}]
+        room = size - len(dumps(body))
+        if room > 0:
+            body["messages"][0]["content"].insert(0, {"type": "text", "text": _mixed(rng, room)})
+        return body
+    last = body["messages"].pop()
+    turn = 0
+    while (room := size - len(dumps(body)) - len(dumps(last))) > 200:
+        turn += 1
+        tool_id = f"toolu_bench{turn:020d}"
+        body["messages"].append({"role": "assistant", "content": [
+            {"type": "tool_use", "id": tool_id, "name": "Read", "input": {"file_path": f"/repo/src/m{turn}.py"}}]})
+        body["messages"].append({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": tool_id, "content": _mixed(rng, min(room - 200, 40_000))}]})
+    body["messages"].append(last)
+    return body
+
+
+def openai_body(stream: bool, *, seed: int = 7, size: int = 0) -> JSON:
     """The OpenAI chat-completions equivalent of ``anthropic_body`` (what a gateway would send)."""
-    a = anthropic_body(stream, seed=seed)
+    a = anthropic_body_sized(stream, size, seed=seed)
     msgs: list[JSON] = [{"role": "system", "content": "\n\n".join(b["text"] for b in a["system"])}]
     for m in a["messages"]:
         blocks = m["content"]

@@ -6,6 +6,8 @@ it (fresh SQLite in a temp dir), then drives both with ``bench/load.py`` (own pr
 * stream / non-stream at 1, 16, 64 clients, direct-to-fake and via the gateway, with ratios;
 * gateway CPU ms per request from /proc/<daphne pid>/stat (utime+stime delta / requests), for
   burst streams (the whole upstream stream in one write) and paced streams (one chunk per ms);
+* at one client: paced streams (20 chunks at 0/1/3/10 ms gaps, 200 at 3 ms, 2,000 at 1 ms) and
+  non-stream bodies of 8 KB / 46 KB / 200 KB / 1 MB, each cell re-run while foreign load is high;
 * count_tokens CPU ms per call for a ~200 KB (~50k token) request;
 * idle RSS after warm-up, and ready-to-serve time (spawn -> first 200 on GET /health);
 * a hook for routing-cost scenarios (``ROUTING_SCENARIOS`` below).
@@ -45,9 +47,18 @@ UPSTREAM_KEY = "sk-bench-fake"
 CONCURRENCY = (1, 16, 64)
 PACED_GAP_MS = 1.0
 
+NOISE_LIMIT = 0.5  # foreign load (cores) above which a cell is re-run, then marked "noisy"
+NOISE_RERUNS = 2
+# (chunks, gap ms, streams measured) at one client: what a user's stream costs as it arrives.
+PACED_CELLS = ((20, 0.0, 15), (20, 1.0, 12), (20, 3.0, 10), (20, 10.0, 8), (200, 3.0, 3), (2000, 1.0, 2))
+BODY_SIZES = ((8_000, "8 KB"), (0, "46 KB"), (200_000, "200 KB"), (1_000_000, "1 MB"))
+
 TARGETS = {
     "cpu_nonstream_ms": 5.0,
     "cpu_stream_ms": 7.0,
+    "cpu_stream_10ms_ms": 12.0,
+    "cpu_paced_chunk_ms": 0.5,
+    "cpu_1mb_ms": 6.0,
     "count_tokens_cpu_ms": 2.0,
     "idle_rss_mib": 120.0,
     "ready_s": 2.0,
@@ -61,13 +72,15 @@ class Profile:
     paced_duration: float
     count_tokens_seconds: float
     count_tokens_min_calls: int
+    paced_scale: float = 1.0  # share of PACED_CELLS' stream counts (and body requests) to run
 
 
 FULL = Profile(
-    duration=10.0, warmup=1.5, paced_duration=8.0, count_tokens_seconds=6.0, count_tokens_min_calls=50
+    duration=6.0, warmup=1.0, paced_duration=6.0, count_tokens_seconds=5.0, count_tokens_min_calls=50
 )
 QUICK = Profile(
-    duration=2.5, warmup=0.7, paced_duration=3.0, count_tokens_seconds=2.0, count_tokens_min_calls=50
+    duration=2.5, warmup=0.7, paced_duration=3.0, count_tokens_seconds=2.0, count_tokens_min_calls=50,
+    paced_scale=0.5,
 )
 
 
@@ -168,6 +181,7 @@ def start_gateway(
     app: str | None = None,
     env: dict[str, str] | None = None,
     name: str = "daphne",
+    cwd: Path | None = None,
 ) -> float:
     """Spawn daphne (it becomes ctx's current gateway); return seconds from spawn to the first 200 on GET /health."""
     ctx.gw_port = free_port()
@@ -176,10 +190,10 @@ def start_gateway(
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        # ``-e`` with a backlog, as ``manage.py serve`` (``-b/-p`` listen with 50: bursts get resets)
-        [PY, "-m", "daphne", "-e", f"tcp:port={ctx.gw_port}:interface=127.0.0.1:backlog="
+        # -v 0: no access log, and ``-e`` with a backlog, as ``manage.py serve`` runs it
+        [PY, "-m", "daphne", "-v", "0", "-e", f"tcp:port={ctx.gw_port}:interface=127.0.0.1:backlog="
          f"{(env or ctx.env).get('LISTEN_BACKLOG', '4096')}", app or ctx.app],
-        cwd=ROOT,
+        cwd=cwd or ROOT,
         env=env or ctx.env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -220,6 +234,7 @@ def load(
     duration: float = 0.0,
     requests: int = 0,
     warmup: float = 1.0,
+    body_bytes: int = 0,
 ) -> dict[str, Any]:
     port = ctx.gw_port if target == "gateway" else ctx.fake_port
     key = CLIENT_KEY if target == "gateway" else UPSTREAM_KEY
@@ -233,6 +248,8 @@ def load(
         key,
         "--cpu-pid",
         f"fake={ctx.fake_pid}",
+        "--body-bytes",
+        str(body_bytes),
     ]
     if ctx.gw_pid:
         cmd += ["--cpu-pid", f"gateway={ctx.gw_pid}"]
@@ -267,11 +284,12 @@ def fake_stats(ctx: Ctx) -> dict[str, Any]:
     return stats
 
 
-def set_gap(ctx: Ctx, gap_ms: float) -> None:
+def set_gap(ctx: Ctx, gap_ms: float, chunks: int = 20) -> None:
+    """Pace the fake's streams: one chunk every ``gap_ms`` (0: all at once), ``chunks`` per stream."""
     http(
         "POST",
         f"http://127.0.0.1:{ctx.fake_port}/_fake/config",
-        json.dumps({"chunk_gap_ms": gap_ms}).encode(),
+        json.dumps({"chunk_gap_ms": gap_ms, "chunks": chunks}).encode(),
     )
 
 
@@ -283,6 +301,7 @@ def new_ctx(settings: str = "proxy_project.settings", app: str = "proxy_project.
     env.update(
         DJANGO_SETTINGS_MODULE=settings,
         DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3",
+        GATEWAY_HOME=str(tmp / "home"),  # generated keys: shared by every gateway (and tree) of the run
         SECRET_KEY="bench-not-secret",
         PREFERRED_PROVIDER="openai",
         OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
@@ -331,8 +350,78 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def gw_cpu(r: dict[str, Any]) -> float | None:
-    v = r["cpu"].get("gateway", {}).get("stat_ms_per_req")
+    """Gateway CPU ms/request by the kernel's ns clock (stat ticks are 10 ms: too coarse for few requests)."""
+    cpu = r["cpu"].get("gateway", {})
+    v = cpu.get("clock_ms_per_req", cpu.get("stat_ms_per_req"))
     return float(v) if v is not None else None
+
+
+def noise_of(r: dict[str, Any] | None) -> float | None:
+    return float(r["machine"]["other_cores"]) if r and "machine" in r else None
+
+
+def quiet_load(ctx: Ctx, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``load`` re-run (at most NOISE_RERUNS times) while foreign load exceeds NOISE_LIMIT; the
+    quietest run is kept and marked ``noisy`` if even that one was above the limit."""
+    best = load(ctx, *args, **kwargs)
+    for _ in range(NOISE_RERUNS):
+        if (noise_of(best) or 0.0) <= NOISE_LIMIT:
+            break
+        again = load(ctx, *args, **kwargs)
+        if (noise_of(again) or 0.0) < (noise_of(best) or 0.0):
+            best = again
+    best["noisy"] = (noise_of(best) or 0.0) > NOISE_LIMIT
+    return best
+
+
+def measure_paced(ctx: Ctx, prof: Profile) -> list[dict[str, Any]]:
+    """One client, streams of N chunks with a gap between them: gateway CPU per stream and per chunk."""
+    cells = []
+    for chunks, gap, streams in PACED_CELLS:
+        set_gap(ctx, gap, chunks)
+        n = max(1, int(streams * prof.paced_scale))
+        cell: dict[str, Any] = {"chunks": chunks, "gap_ms": gap}
+        cell["direct"] = load(ctx, "direct", "stream", 1, requests=n, warmup=0.2)
+        cell["gateway"] = quiet_load(ctx, "gateway", "stream", 1, requests=n, warmup=0.2)
+        cells.append(cell)
+    set_gap(ctx, 0.0)
+    return cells
+
+
+def measure_bodies(ctx: Ctx, prof: Profile) -> list[dict[str, Any]]:
+    """Non-stream requests at one client by body size (a long session's requests grow to ~1 MB)."""
+    cells = []
+    for size, label in BODY_SIZES:
+        n = max(10, int(40 * prof.paced_scale))
+        cell: dict[str, Any] = {"label": label, "bytes": size}
+        cell["direct"] = load(ctx, "direct", "nonstream", 1, requests=n, warmup=0.2, body_bytes=size)
+        cell["gateway"] = quiet_load(ctx, "gateway", "nonstream", 1, requests=n, warmup=0.2, body_bytes=size)
+        cells.append(cell)
+    return cells
+
+
+def print_cells(results: dict[str, Any]) -> None:
+    ref = results.get("calib_start_ms")
+    print("One client (c=1). CPU = gateway ms per request (kernel ns clock); ratio = gateway / direct;"
+          f" %ref = CPU as % of the fixed reference workload ({fmt(ref, 1)} ms)")
+    print(f"{'paced stream':22s} {'CPU/stream':>10s} {'CPU/chunk':>9s} {'%ref':>6s} {'p50 ratio':>9s}"
+          f" {'TTFT dir':>8s} {'TTFT gw':>8s} {'noise':>5s}")
+    for c in results.get("paced_cells", []):
+        g, d = c["gateway"], c["direct"]
+        cpu = gw_cpu(g)
+        per_chunk = cpu / (c["chunks"] + 3) if cpu is not None else None  # + usage, [DONE], tail
+        print(f"{str(c['chunks']) + ' chunks @ ' + format(c['gap_ms'], 'g') + ' ms':22s} {fmt(cpu, 2):>10s}"
+              f" {fmt(per_chunk, 3):>9s} {fmt(ratio(cpu, ref) and 100 * ratio(cpu, ref), 1):>6s}"
+              f" {fmt(ratio(g['lat_p50_ms'], d['lat_p50_ms']), 3):>9s} {fmt(d.get('ttft_p50_ms'), 2):>8s}"
+              f" {fmt(g.get('ttft_p50_ms'), 2):>8s} {fmt(noise_of(g), 2):>5s}" + ("  noisy" if g.get("noisy") else ""))
+    print(f"{'non-stream body':22s} {'CPU/req':>10s} {'':9s} {'%ref':>6s} {'p50 ratio':>9s} {'p50 dir':>8s}"
+          f" {'p50 gw':>8s} {'noise':>5s}")
+    for c in results.get("body_cells", []):
+        g, d = c["gateway"], c["direct"]
+        cpu = gw_cpu(g)
+        print(f"{c['label']:22s} {fmt(cpu, 2):>10s} {'':9s} {fmt(ratio(cpu, ref) and 100 * ratio(cpu, ref), 1):>6s}"
+              f" {fmt(ratio(g['lat_p50_ms'], d['lat_p50_ms']), 3):>9s} {d['lat_p50_ms']:8.2f} {g['lat_p50_ms']:8.2f}"
+              f" {fmt(noise_of(g), 2):>5s}" + ("  noisy" if g.get("noisy") else ""))
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -362,8 +451,11 @@ def print_table(results: dict[str, Any]) -> None:
             + (f"  ({g['errors']} errors)" if g["errors"] else "")
         )
     print("-" * 125)
+    print_cells(results)
+    print("-" * 125)
     s = results["summary"]
-    print("Targets")
+    print(f"Targets (a cell is re-run up to {NOISE_RERUNS}x while foreign load > {NOISE_LIMIT} cores;"
+          " a verdict under noise is marked)")
     for name, value, target, unit, note in s["checks"]:
         ok = "-" if value is None else ("PASS" if value <= target else "MISS")
         print(f"  {name:52s} {fmt(value, 2):>9s} {unit:4s} target <= {target:<6g} {ok:4s} {note}")
@@ -384,6 +476,12 @@ def mean_noise(results: dict[str, Any]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def noise_note(r: dict[str, Any] | None) -> str:
+    if not r:
+        return ""
+    return f"noise {fmt(noise_of(r), 2)} cores" + (" NOISY (re-run, still above the limit)" if r.get("noisy") else "")
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     by = {(r["mode"], r["concurrency"]): r for r in results["scenarios"]}
 
@@ -399,27 +497,34 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
 
     paced = results.get("paced_stream")
     ct = results.get("count_tokens")
+    cells = {(c["chunks"], c["gap_ms"]): c["gateway"] for c in results.get("paced_cells", [])}
+    bodies = {c["bytes"]: c["gateway"] for c in results.get("body_cells", [])}
+
+    def per_chunk(chunks: int, gap: float) -> float | None:
+        cpu = gw_cpu(cells[(chunks, gap)]) if (chunks, gap) in cells else None
+        return cpu / (chunks + 3) if cpu is not None else None
+
     checks: list[tuple[str, float | None, float, str, str]] = [
         (
             "gateway CPU / non-stream request (c=16)",
             cpu_of("nonstream", 16),
             TARGETS["cpu_nonstream_ms"],
             "ms",
-            "",
+            noise_note(by[("nonstream", 16)]["gateway"]) if ("nonstream", 16) in by else "",
         ),
         (
             "gateway CPU / 20-chunk stream, burst (c=16)",
             cpu_of("stream", 16),
             TARGETS["cpu_stream_ms"],
             "ms",
-            "",
+            noise_note(by[("stream", 16)]["gateway"]) if ("stream", 16) in by else "",
         ),
         (
             f"gateway CPU / 20-chunk stream, paced {PACED_GAP_MS:g}ms (c=16)",
             gw_cpu(paced["gateway"]) if paced else None,
             TARGETS["cpu_stream_ms"],
             "ms",
-            "",
+            noise_note(paced["gateway"]) if paced else "",
         ),
         (
             "count_tokens CPU / call (~200 KB, ~50k tokens)",
@@ -428,6 +533,14 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             "ms",
             f"({ct['requests']} calls)" if ct else "",
         ),
+        ("gateway CPU / 20-chunk stream, 10 ms gaps (c=1)", gw_cpu(cells[(20, 10.0)]) if (20, 10.0) in cells
+         else None, TARGETS["cpu_stream_10ms_ms"], "ms", noise_note(cells.get((20, 10.0)))),
+        ("gateway CPU / paced chunk, 200 chunks @ 3 ms (c=1)", per_chunk(200, 3.0), TARGETS["cpu_paced_chunk_ms"],
+         "ms", noise_note(cells.get((200, 3.0)))),
+        ("gateway CPU / paced chunk, 2000 chunks @ 1 ms (c=1)", per_chunk(2000, 1.0),
+         TARGETS["cpu_paced_chunk_ms"], "ms", noise_note(cells.get((2000, 1.0)))),
+        ("gateway CPU / 1 MB non-stream request (c=1)", gw_cpu(bodies[1_000_000]) if 1_000_000 in bodies else None,
+         TARGETS["cpu_1mb_ms"], "ms", noise_note(bodies.get(1_000_000))),
         ("idle RSS after warm-up", results.get("idle_rss_mib"), TARGETS["idle_rss_mib"], "MiB", ""),
         ("ready-to-serve (spawn -> first 200 /health)", results.get("ready_s"), TARGETS["ready_s"], "s", ""),
     ]
@@ -517,7 +630,7 @@ def main() -> int:
                 if args.direct_only:
                     row["gateway"] = row["direct"]
                 else:
-                    row["gateway"] = load(ctx, "gateway", mode, c, duration=prof.duration, warmup=prof.warmup)
+                    row["gateway"] = quiet_load(ctx, "gateway", mode, c, duration=prof.duration, warmup=prof.warmup)
                 results["scenarios"].append(row)
 
         if not args.direct_only:
@@ -531,6 +644,8 @@ def main() -> int:
             )
             set_gap(ctx, 0.0)
             results["paced_stream"] = paced
+            results["paced_cells"] = measure_paced(ctx, prof)
+            results["body_cells"] = measure_bodies(ctx, prof)
 
             ct_probe = load(ctx, "gateway", "count_tokens", 1, requests=10, warmup=0)
             per_call = max(ct_probe["elapsed_s"] / max(ct_probe["requests"], 1), 1e-4)

@@ -20,6 +20,8 @@ from providers.adapters.base import StreamEvent, anthropic_error_event, dumps, l
 from providers.adapters.bedrock import bedrock_error
 from providers.sse import SSEParser
 
+PRELUDE_LENGTH = 12  # total length, headers length, prelude CRC (u32 each)
+MAX_MESSAGE_LENGTH = 16 * 1024 * 1024 + 128 * 1024 + 16  # botocore's payload + headers limits
 CHUNK_HEADERS = {":event-type": "chunk", ":content-type": "application/json", ":message-type": "event"}
 
 
@@ -100,34 +102,68 @@ def chunk_event(payload: bytes) -> StreamEvent:
 
 
 class EventStreamParser:
-    """feed(bytes) -> list[StreamEvent]; flush() at end of stream. Stops at the first corrupt frame."""
+    """feed(bytes) -> list[StreamEvent]; flush() at end of stream. Stops at the first corrupt frame.
 
-    __slots__ = ("_buffer", "_broken", "_pending")
+    botocore's buffer appends every read to one bytes object (quadratic for a big message read in
+    small pieces), so the pieces of an unfinished message wait here, in a list, and the buffer is
+    handed whole messages: each byte is copied a bounded number of times whatever the read size.
+    """
+
+    __slots__ = ("_buffer", "_broken", "_pieces", "_have", "_need")
 
     def __init__(self) -> None:
         self._buffer = EventStreamBuffer()
         self._broken = False
-        self._pending = 0  # bytes fed but not yet part of a complete message
+        self._pieces: list[bytes] = []  # bytes fed but not yet handed to the buffer
+        self._have = 0
+        self._need = 0  # total length of the message being collected (0: prelude not read yet)
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
         if self._broken:
             return []
-        self._buffer.add_data(chunk)
-        self._pending += len(chunk)
+        self._pieces.append(chunk)
+        self._have += len(chunk)
         out: list[StreamEvent] = []
         try:
-            for message in self._buffer:
-                self._pending -= message.prelude.total_length
-                event = self._event(message.headers, message.payload)
-                if event is not None:
-                    out.append(event)
+            while self._ready():
+                message_bytes = self._take()
+                self._buffer.add_data(message_bytes)
+                for message in self._buffer:
+                    event = self._event(message.headers, message.payload)
+                    if event is not None:
+                        out.append(event)
+                if len(message_bytes) == PRELUDE_LENGTH:  # a bad prelude botocore let through
+                    raise ParserError("event-stream prelude is inconsistent")
         except ParserError as exc:
             self._broken = True
             out.append(anthropic_error_event("api_error", f"upstream event stream is corrupt ({type(exc).__name__})"))
         return out
 
+    def _ready(self) -> bool:
+        """Whether a whole message (or a prelude botocore must judge) is collected."""
+        if not self._need:
+            if self._have < PRELUDE_LENGTH:
+                return False
+            head = b"".join(self._pieces)
+            self._pieces = [head]
+            total, headers = struct.unpack(">II", head[:8])
+            sane = binascii.crc32(head[:8]) == struct.unpack(">I", head[8:12])[0] and headers <= total
+            # A prelude that fails its checks goes to botocore at once, which names the fault.
+            self._need = total if sane and total <= MAX_MESSAGE_LENGTH else PRELUDE_LENGTH
+        return self._have >= self._need
+
+    def _take(self) -> bytes:
+        """The collected message's bytes; what follows it stays in the pieces."""
+        data = b"".join(self._pieces) if len(self._pieces) > 1 else self._pieces[0]
+        rest = data[self._need:]
+        self._pieces = [rest] if rest else []
+        self._have = len(rest)
+        taken = data[:self._need] if rest else data
+        self._need = 0
+        return taken
+
     def flush(self) -> list[StreamEvent]:
-        if self._broken or not self._pending:
+        if self._broken or not self._have:
             return []
         self._broken = True
         return [anthropic_error_event("api_error", "upstream event stream ended inside a message")]

@@ -1,7 +1,11 @@
-"""One upstream stream, pumped by its own task into a queue the response body drains.
+"""One upstream stream, pumped by its own task straight to the response body's waiter.
 
-The pump task owns the upstream (``async with client.stream``); the body iterator handed to
-StreamingHttpResponse only forwards bytes and inserts keep-alives. A client disconnect cancels
+The pump task owns the upstream (``async with client.stream``) and reads, parses, translates and
+encodes each chunk; the body iterator handed to StreamingHttpResponse only forwards bytes. Two
+tasks are needed because keep-alives must go out while the upstream read is blocked, but the
+hand-over between them is as small as asyncio allows: encoded bytes are appended to a list and
+the body's one pending future (if it waits) is woken; whatever piled up meanwhile leaves in one
+write, and the keep-alive timer fires once per interval, never per chunk. A client disconnect cancels
 the body (Django >= 5 cancels it under ASGI), whose ``finally`` cancels the pump, which closes the
 upstream connection. The first step (status line) is awaited before the HTTP response is
 committed, so a failing upstream still gets an HTTP error status and a fallback.
@@ -77,7 +81,9 @@ class StreamSession:
         self.up = up
         self.provider = provider
         self.translator = adapter.stream_translator(up)
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._out: list[bytes] = []  # encoded bytes the body has not written yet
+        self._closed = False  # the pump is done: the body ends once _out is drained
+        self._waiter: asyncio.Future[None] | None = None  # the body, waiting for bytes
         self.ttft: float | None = None
         self.failed = False
         self.cancelled = False
@@ -120,7 +126,8 @@ class StreamSession:
             if not first.done():
                 first.set_result(AdapterError("upstream stream could not be opened", status=502,
                                               retryable=True))
-            self.queue.put_nowait(None)
+            self._closed = True
+            self._wake()
 
     async def _report_end(self, hook: EndHook) -> None:
         try:
@@ -158,7 +165,9 @@ class StreamSession:
     async def _relay(self, resp: httpx.Response) -> None:
         parser = event_parser_for(self.adapter.kind)
         feed = self.translator.feed
-        async for chunk in resp.aiter_bytes():
+        # Unencoded (as SSE streams are sent) the raw reads are the bytes: skip the decoder layer.
+        identity = resp.headers.get("content-encoding", "identity").strip().lower() in ("", "identity")
+        async for chunk in resp.aiter_raw() if identity else resp.aiter_bytes():
             out: list[StreamEvent] = []
             for event in parser.feed(chunk):
                 out.extend(feed(event))
@@ -214,7 +223,16 @@ class StreamSession:
                     self.upstream_error = AdapterError(self.error_message, status=502)
         self._emitted = True
         self._last = time.monotonic()
-        self.queue.put_nowait(encode_many(events))
+        self._put(encode_many(events))
+
+    def _put(self, data: bytes) -> None:
+        self._out.append(data)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _judge(self, events: list[StreamEvent]) -> list[StreamEvent] | None:
         """Before any content: the events to forward now, or None (held, or fallen back)."""
@@ -244,7 +262,7 @@ class StreamSession:
     def _keepalive(self, loop: asyncio.AbstractEventLoop, interval: float) -> asyncio.TimerHandle:
         idle = time.monotonic() - self._last
         if idle >= interval * 0.95:
-            self.queue.put_nowait(PING if self._emitted else COMMENT_PING)
+            self._put(PING if self._emitted else COMMENT_PING)
             self._last = time.monotonic()
             idle = 0.0
         return loop.call_later(interval - idle, self._rearm, loop, interval)
@@ -258,19 +276,17 @@ class StreamSession:
         if interval > 0:
             self._timer = loop.call_later(interval, self._rearm, loop, interval)
         try:
-            done = False
-            while not done:
-                item = await self.queue.get()
-                if item is None:
-                    break
-                # Whatever else is already waiting goes out in the same write (never waits for more).
-                while not self.queue.empty():
-                    extra = self.queue.get_nowait()
-                    if extra is None:
-                        done = True
+            while True:
+                if not self._out:
+                    if self._closed:
                         break
-                    item += extra
-                yield item
+                    self._waiter = loop.create_future()
+                    await self._waiter
+                    self._waiter = None
+                    continue
+                # Whatever is already waiting goes out in one write (never waits for more).
+                out, self._out = self._out, []
+                yield out[0] if len(out) == 1 else b"".join(out)
         except (asyncio.CancelledError, GeneratorExit):
             self.cancelled = self.failed = True
             self.error_message = "client disconnected"
