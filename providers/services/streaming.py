@@ -38,6 +38,7 @@ from providers.adapters.base import (
     anthropic_error_event,
 )
 from providers.eventstream import event_parser_for
+from providers.redaction import redact_known
 from providers.services.errors import GatewayError, attempt_started, transport_error
 from providers.sse import PING, encode_many
 from routing.resolution import ProviderConfig
@@ -50,6 +51,18 @@ COMMENT_PING = b": keep-alive\n\n"  # before message_start an event would break 
 # A reply may legitimately carry no content when its budget ran out or it was refused.
 CONTENTLESS_OK = frozenset({"max_tokens", "refusal"})
 EndHook = Callable[["StreamSession"], Awaitable[None]]
+
+
+def _redacted(event: StreamEvent) -> StreamEvent:
+    """An error event as the client may see it: an upstream message can quote a credential, so a
+    passthrough error is re-encoded (only when redaction changed it; errors are rare, chunks are not)."""
+    err = event.data.get("error")
+    if not isinstance(err, dict):
+        return event
+    message = err.get("message")
+    if not isinstance(message, str) or (clean := redact_known(message)) == message:
+        return event
+    return StreamEvent("error", {**event.data, "error": {**err, "message": clean}})
 
 
 def _answered(stats: StreamStats) -> bool:
@@ -215,10 +228,11 @@ class StreamSession:
         stats = self.translator.stats
         if self.ttft is None and stats.first_content:
             self.ttft = time.perf_counter()
-        for event in events:
+        for i, event in enumerate(events):
             if event.event == "error":
+                events = events[:i] + [_redacted(event)] + events[i + 1:]
                 self.failed = True
-                self.error_message = str(event.data.get("error", {}).get("message", "stream error"))
+                self.error_message = str(events[i].data.get("error", {}).get("message", "stream error"))
                 if self.upstream_error is None:
                     self.upstream_error = AdapterError(self.error_message, status=502)
         self._emitted = True

@@ -123,3 +123,14 @@ async def test_empty_end_turn_from_anthropic_is_an_answer_passed_through(anthrop
     assert resp.status_code == 200
     assert resp.content == b"".join(anthropic_up.encode_event(e) for e in events)
     assert await failures(anthropic_up.provider) == 0
+
+
+async def test_mid_stream_error_event_from_a_passthrough_upstream_is_redacted(anthropic_up, gateway_client):
+    await amake_tiers(default=(anthropic_up.provider, "claude-sonnet-5"))
+    leaked = "sk-ant-api03-" + "Q" * 40
+    events = anthropic_stream_events("partial answer", usage=(10, 3), pieces=["partial answer"])[:5]
+    events.append({"type": "error", "error": {"type": "overloaded_error", "message": f"key {leaked} is throttled"}})
+    anthropic_up.enqueue(Reply.sse(events))
+    resp = await gateway_client.post("/v1/messages", json=BODY)
+    assert resp.status_code == 200 and "partial answer" in resp.text and "event: error" in resp.text
+    assert leaked not in resp.text and "[redacted]" in resp.text and "message_stop" not in resp.text
