@@ -23,13 +23,15 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "serve": ("serve", "run the gateway, dashboard, Celery worker and beat in the foreground (-d: background)",
               "  cgw serve                      # Ctrl-C stops it\n"
               "  cgw serve --port 9000 --no-worker\n"
-              "  cgw serve -d                   # in the background; then cgw status / logs -f / stop"),
+              "  cgw serve -d                   # in the background; then cgw status / logs -f / stop\n"
+              "  cgw serve -d --port 9000 --start-timeout 120 --no-beat"),
     "claude": ("claude", "run Claude Code through the gateway, starting one in the background if none answers",
                "  cgw claude                     # an interactive session\n"
                "  cgw claude -p 'say hi' --model sonnet\n"
                "  cgw claude --no-start -- --help  # claude's own --help"),
-    "init": ("init", "set up the data directory and database, seed providers from the environment",
-             "  OPENAI_API_KEY=sk-... BIG_MODEL=gpt-4.1 cgw init"),
+    "init": ("init", "write a starting configuration (a provider and the tiers); --import loads it",
+             "  cgw init                       # asks on a terminal\n"
+             "  cgw init --no-input --api-key sk-... --big-model gpt-4.1 --small-model gpt-4.1-mini --import"),
     "import": ("import_config", "import providers, tiers and agents (JSON/YAML, claude-proxy, ccr, ccproxy files)",
                "  cgw import providers.json\n  cgw import --dry-run ~/.claude-code-router/config.json"),
     "export": ("export_config", "print the configuration as a file `cgw import` reads back",

@@ -40,13 +40,14 @@ def _url(host: str | None, port: str | None) -> str:
 
 
 def serve_detached(rest: list[str]) -> int:
-    """``serve -d [--host H] [--port N] [--start-timeout S]``: start, wait for /health, return."""
+    """``serve -d [--host H] [--port N] [--start-timeout S] [serve's options]``: start, wait for
+    /health, return."""
     parser = argparse.ArgumentParser(prog=f"{PROG} serve -d")
     parser.add_argument("-d", "--detach", action="store_true")
     parser.add_argument("--host")
     parser.add_argument("--port")
     parser.add_argument("--start-timeout", type=float, default=60.0)
-    options = parser.parse_args(rest)
+    options, extra = parser.parse_known_args(rest)
     state = _state()
     from django.core.management.base import CommandError
 
@@ -57,7 +58,7 @@ def serve_detached(rest: list[str]) -> int:
         print(f"a gateway already answers at {url}")
         return 0
     try:
-        pid = gateway_start(url=url, state=state, timeout=options.start_timeout, say=print)
+        pid = gateway_start(url=url, state=state, timeout=options.start_timeout, say=print, extra=extra)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -163,13 +164,12 @@ def logs(options: argparse.Namespace) -> int:
         print(f"no log yet at {path} (`{PROG} serve -d` or `{PROG} claude` starts a gateway that writes it)",
               file=sys.stderr)
         return 1
-    with path.open("rb") as log:
+    # Ctrl-C is how a person stops following: not an error.
+    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError), path.open("rb") as log:
         lines = log.read().splitlines(keepends=True)
         sys.stdout.buffer.write(b"".join(lines[-options.lines:] if options.lines > 0 else []))
         sys.stdout.flush()
-        if not options.follow:
-            return 0
-        with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
+        if options.follow:
             _follow(log)
     return 0
 

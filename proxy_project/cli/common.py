@@ -22,7 +22,7 @@ def _command(name: str):  # type: ignore[no-untyped-def]  # a BaseCommand of whi
 
 
 # Commands that read or write rows: a fresh data directory gets its tables first (as `serve` does).
-NEEDS_TABLES = {"create_client_key", "import_config", "export_config", "claude", "status"}
+NEEDS_TABLES = {"init", "create_client_key", "import_config", "export_config", "claude", "status"}
 
 
 def database_ready() -> None:

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,12 +100,13 @@ def state_dir() -> Path:
     return state
 
 
-def serve_argv(host: str, port: int) -> list[str]:
+def serve_argv(host: str, port: int, extra: Sequence[str] = ()) -> list[str]:
     """``serve`` through the installed package's entry module: works from a checkout and a wheel."""
-    return [sys.executable, "-m", "proxy_project.cli", "serve", "--host", host, "--port", str(port)]
+    return [sys.executable, "-m", "proxy_project.cli", "serve", "--host", host, "--port", str(port), *extra]
 
 
-def gateway_start(*, url: str, state: Path, timeout: float, say: Callable[[str], Any]) -> int:
+def gateway_start(*, url: str, state: Path, timeout: float, say: Callable[[str], Any],
+                  extra: Sequence[str] = ()) -> int:
     """``serve`` in its own session, so it outlives this process; pid in gateway.pid, output
     appended to gateway.log (mode 0600: a first start prints secrets). Returns the pid once
     ``url``/health answers."""
@@ -115,7 +116,7 @@ def gateway_start(*, url: str, state: Path, timeout: float, say: Callable[[str],
     log_path = state / "gateway.log"
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     proc = subprocess.Popen(
-        serve_argv(parts.hostname, parts.port),
+        serve_argv(parts.hostname, parts.port, extra),
         cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
