@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.core.management.base import BaseCommand
 
 PROG = "claude-gateway"
 
@@ -15,7 +19,7 @@ def django_setup() -> None:
     django.setup()
 
 
-def _command(name: str):  # type: ignore[no-untyped-def]  # a BaseCommand of whichever class
+def _command(name: str) -> BaseCommand:
     from django.core.management import get_commands, load_command_class
 
     return load_command_class(get_commands()[name], name)
