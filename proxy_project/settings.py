@@ -13,9 +13,9 @@ from django.core.exceptions import ImproperlyConfigured
 from proxy_project import secrets_store
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# A checkout (manage.py next to the packages) keeps its data in data/ and reads ./.env; an
-# installed command (pip/pipx/uv: BASE_DIR is site-packages) keeps it in the user's data folder.
-IS_CHECKOUT = (BASE_DIR / "manage.py").is_file()
+# A checkout (or a copy of its tree) keeps its data in data/ and reads ./.env; an installed
+# command (pip/pipx/uv from a wheel: BASE_DIR is site-packages) keeps it in the user's data folder.
+IS_CHECKOUT = BASE_DIR.name not in ("site-packages", "dist-packages")
 
 
 def _home_default() -> Path:
