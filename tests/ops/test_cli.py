@@ -159,8 +159,10 @@ def test_doctor_reports_a_dead_provider_and_exits_non_zero(venv, cli_env, tmp_pa
                "--big-model", "m", "--middle-model", "m", "--small-model", "m",
                "-o", str(tmp_path / "gateway.json"), "--import")
     assert init.returncode == 0, init.stderr
-    done = cgw(venv, cli_env, "doctor", "--timeout", "3")
+    dead_redis = f"redis://127.0.0.1:{free_port()}/4"
+    done = cgw(venv, {**cli_env, "REDIS_URL": dead_redis}, "doctor", "--timeout", "3")
     assert done.returncode == 1
+    assert f"FAIL  redis: {dead_redis}: Error" in done.stdout and "fix: start Redis" in done.stdout
     assert "ok    database" in done.stdout
     assert f"FAIL  provider deadend: openai_compat at http://127.0.0.1:{dead}/v1: connection failed" in done.stdout
     assert "fix: is the provider running and its base URL right?" in done.stdout
@@ -174,8 +176,9 @@ def test_doctor_passes_when_everything_answers(venv, cli_env, tmp_path):
                    "--middle-model", "m", "--small-model", "m", "-o", str(tmp_path / "g.json"), "--import",
                    ).returncode == 0
         assert cgw(venv, cli_env, "keys", "create", "bob", "--print").returncode == 0
-        done = cgw(venv, cli_env, "doctor")
+        done = cgw(venv, {**cli_env, "REDIS_URL": "redis://127.0.0.1:6379/4"}, "doctor")  # the shared Redis, DB 4
     assert done.returncode == 0 and "ok    provider fake" in done.stdout and "no problems found" in done.stdout
+    assert "ok    redis: redis://127.0.0.1:6379/4 answers" in done.stdout
 
 
 @pytest.mark.skipif(not CLAUDE.exists(), reason="the Claude Code CLI is not installed (make e2e-deps)")
