@@ -6,14 +6,17 @@ BIN := $(VENV)/bin
 .PHONY: run test lint bench e2e-deps oidc-deps browser-deps
 
 $(BIN)/python:
+	@echo "creating a Python virtual environment in $(VENV) (pip and the gateway's dependencies follow)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@echo "installing the gateway and its dependencies into $(VENV) from PyPI"
 	$(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	@echo "installing the gateway with its dev extras (pytest, mypy, ruff, playwright…; about 645 MB) into $(VENV) from PyPI"
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(VENV)/.installed $@
 
@@ -27,7 +30,9 @@ run: $(RUN_DEPS)
 # The Claude Code CLI for the end-to-end tests (from the npm registry, into .cache/).
 e2e-deps:
 	@command -v npm >/dev/null || { echo "npm is required for the Claude Code end-to-end test"; exit 1; }
-	@test -x .cache/claude-code/node_modules/.bin/claude || npm install --silent --no-audit --no-fund --prefix .cache/claude-code @anthropic-ai/claude-code
+	@test -x .cache/claude-code/node_modules/.bin/claude || { \
+		echo "installing the Claude Code CLI (@anthropic-ai/claude-code, about 235 MB) into .cache/claude-code with npm"; \
+		npm install --silent --no-audit --no-fund --prefix .cache/claude-code @anthropic-ai/claude-code; }
 
 # node-oidc-provider, the real OpenID provider the SSO tests sign in through (npm registry, into .cache/).
 oidc-deps:
@@ -41,6 +46,7 @@ oidc-deps:
 # Debian's Chromium for the dashboard browser test (Playwright's own browser download cannot work here).
 browser-deps:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		echo "installing Debian's chromium system-wide with apt-get (root; for the dashboard browser test)" && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium not installed: the browser test will be skipped (REQUIRE_E2E=1 makes it fail)"
 

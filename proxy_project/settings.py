@@ -13,6 +13,16 @@ from django.core.exceptions import ImproperlyConfigured
 from proxy_project import secrets_store
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# A checkout (or a copy of its tree) keeps its data in data/ and reads ./.env; an installed
+# command (pip/pipx/uv from a wheel: BASE_DIR is site-packages) keeps it in the user's data folder.
+IS_CHECKOUT = BASE_DIR.name not in ("site-packages", "dist-packages")
+
+
+def _home_default() -> Path:
+    if IS_CHECKOUT:
+        return BASE_DIR / "data"
+    xdg = os.environ.get("XDG_DATA_HOME", "") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "claude-gateway"
 
 
 def _env_file_load() -> None:
@@ -22,7 +32,8 @@ def _env_file_load() -> None:
     named = os.environ.get("GATEWAY_ENV_FILE", "")
     if not named and "PYTEST_VERSION" in os.environ:
         return  # tests (and the gateways they start) never read a developer's own .env
-    path = Path(named) if named else BASE_DIR / ".env"
+    home = Path(os.environ.get("GATEWAY_HOME", "") or _home_default())
+    path = Path(named) if named else (BASE_DIR if IS_CHECKOUT else home) / ".env"
     if named and not path.is_file():
         raise ImproperlyConfigured(f"GATEWAY_ENV_FILE={named!r} is not a readable file")
     if path.is_file():
@@ -83,7 +94,7 @@ DEBUG = env_bool("DEBUG", False)
 # The data directory: secrets generated on first start (SECRET_KEY, the field-encryption keys,
 # credentials shown once) and the default SQLite database. Compose mounts one volume here for
 # web, worker and beat, so they share the keys.
-GATEWAY_HOME = Path(env_str("GATEWAY_HOME", "") or BASE_DIR / "data").absolute()
+GATEWAY_HOME = Path(env_str("GATEWAY_HOME", "") or _home_default()).absolute()
 
 
 def _generated(name: str) -> str:
@@ -292,7 +303,8 @@ GATEWAY_SYSTEM_MALLOC = env_bool("GATEWAY_SYSTEM_MALLOC", True)
 # Without Redis the broker is a folder (kombu's filesystem transport): it needs no server and,
 # unlike memory://, works between the web process, the worker and beat on one machine.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or (REDIS_URL or "filesystem://")
-CELERY_BROKER_FOLDER = Path(env_str("CELERY_BROKER_FOLDER", "") or BASE_DIR / ".celery")
+CELERY_BROKER_FOLDER = Path(env_str("CELERY_BROKER_FOLDER", "")
+                            or (BASE_DIR / ".celery" if IS_CHECKOUT else GATEWAY_HOME / "broker"))
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),

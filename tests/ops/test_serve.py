@@ -81,6 +81,26 @@ def test_serve_runs_worker_and_beat_and_stops_them_all(tmp_path, sig):
     assert key not in text and password not in text
 
 
+def _ignore_sigint() -> None:  # in the child: what `cmd &` in a script or `nohup make test &` hands down
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_serve_stops_on_sigint_even_when_its_parent_ignored_sigint(tmp_path):
+    port = free_port()
+    env = gateway_env({}, tmp_path / "db.sqlite3")
+    proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, preexec_fn=_ignore_sigint)
+    try:
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), 30, "/health")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def test_serve_no_worker_starts_no_children(tmp_path):
     port = free_port()
     env = gateway_env({}, tmp_path / "db.sqlite3")

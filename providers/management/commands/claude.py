@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,11 +52,11 @@ def healthy(url: str) -> bool:
 class Command(BaseCommand):
     help = (
         "Run the Claude Code CLI through the gateway: start the gateway (manage.py serve, in the "
-        "background, logging to .cache/gateway.log) if GET <url>/health does not answer, then run "
+        "background, logging to GATEWAY_HOME/gateway.log) if GET <url>/health does not answer, then run "
         "`claude` with ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY set, passing every other argument "
         "through (`manage.py claude -p 'hi' --model sonnet`; put -- before arguments that look like "
         "ours). The key is GATEWAY_CLIENT_KEY, or a key named claude-launcher kept in "
-        ".cache/claude-launcher.key (mode 0600). claude is --claude-bin, CLAUDE_BIN, the one on PATH, "
+        "GATEWAY_HOME/claude-launcher.key (mode 0600). claude is --claude-bin, CLAUDE_BIN, the one on PATH, "
         "or .cache/claude-code/node_modules/.bin/claude."
     )
     requires_system_checks: list[str] = []
@@ -72,14 +73,12 @@ class Command(BaseCommand):
         super().run_from_argv([*argv[:2], *ours, "--", *rest])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        url = (options["url"] or os.environ.get("GATEWAY_URL")
-               or f"http://127.0.0.1:{os.environ.get('PORT', '8082')}").rstrip("/")
-        state = Path(os.environ.get("GATEWAY_STATE_DIR") or settings.BASE_DIR / ".cache")
-        state.mkdir(parents=True, exist_ok=True)
+        url = gateway_url(options["url"])
+        state = state_dir()
         if not healthy(url):
             if options["no_start"]:
                 raise CommandError(f"no gateway answers at {url}/health")
-            self._start(url, state, options["start_timeout"])
+            gateway_start(url=url, state=state, timeout=options["start_timeout"], say=self.stderr.write)
         key = os.environ.get("GATEWAY_CLIENT_KEY") or launcher_key(state / f"{KEY_NAME}.key")
         binary = find_claude(options["claude_bin"])
         env = {**os.environ, "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": key}
@@ -88,31 +87,51 @@ class Command(BaseCommand):
         sys.stderr.flush()
         os.execve(binary, [binary, *options["claude_args"]], env)
 
-    def _start(self, url: str, state: Path, timeout: float) -> None:
-        """``manage.py serve`` in its own session, so it outlives this process; pid in gateway.pid."""
-        parts = urlsplit(url)
-        if parts.hostname not in ("127.0.0.1", "localhost", "::1") or parts.port is None:
-            raise CommandError(f"no gateway answers at {url}/health, and only a local one with a port can be started")
-        log_path = state / "gateway.log"
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # first start prints secrets
-        proc = subprocess.Popen(
-            [sys.executable, str(settings.BASE_DIR / "manage.py"), "serve", "--host", parts.hostname,
-             "--port", str(parts.port)],
-            cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        os.close(log_fd)
-        (state / "gateway.pid").write_text(f"{proc.pid}\n")
-        self.stderr.write(f"started the gateway at {url} (pid {proc.pid}, log {log_path})")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if healthy(url):
-                return
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise CommandError(f"the gateway exited with {proc.returncode}:\n{tail}")
-            time.sleep(0.2)
-        raise CommandError(f"the gateway did not answer {url}/health within {timeout:.0f} s (log: {log_path})")
+
+def gateway_url(explicit: str | None = None) -> str:
+    return (explicit or os.environ.get("GATEWAY_URL")
+            or f"http://127.0.0.1:{os.environ.get('PORT', '8082')}").rstrip("/")
+
+
+def state_dir() -> Path:
+    """Where the launcher key and a background gateway's pid and log live: the data directory."""
+    state = Path(os.environ.get("GATEWAY_STATE_DIR") or settings.GATEWAY_HOME)
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return state
+
+
+def serve_argv(host: str, port: int, extra: Sequence[str] = ()) -> list[str]:
+    """``serve`` through the installed package's entry module: works from a checkout and a wheel."""
+    return [sys.executable, "-m", "proxy_project.cli", "serve", "--host", host, "--port", str(port), *extra]
+
+
+def gateway_start(*, url: str, state: Path, timeout: float, say: Callable[[str], Any],
+                  extra: Sequence[str] = ()) -> int:
+    """``serve`` in its own session, so it outlives this process; pid in gateway.pid, output
+    appended to gateway.log (mode 0600: a first start prints secrets). Returns the pid once
+    ``url``/health answers."""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or parts.port is None:
+        raise CommandError(f"no gateway answers at {url}/health, and only a local one with a port can be started")
+    log_path = state / "gateway.log"
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    proc = subprocess.Popen(
+        serve_argv(parts.hostname, parts.port, extra),
+        cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    os.close(log_fd)
+    (state / "gateway.pid").write_text(f"{proc.pid}\n")
+    say(f"started the gateway at {url} (pid {proc.pid}, log {log_path})")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if healthy(url):
+            return proc.pid
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise CommandError(f"the gateway exited with {proc.returncode}:\n{tail}")
+        time.sleep(0.2)
+    raise CommandError(f"the gateway did not answer {url}/health within {timeout:.0f} s (log: {log_path})")
 
 
 def launcher_key(path: Path) -> str:

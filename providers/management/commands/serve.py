@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
@@ -93,6 +94,9 @@ class Command(BaseCommand):
         argv = ["-e", daphne_endpoint(options["host"], options["port"], backlog=backlog)]
         if not options["access_log"]:
             argv += ["-v", "0"]
+        # An ignored SIGINT is inherited (`make run &` in a script, nohup), and Twisted takes SIGINT over
+        # only from Python's default handler: restore it, so Ctrl-C always stops serve.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']}  (Ctrl-C stops)")
         self.stdout.flush()
         try:
