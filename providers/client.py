@@ -22,7 +22,7 @@ from django.conf import settings
 from providers import crypto
 from providers.adapters import REGISTRY
 from providers.adapters.base import UpstreamRequest
-from providers.envvars import expand_env
+from providers.envvars import env_refs_refused, env_refusal_message, expand_env
 from providers.redaction import known_secrets
 from providers.transport import NullCookies, upstream_transport
 from routing.resolution import ProviderConfig
@@ -147,7 +147,10 @@ def credential_missing(provider: CredentialHolder) -> str:
 def credential_hint(name: str, raw_key: str = "") -> str:
     """One line: which provider has no credential and what to set (a ``${VAR}`` key names VAR)."""
     wanted = _KEY_REFERENCE.findall(raw_key)
-    if wanted:
+    refused = env_refs_refused([raw_key])
+    if refused:  # set or not, the gateway will not read it: saying "set it" would mislead
+        todo = f"its key is {env_refusal_message(refused)}"
+    elif wanted:
         todo = f"set {', '.join(wanted)} in the environment (or .env)"
     elif name in SEED_KEY_VARIABLES:
         todo = (f"enter its key in the admin (Providers → {name}), or set {SEED_KEY_VARIABLES[name]} "

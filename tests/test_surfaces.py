@@ -73,7 +73,7 @@ async def test_a_disallowed_variable_never_reaches_the_upstream(gateway_client, 
         def create():
             provider = Provider(name="old-row", kind="openai_compat", base_url=up.base_url,
                                 headers={"X-Leak": "${SECRET_KEY}", "X-Db": "db=${DATABASE_URL}"})
-            provider.set_api_key("${DATABASE_URL}")
+            provider.set_api_key("sk-test-upstream-key")
             provider.save()
             return provider
 
@@ -84,6 +84,27 @@ async def test_a_disallowed_variable_never_reaches_the_upstream(gateway_client, 
         sent = up.requests[-1]
     assert FAKE_SERVER_SECRET not in json.dumps(dict(sent.headers)) + str(sent.json)
     assert sent.headers.get("x-leak", "") == "" and sent.headers["x-db"] == "db="
+
+
+async def test_a_key_made_of_a_disallowed_variable_is_no_key(gateway_client, monkeypatch):
+    """Such a key expands to nothing: the client is told why (401, not retried) and nothing is sent."""
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://u:{FAKE_SERVER_SECRET}@127.0.0.1/db")
+    with FakeOpenAI() as up:
+
+        def create():
+            provider = Provider(name="old-key", kind="openai_compat", base_url=up.base_url)
+            provider.set_api_key("${DATABASE_URL}")
+            provider.save()
+            return provider
+
+        provider = await sync_to_async(create)()
+        await amake_tiers(default=(provider, "gpt-test"))
+        response = await gateway_client.post("/v1/messages", json=BODY)
+        assert up.requests == []
+    assert response.status_code == 401 and response.headers["x-should-retry"] == "false"
+    message = response.json()["error"]["message"]
+    assert "${DATABASE_URL}" in message and "PROVIDER_ENV_ALLOWLIST" in message
+    assert FAKE_SERVER_SECRET not in response.text
 
 
 # --- the dashboard websocket ---------------------------------------------------------------------

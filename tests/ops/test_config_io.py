@@ -331,7 +331,7 @@ PROVIDERS_JSON_AZURE = {
         {"name": "azure-east", "type": "azure", "base_url": "https://east.openai.azure.com/openai/deployments/gpt4o",
          "api_key": "${AZURE_OPENAI_KEY}", "api_version": "2024-02-15-preview", "priority": 1,
          "models": {"big": "gpt-4o", "middle": "gpt-4o", "small": "gpt-4o-mini"},
-         "custom_headers": {"X-Team": "platform", "X-Trace": "${TRACE_ID}"}},
+         "custom_headers": {"X-Team": "platform", "X-Trace": "${GATEWAY_SECRET_TRACE_ID}"}},
         {"name": "openai", "type": "openai", "base_url": "https://api.openai.com/v1", "api_key": "${OPENAI_API_KEY}",
          "priority": 2, "models": {"big": "gpt-4.1", "small": "gpt-4.1-mini"}},
     ],
@@ -403,7 +403,7 @@ def test_providers_json_azure_headers_and_env_references(tmp_path):
         "openai_compat", "azure_openai", "header", "api-key")
     assert azure["options"]["path"] == "/chat/completions?api-version=2024-02-15-preview"
     assert azure["api_key"] == "${AZURE_OPENAI_KEY}"  # kept as written: expanded (or not) at run time
-    assert azure["headers"] == {"X-Team": "platform", "X-Trace": "${TRACE_ID}"}
+    assert azure["headers"] == {"X-Team": "platform", "X-Trace": "${GATEWAY_SECRET_TRACE_ID}"}
     exported = round_trip(tmp_path, [write(tmp_path, "providers.json", PROVIDERS_JSON_AZURE)])
     stored = {p["name"]: p for p in exported["providers"]}
     assert stored["azure-east"]["api_key"] == "${AZURE_OPENAI_KEY}"
