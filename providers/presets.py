@@ -114,6 +114,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "auth_type": "api_key",
         "options": {"region": "us-east-1", "region_prefix": "us"},
     },
+    "vertex": {
+        "label": "Google Vertex AI (Anthropic models; service-account JSON or ADC)",
+        "kind": "vertex",
+        # {region} becomes the provider's region (https://aiplatform.googleapis.com for "global")
+        "base_url": "https://{region}-aiplatform.googleapis.com",
+        "auth_type": "api_key",
+        "options": {"project": "", "region": "global"},
+    },
 }
 
 
