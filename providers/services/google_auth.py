@@ -14,6 +14,7 @@ single-flight within the process: concurrent requests at expiry wait for one min
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from asgiref.sync import sync_to_async
 
 if TYPE_CHECKING:  # google-auth pulls in its crypto stack: loaded on the first Vertex request only
     from google.auth.credentials import Credentials
+
+logger = logging.getLogger("gateway.google_auth")
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 # Refresh this long before the token expires: a request that starts with a token must not have it
@@ -108,6 +111,7 @@ def _credentials(info: Mapping[str, Any] | None) -> Credentials:
         return creds
     except (ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
         source = "the stored service-account key" if info is not None else "Application Default Credentials"
+        logger.warning("no usable Google credentials from %s: %s", source, exc)
         raise GoogleCredentialsError(f"no usable Google credentials from {source}: {exc}") from None
 
 
@@ -129,6 +133,8 @@ def google_token_get(*, cache_key: str, info: Mapping[str, Any] | None, now: flo
         try:
             entry.credentials.refresh(_transport())
         except google.auth.exceptions.GoogleAuthError as exc:
+            # The client sees "upstream connection failed"; the reason is for the operator's log.
+            logger.warning("Google token refresh failed for %s: %s", cache_key.partition(":")[0], exc)
             raise GoogleCredentialsError(f"Google token refresh failed: {exc}") from None
         entry.mints += 1
         if not entry.credentials.token:

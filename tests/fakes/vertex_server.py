@@ -35,6 +35,8 @@ VERTEX_VERSION = "vertex-2023-10-16"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 MODELS_PREFIX = "/publishers/anthropic/models/"
 TOKEN_PATH = "/token"
+# google-auth signs the assertion for Google's token endpoint whatever token_uri says (as Google wants)
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 CLIENT_EMAIL = "gateway-tests@fake-project.iam.gserviceaccount.com"
 
 
@@ -79,7 +81,7 @@ def verify_assertion(assertion: str, token_uri: str, now: float) -> str | None:
         return f"invalid JWT: {type(exc).__name__}"
     if header.get("alg") != "RS256":
         return "alg must be RS256"
-    if claims.get("iss") != CLIENT_EMAIL or claims.get("aud") != token_uri:
+    if claims.get("iss") != CLIENT_EMAIL or claims.get("aud") not in (token_uri, GOOGLE_TOKEN_AUDIENCE):
         return "iss/aud mismatch"
     if CLOUD_PLATFORM not in str(claims.get("scope", "")).split():
         return "scope must include cloud-platform"
@@ -119,10 +121,10 @@ class FakeVertex(FakeAnthropic):
     def split_path(path: str) -> tuple[str, str, str, str] | None:
         """(project, region, model, action) of a predict path, or None."""
         parts = path.split("/")
-        if len(parts) != 9 or parts[1:3] != ["v1", "projects"] or parts[4] != "locations" \
-                or parts[6:8] != ["publishers", "anthropic"] or ":" not in parts[8]:
+        if len(parts) != 10 or parts[1:3] != ["v1", "projects"] or parts[4] != "locations" \
+                or parts[6:9] != ["publishers", "anthropic", "models"] or ":" not in parts[9]:
             return None
-        model, _, action = unquote(parts[8]).rpartition(":")
+        model, _, action = unquote(parts[9]).rpartition(":")
         return parts[3], parts[5], model, action
 
     def is_main(self, path: str) -> bool:
