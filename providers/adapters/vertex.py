@@ -54,11 +54,17 @@ MODEL_IDS: dict[str, str] = {
 }
 
 
+# Locations whose endpoint is not "{region}-aiplatform.googleapis.com" (as the Vertex SDKs spell them).
+SPECIAL_HOSTS: dict[str, str] = {
+    GLOBAL_REGION: "https://aiplatform.googleapis.com",
+    "us": "https://aiplatform.us.rep.googleapis.com",  # multi-region endpoints
+    "eu": "https://aiplatform.eu.rep.googleapis.com",
+}
+
+
 def default_base_url(region: str) -> str:
-    """Vertex's regional endpoint; the ``global`` location has no region in its host name."""
-    if region == GLOBAL_REGION:
-        return "https://aiplatform.googleapis.com"
-    return f"https://{region}-aiplatform.googleapis.com"
+    """Vertex's endpoint for a location: regional host, or the global / multi-region ones."""
+    return SPECIAL_HOSTS.get(region) or f"https://{region}-aiplatform.googleapis.com"
 
 
 def _dated(name: str) -> bool:
