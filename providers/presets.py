@@ -117,8 +117,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "vertex": {
         "label": "Google Vertex AI (Anthropic models; service-account JSON or ADC)",
         "kind": "vertex",
-        # {region} becomes the provider's region (https://aiplatform.googleapis.com for "global")
-        "base_url": "https://{region}-aiplatform.googleapis.com",
+        # Google's endpoint: the adapter picks the host for options.region ({region}-aiplatform...)
+        "base_url": "https://aiplatform.googleapis.com",
         "auth_type": "api_key",
         "options": {"project": "", "region": "global"},
     },

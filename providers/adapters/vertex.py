@@ -35,6 +35,8 @@ from providers.adapters.base import (
 VERTEX_VERSION = "vertex-2023-10-16"
 GLOBAL_REGION = "global"
 REGION_PLACEHOLDER = "{region}"
+# The preset's base URL: "Google's own endpoint", i.e. the right host for the provider's region.
+GOOGLE_ENDPOINT = "https://aiplatform.googleapis.com"
 
 # Undated Claude names -> Vertex ids (Vertex wants the dated id for these; newer models such as
 # claude-opus-4-6 are published undated and pass through as they are).
@@ -56,7 +58,7 @@ MODEL_IDS: dict[str, str] = {
 
 # Locations whose endpoint is not "{region}-aiplatform.googleapis.com" (as the Vertex SDKs spell them).
 SPECIAL_HOSTS: dict[str, str] = {
-    GLOBAL_REGION: "https://aiplatform.googleapis.com",
+    GLOBAL_REGION: GOOGLE_ENDPOINT,
     "us": "https://aiplatform.us.rep.googleapis.com",  # multi-region endpoints
     "eu": "https://aiplatform.eu.rep.googleapis.com",
 }
@@ -99,7 +101,7 @@ def normalize_model(name: str) -> str:
 def predict_url(target: Target, model_id: str, *, stream: bool) -> str:
     region = target.region or GLOBAL_REGION
     base = target.base_url.strip().rstrip("/")
-    if not base or REGION_PLACEHOLDER in base:
+    if not base or REGION_PLACEHOLDER in base or base.removesuffix("/v1") == GOOGLE_ENDPOINT:
         base = default_base_url(region)
     if not base.endswith("/v1"):
         base += "/v1"

@@ -22,7 +22,7 @@ import itertools
 import json
 import threading
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import parse_qs, unquote
 
 from cryptography.hazmat.primitives import hashes, serialization
