@@ -79,15 +79,11 @@ def _entry(cache_key: str) -> _Entry:
         return entry
 
 
-def _transport() -> Any:
-    """google-auth's public requests transport, with a timeout on every exchange and no proxy
-    variables (the gateway's own client ignores them too)."""
+def _transport(session: Any) -> Any:
+    """google-auth's public requests transport over ``session``, with a timeout on every exchange."""
     import google.auth.transport
     import google.auth.transport.requests
-    import requests
 
-    session = requests.Session()
-    session.trust_env = False
     inner = google.auth.transport.requests.Request(session=session)
 
     class TimedRequest(google.auth.transport.Request):
@@ -121,6 +117,7 @@ def google_token_get(*, cache_key: str, info: Mapping[str, Any] | None, now: flo
     Blocking (token endpoint, metadata server): call ``agoogle_token_get`` from async code.
     """
     import google.auth.exceptions
+    import requests
 
     entry = _entry(cache_key)
     with entry.lock:  # single flight: one mint per provider at a time; the others reuse it
@@ -131,7 +128,9 @@ def google_token_get(*, cache_key: str, info: Mapping[str, Any] | None, now: flo
         if entry.credentials is None:
             entry.credentials = _credentials(info)
         try:
-            entry.credentials.refresh(_transport())
+            with requests.Session() as session:
+                session.trust_env = False  # no proxy variables: the gateway's own client ignores them too
+                entry.credentials.refresh(_transport(session))
         except google.auth.exceptions.GoogleAuthError as exc:
             # The client sees "upstream connection failed"; the reason is for the operator's log.
             logger.warning("Google token refresh failed for %s: %s", cache_key.partition(":")[0], exc)
