@@ -289,7 +289,7 @@ async def _sign_aws(request: httpx.Request, provider: ProviderConfig) -> None:
 
 
 def _google_auth(provider: CredentialHolder) -> bool:
-    """The provider's adapter asks for Google OAuth tokens (``auth_scheme``) and none is off."""
+    """The provider's adapter asks for Google OAuth tokens (``auth_scheme``) and auth is not "none"."""
     scheme = getattr(REGISTRY.get(provider.kind), "auth_scheme", "")
     return scheme == "google" and provider.auth_type != "none"
 
