@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,16 @@ class ProviderForm(forms.ModelForm):
         help_text="Write-only: leave empty to keep the stored key. Stored encrypted.",
     )
     clear_api_key = forms.BooleanField(required=False, help_text="Remove the stored key.")
+    # Vertex AI: kept in options (project, region) and, for the key, where API keys go (encrypted).
+    vertex_project = forms.CharField(required=False, max_length=100,
+                                     help_text="Vertex only: Google Cloud project id. Empty: the key's project_id.")
+    vertex_region = forms.CharField(required=False, max_length=64,
+                                    help_text="Vertex only: location (us-east5, europe-west1, global, ...).")
+    service_account_json = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text="Vertex only, write-only: paste the service-account key JSON (stored encrypted, never shown). "
+                  "Leave empty to keep the stored key; with none stored, Application Default Credentials are used.",
+    )
 
     class Meta:
         model = Provider
@@ -45,6 +56,36 @@ class ProviderForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kind"].required = False
+        options = self.instance.options if isinstance(self.instance.options, dict) else {}
+        self.fields["vertex_project"].initial = options.get("project", "")
+        self.fields["vertex_region"].initial = options.get("region", "")
+
+    def clean_service_account_json(self) -> str:
+        text = str(self.cleaned_data.get("service_account_json") or "").strip()
+        if not text:
+            return ""
+        try:
+            info = json.loads(text)
+        except ValueError:
+            raise forms.ValidationError("Not JSON: paste the whole key file.") from None
+        missing = [k for k in ("client_email", "private_key", "token_uri") if not (isinstance(info, dict) and info.get(k))]
+        if missing or info.get("type") != "service_account":
+            raise forms.ValidationError("Not a service-account key (type service_account with "
+                                        "client_email, private_key and token_uri).")
+        return text
+
+    def _vertex_options(self, data: dict[str, Any]) -> None:
+        """Project and region into options (project defaulting to the pasted key's project_id)."""
+        if self.has_error("options") or self.has_error("service_account_json"):
+            return
+        options = dict(data.get("options") or {})
+        project = (data.get("vertex_project") or "").strip()
+        if not project and data.get("service_account_json"):
+            project = str(json.loads(data["service_account_json"]).get("project_id") or "")
+        for name, value in (("project", project), ("region", (data.get("vertex_region") or "").strip())):
+            if value:
+                options[name] = value
+        data["options"] = options
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -59,6 +100,9 @@ class ProviderForm(forms.ModelForm):
         refused = env_refs_refused([data.get("api_key") or ""])
         if refused:
             self.add_error("api_key", env_refusal_message(refused))
+        if data.get("service_account_json") and data.get("api_key"):
+            self.add_error("api_key", "Give either an API key or a service-account key, not both.")
+        self._vertex_options(data)
         return data
 
 
@@ -80,6 +124,8 @@ class ProviderAdmin(admin.ModelAdmin):
             obj.api_key_encrypted = ""
         elif form.cleaned_data.get("api_key"):
             obj.set_api_key(form.cleaned_data["api_key"])
+        elif form.cleaned_data.get("service_account_json"):
+            obj.set_api_key(form.cleaned_data["service_account_json"])
         route_config_save(obj=obj)
 
     def delete_model(self, request: HttpRequest, obj: Provider) -> None:

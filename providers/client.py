@@ -24,6 +24,7 @@ from providers.adapters import REGISTRY
 from providers.adapters.base import UpstreamRequest
 from providers.envvars import env_refs_refused, env_refusal_message, expand_env
 from providers.redaction import known_secrets
+from providers.services.google_auth import agoogle_token_get
 from providers.transport import NullCookies, upstream_transport
 from routing.resolution import ProviderConfig
 
@@ -135,6 +136,8 @@ def credential_missing(provider: CredentialHolder) -> str:
         return credential_hint(provider.name)  # an older seed stored "none" for the public API
     if provider.auth_type == "none" or (provider.kind == "bedrock" and not provider.api_key_encrypted):
         return ""
+    if not provider.api_key_encrypted and _google_auth(provider):
+        return ""  # Application Default Credentials, checked when the token is minted
     try:
         if _secret(provider):
             return ""
@@ -167,6 +170,8 @@ def auth_headers(provider: ProviderConfig) -> dict[str, str]:
         return {}
     if provider.kind == "bedrock" and _is_aws_keys(key):
         return {}  # SigV4-signed in _sign_aws; a plain key is a Bedrock API key (Bearer, below)
+    if _is_aws_keys(key) and _google_auth(provider):
+        return {}  # a service-account key: the token is minted in _request; a plain one is sent as Bearer
     if provider.auth_type == "header" and provider.auth_header:
         return {provider.auth_header: key}
     if provider.auth_type in ("bearer", "oauth"):
@@ -286,10 +291,40 @@ async def _sign_aws(request: httpx.Request, provider: ProviderConfig) -> None:
             request.headers[name] = aws.headers[name]
 
 
+# --- Google OAuth (Vertex AI) -----------------------------------------------------------------------
+
+
+def _google_auth(provider: CredentialHolder) -> bool:
+    """The provider's adapter asks for Google OAuth tokens (``auth_scheme``) and auth is not "none"."""
+    scheme = getattr(REGISTRY.get(provider.kind), "auth_scheme", "")
+    return scheme == "google" and provider.auth_type != "none"
+
+
+async def _google_bearer(request: httpx.Request, provider: ProviderConfig) -> None:
+    """``Authorization: Bearer <access token>`` from the stored service-account key, else ADC."""
+    secret = _secret(provider)
+    if secret and not _is_aws_keys(secret):
+        return  # a plain access token stored as the key: auth_headers sent it already
+    try:
+        info = json.loads(secret) if secret else None
+    except ValueError:
+        info = None
+    if secret and not isinstance(info, dict):
+        raise CredentialsUnreadable(f"provider {provider.name!r}: the stored service-account key is not JSON")
+    if info is not None and info.get("private_key"):
+        known_secrets.add(str(info["private_key"]))
+    key = f"{provider.id}:{hash(provider.api_key_encrypted)}"
+    token = await agoogle_token_get(cache_key=key, info=info)
+    known_secrets.add(token)
+    request.headers["authorization"] = f"Bearer {token}"
+
+
 async def _request(up: UpstreamRequest, provider: ProviderConfig) -> httpx.Request:
     request = _build(up, provider)
     if _uses_sigv4(provider):
         await _sign_aws(request, provider)
+    elif _google_auth(provider):
+        await _google_bearer(request, provider)
     return request
 
 

@@ -128,6 +128,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "base_url": "https://generativelanguage.googleapis.com",
         "auth_type": "api_key",  # sent as x-goog-api-key (the adapter's auth_header)
         "options": {},
+    "vertex": {
+        "label": "Google Vertex AI (Anthropic models; service-account JSON or ADC)",
+        "kind": "vertex",
+        # Google's endpoint: the adapter picks the host for options.region ({region}-aiplatform...)
+        "base_url": "https://aiplatform.googleapis.com",
+        "auth_type": "api_key",
+        "options": {"project": "", "region": "global"},
     },
 }
 

@@ -21,6 +21,7 @@ from providers.api_bedrock import bedrock_auth_error, is_bedrock_path
 from providers.api_bedrock import router as bedrock_router
 from providers.api_openai import is_openai_path, openai_error
 from providers.api_openai import router as openai_router
+from providers.api_vertex import router as vertex_router
 from providers.services.errors import error_body
 from providers.staff_auth import StaffTokenAuth
 from routing.admin_api import router as routing_admin_router
@@ -108,5 +109,6 @@ api.add_router("", public_router)
 api.add_router("", router)
 api.add_router("", openai_router)
 api.add_router("", bedrock_router)
+api.add_router("", vertex_router)
 api.add_router("/api/admin", admin_router)
 api.add_router("/api/admin", routing_admin_router)

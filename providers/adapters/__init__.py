@@ -8,6 +8,7 @@ from providers.adapters.bedrock import BedrockAdapter
 from providers.adapters.gemini import GeminiAdapter
 from providers.adapters.openai_compat import OpenAICompatAdapter
 from providers.adapters.openai_responses import OpenAIResponsesAdapter
+from providers.adapters.vertex import VertexAdapter
 
 REGISTRY: dict[str, Adapter] = {
     AnthropicAdapter.kind: AnthropicAdapter(),
@@ -15,6 +16,7 @@ REGISTRY: dict[str, Adapter] = {
     BedrockAdapter.kind: BedrockAdapter(),
     OpenAIResponsesAdapter.kind: OpenAIResponsesAdapter(),
     GeminiAdapter.kind: GeminiAdapter(),
+    VertexAdapter.kind: VertexAdapter(),
 }
 
 KIND_LABELS: dict[str, str] = {
@@ -23,4 +25,5 @@ KIND_LABELS: dict[str, str] = {
     "bedrock": "AWS Bedrock (Anthropic models, SigV4)",
     "openai_responses": "OpenAI Responses API (/v1/responses; reasoning carried across turns)",
     "gemini": "Google Gemini native API (generateContent, thought signatures)",
+    "vertex": "Google Vertex AI (Anthropic models, Google OAuth)",
 }

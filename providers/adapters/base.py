@@ -83,6 +83,9 @@ class Target:
     # Bedrock
     model_map: Mapping[str, str] = field(default_factory=dict)  # Claude name -> Bedrock model id
     region_prefix: str = ""                    # cross-region inference profile: "us", "eu", "apac"...
+    # Vertex AI
+    project: str = ""                          # Google Cloud project id
+    region: str = ""                           # Vertex location: "us-east5", "europe-west1", "global"
 
 
 @dataclass(slots=True)
