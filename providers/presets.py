@@ -128,6 +128,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "base_url": "https://generativelanguage.googleapis.com",
         "auth_type": "api_key",  # sent as x-goog-api-key (the adapter's auth_header)
         "options": {},
+    },
     "vertex": {
         "label": "Google Vertex AI (Anthropic models; service-account JSON or ADC)",
         "kind": "vertex",
