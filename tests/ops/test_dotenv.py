@@ -90,7 +90,7 @@ def test_every_variable_read_is_in_env_example_and_the_readme():
 
     pattern = re.compile(r"""(?:os\.environ\.get\(|os\.environ\[|getenv\(|env_\w+\(|env\.get\()\s*f?["']([A-Z][A-Z0-9_]+)["']""")
     read: set[str] = set()
-    for app in ("proxy_project", "providers", "routing", "dashboard"):
+    for app in ("proxy_project", "providers", "routing", "dashboard", "audit", "sso"):
         for path in (REPO_ROOT / app).rglob("*.py"):
             read.update(pattern.findall(path.read_text()))
     assert len(read) > 50
