@@ -10,6 +10,11 @@
 
 Only the thread that starts the children may stop them (PDEATHSIG follows the forking thread):
 ``serve`` does both from the reactor's main thread.
+
+With WEB_PROCESSES > 1 the web processes are children too: ``serve`` binds the listening socket
+once (``listen_socket``, with the configured backlog) and every ``daphne --fd`` child adopts it, so
+they all accept on one port and the kernel hands each connection to whichever process is waiting.
+A restarted child adopts the same socket: connections queue meanwhile instead of being refused.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +56,20 @@ def daphne_endpoint(host: str, port: int, *, backlog: int) -> str:
     return f"{kind}:port={port}:interface={interface}:backlog={backlog}"
 
 
+def listen_socket(host: str, port: int, *, backlog: int) -> socket.socket:
+    """The one listening socket the web children share (IPv6 when ``host`` has a colon)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=backlog)
+
+
+def daphne_argv(fd: int, *, access_log: bool = False) -> list[str]:
+    """A daphne that adopts the listening socket ``fd`` (inherited through ``pass_fds``)."""
+    argv = [sys.executable, "-m", "daphne", "--fd", str(fd)]
+    if not access_log:
+        argv += ["-v", "0"]
+    return [*argv, "proxy_project.asgi:application"]
+
+
 @dataclass
 class Child:
     name: str
@@ -56,6 +77,8 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
+    pass_fds: tuple[int, ...] = ()
+    essential: bool = False  # when it gives up restarting, serve stops (its service manager restarts it)
 
 
 @dataclass
@@ -68,8 +91,8 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
 
-    def add(self, name: str, argv: Sequence[str]) -> None:
-        self.children.append(Child(name, list(argv)))
+    def add(self, name: str, argv: Sequence[str], *, pass_fds: tuple[int, ...] = (), essential: bool = False) -> None:
+        self.children.append(Child(name, list(argv), pass_fds=pass_fds, essential=essential))
 
     def start_all(self) -> None:
         for child in self.children:
@@ -78,7 +101,7 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         child.proc = subprocess.Popen(  # noqa: S603 - argv built by celery_argv
             child.argv, cwd=self.cwd, env=dict(self.env), stdin=subprocess.DEVNULL,
-            process_group=0, preexec_fn=_die_with_parent,
+            process_group=0, preexec_fn=_die_with_parent, pass_fds=child.pass_fds,
         )
         self.say(f"started {child.name} (pid {child.proc.pid})")
 
@@ -116,6 +139,27 @@ class Supervisor:
             # its id cannot have been reused.
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
+
+
+    def gave_up(self) -> bool:
+        """Whether an essential child exited too often to be restarted again."""
+        return any(c.essential and c.next_start < 0 for c in self.children)
+
+    def run(self, *, interval: float = 1.0) -> int:
+        """Start the children and watch them until SIGTERM/SIGINT (or an essential child gave up),
+        then stop them all. Returns the exit status for ``serve``: 0, or 1 when a child gave up.
+        Call from the main thread (signal handlers)."""
+        stop = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start_all()
+            while not stop.wait(interval) and not self.gave_up():
+                self.check()
+        finally:
+            self.stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 1 if self.gave_up() else 0
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -4,12 +4,23 @@ import os
 import sys
 from typing import Any
 
+from django import db
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers.services.bootstrap import Prepared, credentials_show, gateway_prepare
 from providers.services.encryption import SecretsUnreadable
-from proxy_project.supervisor import Supervisor, celery_argv, daphne_endpoint
+from proxy_project.supervisor import Supervisor, celery_argv, daphne_argv, daphne_endpoint, listen_socket
+
+# What N processes without Redis do not share (everything else lives in the database).
+PER_PROCESS_NOTE = (
+    "{n} web processes without REDIS_URL: each process counts client-key limits on its own (a key "
+    "may get up to {n} times its requests per minute/day), keeps its own cache, and the live dashboard "
+    "shows only the requests of the process its websocket reached (a reload shows all). Circuits, "
+    "routes, keys and logs are shared through the database. Set REDIS_URL to share the rest, or "
+    "WEB_PROCESSES=1."
+)
+SQLITE_NOTE = "{n} web processes on SQLite: writes take turns on one file; PostgreSQL (DATABASE_URL) scales further."
 
 UNREADABLE_HINT = (
     "Restore the data directory (GATEWAY_HOME, its field_encryption_keys file) or set FIELD_ENCRYPTION_KEYS "
@@ -37,6 +48,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-beat", action="store_true", help="run the worker but not beat")
         parser.add_argument("--backlog", type=int, default=None,
                             help="listen backlog (default: LISTEN_BACKLOG, 4096); bursts beyond it are reset")
+        parser.add_argument("--processes", type=int, default=None,
+                            help="web processes sharing the port (default: WEB_PROCESSES, the CPU count; 1: in-process)")
         parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes")
         parser.add_argument("--access-log", action="store_true", help="print one line per HTTP request")
 
@@ -75,12 +88,42 @@ class Command(BaseCommand):
             self.stdout.write(f"Use it: ANTHROPIC_BASE_URL={base} ANTHROPIC_API_KEY={key} claude")
 
     def _serve(self, options: dict[str, Any]) -> None:
-        """daphne in this process; the Celery children start once the reactor runs."""
         supervisor = Supervisor(cwd=str(settings.BASE_DIR), env=os.environ, say=self.stdout.write)
+        processes = options["processes"] or settings.WEB_PROCESSES
+        if processes > 1:
+            self._serve_many(supervisor, options, processes)
+            return
+        self._add_celery(supervisor, options)
+        self._serve_here(supervisor, options)
+
+    def _add_celery(self, supervisor: Supervisor, options: dict[str, Any]) -> None:
         if not options["no_worker"]:
             supervisor.add("celery worker", celery_argv("worker", concurrency=options["worker_concurrency"]))
             if not options["no_beat"]:
                 supervisor.add("celery beat", celery_argv("beat"))
+
+    def _serve_many(self, supervisor: Supervisor, options: dict[str, Any], processes: int) -> None:
+        """``processes`` daphne children on one socket bound here; this process only supervises."""
+        host, port = options["host"], options["port"]
+        sock = listen_socket(host, port, backlog=options["backlog"] or settings.LISTEN_BACKLOG)
+        for number in range(1, processes + 1):
+            supervisor.add(f"web {number}", daphne_argv(sock.fileno(), access_log=options["access_log"]),
+                           pass_fds=(sock.fileno(),), essential=True)
+        self._add_celery(supervisor, options)
+        if not settings.REDIS_URL:
+            self.stdout.write(PER_PROCESS_NOTE.format(n=processes))
+        if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+            self.stdout.write(SQLITE_NOTE.format(n=processes))
+        self.stdout.write(f"Serving on http://{host}:{port} with {processes} web processes  (Ctrl-C stops)")
+        self.stdout.flush()
+        db.connections.close_all()  # the children have their own; this one would idle for the whole run
+        with sock:
+            status = supervisor.run()
+        if status:
+            raise CommandError("a web process kept exiting; stopped (see its output above)")
+
+    def _serve_here(self, supervisor: Supervisor, options: dict[str, Any]) -> None:
+        """daphne in this process; the Celery children start once the reactor runs."""
         from daphne.cli import CommandLineInterface  # installs the asyncio reactor: import it first
         from twisted.internet import reactor, task
 
