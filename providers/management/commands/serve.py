@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers.services.bootstrap import Prepared, credentials_show, gateway_prepare
 from providers.services.encryption import SecretsUnreadable
-from proxy_project.supervisor import Supervisor, celery_argv, daphne_argv, daphne_endpoint, listen_socket
+from proxy_project.supervisor import Supervisor, celery_argv, daphne_argv, daphne_endpoint, listen_sockets
 
 # What N processes without Redis do not share (everything else lives in the database).
 PER_PROCESS_NOTE = (
@@ -105,8 +105,9 @@ class Command(BaseCommand):
     def _serve_many(self, supervisor: Supervisor, options: dict[str, Any], processes: int) -> None:
         """``processes`` daphne children on one socket bound here; this process only supervises."""
         host, port = options["host"], options["port"]
-        sock = listen_socket(host, port, backlog=options["backlog"] or settings.LISTEN_BACKLOG)
-        for number in range(1, processes + 1):
+        backlog = options["backlog"] or settings.LISTEN_BACKLOG
+        socks = listen_sockets(host, port, backlog=backlog, count=processes)
+        for number, sock in enumerate(socks, start=1):
             supervisor.add(f"web {number}", daphne_argv(sock.fileno(), access_log=options["access_log"]),
                            pass_fds=(sock.fileno(),), essential=True)
         self._add_celery(supervisor, options)
@@ -117,8 +118,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Serving on http://{host}:{port} with {processes} web processes  (Ctrl-C stops)")
         self.stdout.flush()
         db.connections.close_all()  # the children have their own; this one would idle for the whole run
-        with sock:
+        try:
             status = supervisor.run()
+        finally:
+            for sock in socks:
+                sock.close()
         if status:
             raise CommandError("a web process kept exiting; stopped (see its output above)")
 
