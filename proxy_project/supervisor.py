@@ -11,12 +11,13 @@
 Only the thread that starts the children may stop them (PDEATHSIG follows the forking thread):
 ``serve`` does both from the reactor's main thread.
 
-With WEB_PROCESSES > 1 the web processes are children too: ``serve`` binds one listening socket
-per child on the same port (SO_REUSEPORT, with the configured backlog) and each ``daphne --fd``
-child adopts its own, so the kernel spreads connections evenly by address hash. (One shared socket
-instead let whichever process woke first take a whole burst: 30 of 30 connections in one of three
-processes, as Twisted accepts up to 100 at a time.) ``serve`` keeps the sockets, so a restarted
-child adopts the same one and its connections queue meanwhile instead of being refused.
+With WEB_PROCESSES > 1 ``serve`` binds one listening socket per web process on the same port
+(SO_REUSEPORT, with the configured backlog); its own daphne adopts the first and a ``daphne --fd``
+child each of the others, so the kernel spreads connections evenly by address hash. (One shared
+socket instead let whichever process woke first take a whole burst: 30 of 30 connections in one
+of three processes, as Twisted accepts up to 100 at a time. And serve, which has Django loaded
+anyway, serves rather than idling as a 115 MiB supervisor.) ``serve`` keeps the children's
+sockets, so a restarted child adopts the same one and its connections queue meanwhile.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,11 +60,8 @@ def daphne_endpoint(host: str, port: int, *, backlog: int) -> str:
 
 def listen_sockets(host: str, port: int, *, backlog: int, count: int) -> list[socket.socket]:
     """``count`` listening sockets on one address (IPv6 when ``host`` has a colon), one per web
-    child; without SO_REUSEPORT (not Linux/BSD) one socket that every child shares."""
+    process, bound with SO_REUSEPORT: Linux spreads the connections across them."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    if not hasattr(socket, "SO_REUSEPORT"):
-        shared = socket.create_server((host, port), family=family, backlog=backlog)
-        return [shared] * count
     first = socket.create_server((host, port), family=family, backlog=backlog, reuse_port=True)
     port = first.getsockname()[1]  # port 0: the others join the one the kernel chose
     rest = [socket.create_server((host, port), family=family, backlog=backlog, reuse_port=True)
@@ -154,22 +151,6 @@ class Supervisor:
     def gave_up(self) -> bool:
         """Whether an essential child exited too often to be restarted again."""
         return any(c.essential and c.next_start < 0 for c in self.children)
-
-    def run(self, *, interval: float = 1.0) -> int:
-        """Start the children and watch them until SIGTERM/SIGINT (or an essential child gave up),
-        then stop them all. Returns the exit status for ``serve``: 0, or 1 when a child gave up.
-        Call from the main thread (signal handlers)."""
-        stop = threading.Event()
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.start_all()
-            while not stop.wait(interval) and not self.gave_up():
-                self.check()
-        finally:
-            self.stop_all()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        return 1 if self.gave_up() else 0
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

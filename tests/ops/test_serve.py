@@ -180,6 +180,7 @@ def accepted_by(port: int) -> Counter[int]:
 
 
 def web_children(sid: int) -> list[int]:
+    """The ``daphne --fd`` children (serve itself is the first web process)."""
     return [pid for pid, command in session_members(sid) if "-m daphne --fd" in command]
 
 
@@ -206,22 +207,22 @@ def test_serve_runs_web_processes_that_share_the_port_evenly_and_restarts_one(tm
                             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: healthy(url) and len(web_children(proc.pid)) == 3, 40, "three web processes")
+        wait_for(lambda: healthy(url) and len(web_children(proc.pid)) == 2, 40, "serve and two web children")
         assert listeners(port) == 3  # one SO_REUSEPORT socket per process, all bound by serve
         statuses, clients = burst(url, 30)
         spread = accepted_by(port)
         for client in clients:
             client.close()
         assert statuses == [200] * 30
-        assert set(spread) == set(web_children(proc.pid)) and min(spread.values()) >= 3, spread
+        assert set(spread) == {proc.pid, *web_children(proc.pid)} and min(spread.values()) >= 3, spread
 
-        victim = web_children(proc.pid)[1]
+        victim = web_children(proc.pid)[0]
         os.kill(victim, signal.SIGKILL)  # a crash: serve starts another on the same socket
         during, clients = burst(url, 12)  # its share queues on its socket until the new one adopts it
         for client in clients:
             client.close()
         assert during == [200] * 12
-        wait_for(lambda: len(set(web_children(proc.pid)) - {victim}) == 3, 20, "the restarted process")
+        wait_for(lambda: len(set(web_children(proc.pid)) - {victim}) == 2, 20, "the restarted process")
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         wait_for(lambda: not session_members(proc.pid), 15, "every web process to exit")
@@ -232,5 +233,18 @@ def test_serve_runs_web_processes_that_share_the_port_evenly_and_restarts_one(tm
             os.kill(pid, signal.SIGKILL)
         log.close()
     text = (tmp_path / "serve.log").read_text(errors="replace")
-    assert "with 3 web processes" in text and re.search(r"web [123] exited with -9; restarting", text)
+    assert "with 3 web processes" in text and re.search(r"web [23] exited with -9; restarting", text)
     assert "3 web processes without REDIS_URL: each process counts client-key limits on its own" in text
+
+
+def test_supervisor_gives_up_on_an_essential_child_after_its_restarts(tmp_path):
+    said: list[str] = []
+    sup = Supervisor(cwd=str(tmp_path), env=os.environ, say=said.append, grace=2, max_restarts=0)
+    sup.add("web 2", [sys.executable, "-c", "raise SystemExit(3)"], essential=True)
+    sup.add("celery beat", [sys.executable, "-c", "import time; time.sleep(30)"])
+    sup.start_all()
+    try:
+        wait_for(lambda: (sup.check() or sup.gave_up()), 10, "serve to give up on web 2")
+        assert "web 2 exited with 3; not restarting it again" in said
+    finally:
+        sup.stop_all()

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Any
 
-from django import db
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -88,13 +88,31 @@ class Command(BaseCommand):
             self.stdout.write(f"Use it: ANTHROPIC_BASE_URL={base} ANTHROPIC_API_KEY={key} claude")
 
     def _serve(self, options: dict[str, Any]) -> None:
+        """daphne in this process, plus WEB_PROCESSES - 1 daphne children on the same port and the
+        Celery children, which all start once the reactor runs."""
         supervisor = Supervisor(cwd=str(settings.BASE_DIR), env=os.environ, say=self.stdout.write)
         processes = options["processes"] or settings.WEB_PROCESSES
+        if processes > 1 and not sys.platform.startswith("linux"):
+            self.stdout.write(f"WEB_PROCESSES={processes} needs Linux (SO_REUSEPORT balancing); serving with one")
+            processes = 1
+        backlog = options["backlog"] or settings.LISTEN_BACKLOG
+        kept: list[socket.socket] = []
         if processes > 1:
-            self._serve_many(supervisor, options, processes)
-            return
+            kept = listen_sockets(options["host"], options["port"], backlog=backlog, count=processes)
+            for number, sock in enumerate(kept[1:], start=2):
+                supervisor.add(f"web {number}", daphne_argv(sock.fileno(), access_log=options["access_log"]),
+                               pass_fds=(sock.fileno(),), essential=True)
+            # daphne here adopts the first socket and closes that descriptor itself: detach it.
+            here = ["--fd", str(kept.pop(0).detach())]
+            self._per_process_notes(processes)
+        else:
+            here = ["-e", daphne_endpoint(options["host"], options["port"], backlog=backlog)]
         self._add_celery(supervisor, options)
-        self._serve_here(supervisor, options)
+        try:
+            self._serve_here(supervisor, options, here, processes)
+        finally:
+            for sock in kept:  # kept for restarts until now
+                sock.close()
 
     def _add_celery(self, supervisor: Supervisor, options: dict[str, Any]) -> None:
         if not options["no_worker"]:
@@ -102,47 +120,36 @@ class Command(BaseCommand):
             if not options["no_beat"]:
                 supervisor.add("celery beat", celery_argv("beat"))
 
-    def _serve_many(self, supervisor: Supervisor, options: dict[str, Any], processes: int) -> None:
-        """``processes`` daphne children on one socket bound here; this process only supervises."""
-        host, port = options["host"], options["port"]
-        backlog = options["backlog"] or settings.LISTEN_BACKLOG
-        socks = listen_sockets(host, port, backlog=backlog, count=processes)
-        for number, sock in enumerate(socks, start=1):
-            supervisor.add(f"web {number}", daphne_argv(sock.fileno(), access_log=options["access_log"]),
-                           pass_fds=(sock.fileno(),), essential=True)
-        self._add_celery(supervisor, options)
+    def _per_process_notes(self, processes: int) -> None:
         if not settings.REDIS_URL:
             self.stdout.write(PER_PROCESS_NOTE.format(n=processes))
         if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
             self.stdout.write(SQLITE_NOTE.format(n=processes))
-        self.stdout.write(f"Serving on http://{host}:{port} with {processes} web processes  (Ctrl-C stops)")
-        self.stdout.flush()
-        db.connections.close_all()  # the children have their own; this one would idle for the whole run
-        try:
-            status = supervisor.run()
-        finally:
-            for sock in socks:
-                sock.close()
-        if status:
-            raise CommandError("a web process kept exiting; stopped (see its output above)")
 
-    def _serve_here(self, supervisor: Supervisor, options: dict[str, Any]) -> None:
-        """daphne in this process; the Celery children start once the reactor runs."""
+    def _serve_here(self, supervisor: Supervisor, options: dict[str, Any], bind: list[str], processes: int) -> None:
         from daphne.cli import CommandLineInterface  # installs the asyncio reactor: import it first
         from twisted.internet import reactor, task
 
-        checker = task.LoopingCall(supervisor.check)
+        failed: list[str] = []
+
+        def tick() -> None:
+            supervisor.check()
+            if supervisor.gave_up() and not failed:  # fewer web processes than asked for: stop
+                failed.append("a web process kept exiting; stopped (see its output above)")
+                reactor.stop()  # type: ignore[attr-defined, misc]
+
+        checker = task.LoopingCall(tick)
         if supervisor.children:
-            # A second's head start: the first requests do not wait behind Celery's imports.
+            # A second's head start: the first requests do not wait behind the children's imports.
             reactor.callLater(1.0, supervisor.start_all)  # type: ignore[attr-defined, arg-type]
             reactor.callLater(3.0, checker.start, 2.0, False)  # type: ignore[attr-defined, arg-type]
-        backlog = options["backlog"] or settings.LISTEN_BACKLOG
-        argv = ["-e", daphne_endpoint(options["host"], options["port"], backlog=backlog)]
-        if not options["access_log"]:
-            argv += ["-v", "0"]
-        self.stdout.write(f"Serving on http://{options['host']}:{options['port']}  (Ctrl-C stops)")
+        argv = [*bind, *([] if options["access_log"] else ["-v", "0"])]
+        many = f" with {processes} web processes" if processes > 1 else ""
+        self.stdout.write(f"Serving on http://{options['host']}:{options['port']}{many}  (Ctrl-C stops)")
         self.stdout.flush()
         try:
             CommandLineInterface().run([*argv, "proxy_project.asgi:application"])
         finally:
             supervisor.stop_all()
+        if failed:
+            raise CommandError(failed[0])
