@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -248,3 +249,21 @@ def test_supervisor_gives_up_on_an_essential_child_after_its_restarts(tmp_path):
         assert "web 2 exited with 3; not restarting it again" in said
     finally:
         sup.stop_all()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_listen_sockets_share_one_port_with_the_backlog(host):
+    from proxy_project.supervisor import listen_sockets
+
+    try:
+        socks = listen_sockets(host, 0, backlog=7, count=3)
+    except OSError:
+        pytest.skip(f"no {host} here")
+    try:
+        assert len({s.fileno() for s in socks}) == 3
+        assert len({s.getsockname()[1] for s in socks}) == 1  # port 0: all on the port the first got
+        with socket.create_connection((host, socks[0].getsockname()[1]), timeout=5):
+            pass  # the kernel queued it on one of them
+    finally:
+        for sock in socks:
+            sock.close()

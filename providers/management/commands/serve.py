@@ -35,8 +35,8 @@ class Command(BaseCommand):
         "there are none, create a staff user (ADMIN_USER/ADMIN_PASSWORD, or a generated password) "
         "and a first client key when there are none (both shown once: on a terminal, else in a mode-0600 "
         "file under GATEWAY_HOME/credentials), then serve the API and the "
-        "dashboard with daphne and run a Celery worker and beat as child processes. Ctrl-C or "
-        "SIGTERM stops them all."
+        "dashboard with daphne (WEB_PROCESSES processes on one port, default one per CPU) and run a "
+        "Celery worker and beat as child processes. Ctrl-C or SIGTERM stops them all."
     )
     requires_system_checks: list[str] = []  # start fast; `manage.py check` runs them on demand
 
