@@ -299,6 +299,25 @@ OVERLOAD_RETRY_AFTER = env_int("OVERLOAD_RETRY_AFTER", 2)        # seconds, sent
 # goes back to the OS after a burst (proxy_project/memory.py).
 GATEWAY_SYSTEM_MALLOC = env_bool("GATEWAY_SYSTEM_MALLOC", True)
 
+
+def _usable_cores() -> int:
+    """CPUs this process may use: its affinity mask, lowered by a cgroup v2 CPU quota (a container's
+    `cpus:` or a Kubernetes CPU limit), so a 1-CPU pod on a 64-core node runs one web process."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, -(-int(quota) // int(period))))  # ceil: 1.5 CPUs -> 2 processes
+
+
+# daphne processes `manage.py serve` runs on its one listening socket (1: daphne in serve itself).
+# Default: one per usable CPU where Redis shares limits, cache and dashboard events between them;
+# with the embedded defaults one process, so a laptop's limits and live dashboard stay exact.
+WEB_PROCESSES = env_int("WEB_PROCESSES", 0) or (_usable_cores() if REDIS_URL else 1)
+
 # --- Celery --------------------------------------------------------------------------------------
 # Without Redis the broker is a folder (kombu's filesystem transport): it needs no server and,
 # unlike memory://, works between the web process, the worker and beat on one machine.

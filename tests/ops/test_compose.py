@@ -45,6 +45,14 @@ def test_compose_has_web_worker_beat_redis_postgres_with_health_checks():
     assert SERVICES["web"]["command"][:3] == ["python", "manage.py", "serve"]  # migrate, then serve
 
 
+def test_compose_web_takes_its_process_count_from_the_environment():
+    web = SERVICES["web"]
+    assert web["environment"]["WEB_PROCESSES"] == "${WEB_PROCESSES:-}"  # empty: one per CPU
+    assert web["environment"]["REDIS_URL"] == "redis://redis:6379/0"  # the shared parts stay shared
+    assert not any("$" in arg for arg in web["command"])  # options come from the environment only
+    assert "WEB_PROCESSES" in documented()
+
+
 def test_dockerfile_installs_the_package_and_runs_as_non_root():
     text = (REPO_ROOT / "Dockerfile").read_text()
     assert text.startswith("#") and "FROM python:3.11-slim" in text

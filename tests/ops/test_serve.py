@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -103,7 +109,7 @@ def test_serve_stops_on_sigint_even_when_its_parent_ignored_sigint(tmp_path):
 
 def test_serve_no_worker_starts_no_children(tmp_path):
     port = free_port()
-    env = gateway_env({}, tmp_path / "db.sqlite3")
+    env = gateway_env({"WEB_PROCESSES": "1"}, tmp_path / "db.sqlite3")  # daphne in serve itself
     proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
                             cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -158,13 +164,14 @@ def test_daphne_endpoint_sets_the_backlog_and_escapes_ipv6():
     assert daphne_endpoint("::1", 80, backlog=10) == "tcp6:port=80:interface=\\:\\:1:backlog=10"
 
 
-def test_serve_listens_with_the_configured_backlog(tmp_path):
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_serve_listens_with_the_configured_backlog(tmp_path, processes):
     import shutil
 
     if shutil.which("ss") is None:
         pytest.skip("no ss(8) to read the listen backlog")
     port = free_port()
-    env = gateway_env({"LISTEN_BACKLOG": "1234"}, tmp_path / "db.sqlite3")
+    env = gateway_env({"LISTEN_BACKLOG": "1234", "WEB_PROCESSES": processes}, tmp_path / "db.sqlite3")
     proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
                             cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -177,3 +184,107 @@ def test_serve_listens_with_the_configured_backlog(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# --- several web processes on one port (WEB_PROCESSES) ---------------------------------------------
+
+def listeners(port: int) -> int:
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+    return sum(line.startswith("LISTEN") for line in out.splitlines())
+
+
+def accepted_by(port: int) -> Counter[int]:
+    """How many established connections to ``port`` each process holds (``ss -tnp``)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"sport = :{port}"], capture_output=True,
+                         text=True, timeout=10).stdout
+    return Counter(int(pid) for pid in re.findall(r"pid=(\d+)", out))
+
+
+def web_children(sid: int) -> list[int]:
+    """The ``daphne --fd`` children (serve itself is the first web process)."""
+    return [pid for pid, command in session_members(sid) if "-m daphne --fd" in command]
+
+
+def burst(url: str, count: int) -> tuple[list[int], list[httpx.Client]]:
+    """``count`` keep-alive connections opened at once, each asking /health; left open for ss."""
+    clients = [httpx.Client(timeout=15, trust_env=False) for _ in range(count)]
+    barrier = threading.Barrier(count)
+
+    def one(client: httpx.Client) -> int:
+        barrier.wait(timeout=10)
+        return client.get(f"{url}/health").status_code
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, clients)), clients
+
+
+def test_serve_runs_web_processes_that_share_the_port_evenly_and_restarts_one(tmp_path):
+    if shutil.which("ss") is None:
+        pytest.skip("no ss(8) to see the listening sockets")
+    port, url = free_port(), ""
+    env = gateway_env({"WEB_PROCESSES": "3"}, tmp_path / "db.sqlite3")
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
+                            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: healthy(url) and len(web_children(proc.pid)) == 2, 40, "serve and two web children")
+        assert listeners(port) == 3  # one SO_REUSEPORT socket per process, all bound by serve
+        statuses, clients = burst(url, 30)
+        spread = accepted_by(port)
+        for client in clients:
+            client.close()
+        assert statuses == [200] * 30
+        # every process accepted some (by address hash; a shared socket once gave one all 30)
+        assert set(spread) == {proc.pid, *web_children(proc.pid)}, spread
+
+        victim = web_children(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)  # a crash: serve starts another on the same socket
+        during, clients = burst(url, 12)  # its share queues on its socket until the new one adopts it
+        for client in clients:
+            client.close()
+        assert during == [200] * 12
+        wait_for(lambda: len(set(web_children(proc.pid)) - {victim}) == 2, 20, "the restarted process")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        wait_for(lambda: not session_members(proc.pid), 15, "every web process to exit")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid, _ in session_members(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        log.close()
+    text = (tmp_path / "serve.log").read_text(errors="replace")
+    assert "with 3 web processes" in text and re.search(r"web [23] exited with -9; restarting", text)
+    assert "3 web processes without REDIS_URL: each process counts client-key limits on its own" in text
+
+
+def test_supervisor_gives_up_on_an_essential_child_after_its_restarts(tmp_path):
+    said: list[str] = []
+    sup = Supervisor(cwd=str(tmp_path), env=os.environ, say=said.append, grace=2, max_restarts=0)
+    sup.add("web 2", [sys.executable, "-c", "raise SystemExit(3)"], essential=True)
+    sup.add("celery beat", [sys.executable, "-c", "import time; time.sleep(30)"])
+    sup.start_all()
+    try:
+        wait_for(lambda: (sup.check() or sup.gave_up()), 10, "serve to give up on web 2")
+        assert "web 2 exited with 3; not restarting it again" in said
+    finally:
+        sup.stop_all()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_listen_sockets_share_one_port_with_the_backlog(host):
+    from proxy_project.supervisor import listen_sockets
+
+    try:
+        socks = listen_sockets(host, 0, backlog=7, count=3)
+    except OSError:
+        pytest.skip(f"no {host} here")
+    try:
+        assert len({s.fileno() for s in socks}) == 3
+        assert len({s.getsockname()[1] for s in socks}) == 1  # port 0: all on the port the first got
+        with socket.create_connection((host, socks[0].getsockname()[1]), timeout=5):
+            pass  # the kernel queued it on one of them
+    finally:
+        for sock in socks:
+            sock.close()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -10,7 +11,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers.services.bootstrap import Prepared, credentials_show, gateway_prepare
 from providers.services.encryption import SecretsUnreadable
-from proxy_project.supervisor import Supervisor, celery_argv, daphne_endpoint
+from proxy_project.supervisor import Supervisor, celery_argv, daphne_argv, daphne_endpoint, listen_sockets
+
+# What N processes without Redis do not share (everything else lives in the database).
+PER_PROCESS_NOTE = (
+    "{n} web processes without REDIS_URL: each process counts client-key limits on its own (a key "
+    "may get up to {n} times its requests per minute/day), keeps its own cache, and the live dashboard "
+    "shows only the requests of the process its websocket reached (a reload shows all). Circuits, "
+    "routes, keys and logs are shared through the database. Set REDIS_URL to share the rest, or "
+    "WEB_PROCESSES=1."
+)
+SQLITE_NOTE = "{n} web processes on SQLite: writes take turns on one file; PostgreSQL (DATABASE_URL) scales further."
 
 UNREADABLE_HINT = (
     "Restore the data directory (GATEWAY_HOME, its field_encryption_keys file) or set FIELD_ENCRYPTION_KEYS "
@@ -25,8 +36,8 @@ class Command(BaseCommand):
         "there are none, create a staff user (ADMIN_USER/ADMIN_PASSWORD, or a generated password) "
         "and a first client key when there are none (both shown once: on a terminal, else in a mode-0600 "
         "file under GATEWAY_HOME/credentials), then serve the API and the "
-        "dashboard with daphne and run a Celery worker and beat as child processes. Ctrl-C or "
-        "SIGTERM stops them all."
+        "dashboard with daphne (WEB_PROCESSES processes on one port, default one per CPU) and run a "
+        "Celery worker and beat as child processes. Ctrl-C or SIGTERM stops them all."
     )
     requires_system_checks: list[str] = []  # start fast; `manage.py check` runs them on demand
 
@@ -38,6 +49,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-beat", action="store_true", help="run the worker but not beat")
         parser.add_argument("--backlog", type=int, default=None,
                             help="listen backlog (default: LISTEN_BACKLOG, 4096); bursts beyond it are reset")
+        parser.add_argument("--processes", type=int, default=None,
+                            help="web processes sharing the port (default: WEB_PROCESSES, the CPU count; 1: in-process)")
         parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes")
         parser.add_argument("--access-log", action="store_true", help="print one line per HTTP request")
 
@@ -76,30 +89,71 @@ class Command(BaseCommand):
             self.stdout.write(f"Use it: ANTHROPIC_BASE_URL={base} ANTHROPIC_API_KEY={key} claude")
 
     def _serve(self, options: dict[str, Any]) -> None:
-        """daphne in this process; the Celery children start once the reactor runs."""
+        """daphne in this process, plus WEB_PROCESSES - 1 daphne children on the same port and the
+        Celery children, which all start once the reactor runs."""
         supervisor = Supervisor(cwd=str(settings.BASE_DIR), env=os.environ, say=self.stdout.write)
+        processes = options["processes"] or settings.WEB_PROCESSES
+        if processes > 1 and not sys.platform.startswith("linux"):
+            self.stdout.write(f"WEB_PROCESSES={processes} needs Linux (SO_REUSEPORT balancing); serving with one")
+            processes = 1
+        backlog = options["backlog"] or settings.LISTEN_BACKLOG
+        kept: list[socket.socket] = []
+        if processes > 1:
+            kept = listen_sockets(options["host"], options["port"], backlog=backlog, count=processes)
+            for number, sock in enumerate(kept[1:], start=2):
+                supervisor.add(f"web {number}", daphne_argv(sock.fileno(), access_log=options["access_log"]),
+                               pass_fds=(sock.fileno(),), essential=True)
+            # daphne here adopts the first socket and closes that descriptor itself: detach it.
+            here = ["--fd", str(kept.pop(0).detach())]
+            self._per_process_notes(processes)
+        else:
+            here = ["-e", daphne_endpoint(options["host"], options["port"], backlog=backlog)]
+        self._add_celery(supervisor, options)
+        try:
+            self._serve_here(supervisor, options, here, processes)
+        finally:
+            for sock in kept:  # kept for restarts until now
+                sock.close()
+
+    def _add_celery(self, supervisor: Supervisor, options: dict[str, Any]) -> None:
         if not options["no_worker"]:
             supervisor.add("celery worker", celery_argv("worker", concurrency=options["worker_concurrency"]))
             if not options["no_beat"]:
                 supervisor.add("celery beat", celery_argv("beat"))
+
+    def _per_process_notes(self, processes: int) -> None:
+        if not settings.REDIS_URL:
+            self.stdout.write(PER_PROCESS_NOTE.format(n=processes))
+        if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+            self.stdout.write(SQLITE_NOTE.format(n=processes))
+
+    def _serve_here(self, supervisor: Supervisor, options: dict[str, Any], bind: list[str], processes: int) -> None:
         from daphne.cli import CommandLineInterface  # installs the asyncio reactor: import it first
         from twisted.internet import reactor, task
 
-        checker = task.LoopingCall(supervisor.check)
+        failed: list[str] = []
+
+        def tick() -> None:
+            supervisor.check()
+            if supervisor.gave_up() and not failed:  # fewer web processes than asked for: stop
+                failed.append("a web process kept exiting; stopped (see its output above)")
+                reactor.stop()  # type: ignore[attr-defined, misc]
+
+        checker = task.LoopingCall(tick)
         if supervisor.children:
-            # A second's head start: the first requests do not wait behind Celery's imports.
+            # A second's head start: the first requests do not wait behind the children's imports.
             reactor.callLater(1.0, supervisor.start_all)  # type: ignore[attr-defined, arg-type]
             reactor.callLater(3.0, checker.start, 2.0, False)  # type: ignore[attr-defined, arg-type]
-        backlog = options["backlog"] or settings.LISTEN_BACKLOG
-        argv = ["-e", daphne_endpoint(options["host"], options["port"], backlog=backlog)]
-        if not options["access_log"]:
-            argv += ["-v", "0"]
         # An ignored SIGINT is inherited (`make run &` in a script, nohup), and Twisted takes SIGINT over
         # only from Python's default handler: restore it, so Ctrl-C always stops serve.
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        self.stdout.write(f"Serving on http://{options['host']}:{options['port']}  (Ctrl-C stops)")
+        argv = [*bind, *([] if options["access_log"] else ["-v", "0"])]
+        many = f" with {processes} web processes" if processes > 1 else ""
+        self.stdout.write(f"Serving on http://{options['host']}:{options['port']}{many}  (Ctrl-C stops)")
         self.stdout.flush()
         try:
             CommandLineInterface().run([*argv, "proxy_project.asgi:application"])
         finally:
             supervisor.stop_all()
+        if failed:
+            raise CommandError(failed[0])
