@@ -42,11 +42,18 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def celery_argv(role: str, *, loglevel: str = "WARNING", concurrency: int = 2) -> list[str]:
-    """The command compose also runs (``celery -A proxy_project worker|beat``), in this venv."""
+def celery_argv(role: str, *, loglevel: str = "WARNING", concurrency: int = 2, pool: str = "prefork",
+                with_beat: bool = False) -> list[str]:
+    """The command compose also runs (``celery -A proxy_project worker|beat``), in this venv.
+
+    ``with_beat`` embeds beat in the worker (``-B``): right for the one worker of a laptop gateway,
+    never for several workers (each would schedule every task)."""
     argv = [sys.executable, "-m", "celery", "-A", "proxy_project", role, "--loglevel", loglevel]
     if role == "worker":
-        argv += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "-n", "gateway@%h"]
+        argv += ["--pool", pool, "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+                 "-n", "gateway@%h"]
+        if with_beat:
+            argv.append("-B")
     return argv
 
 

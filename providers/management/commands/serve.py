@@ -51,7 +51,10 @@ class Command(BaseCommand):
                             help="listen backlog (default: LISTEN_BACKLOG, 4096); bursts beyond it are reset")
         parser.add_argument("--processes", type=int, default=None,
                             help="web processes sharing the port (default: WEB_PROCESSES, the CPU count; 1: in-process)")
-        parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes")
+        parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker threads (or processes)")
+        parser.add_argument("--worker-pool", default="threads", choices=["threads", "prefork", "solo"],
+                            help="Celery pool of the embedded worker (default threads: one process; the "
+                                 "gateway's tasks wait on the network and the database, not the CPU)")
         parser.add_argument("--access-log", action="store_true", help="print one line per HTTP request")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -117,9 +120,11 @@ class Command(BaseCommand):
 
     def _add_celery(self, supervisor: Supervisor, options: dict[str, Any]) -> None:
         if not options["no_worker"]:
-            supervisor.add("celery worker", celery_argv("worker", concurrency=options["worker_concurrency"]))
-            if not options["no_beat"]:
-                supervisor.add("celery beat", celery_argv("beat"))
+            # One process for the worker and beat (-B): a laptop gateway needs no more (compose runs
+            # them as separate services). About 260 MiB in all instead of about 600 (five processes).
+            supervisor.add("celery worker", celery_argv(
+                "worker", concurrency=options["worker_concurrency"], pool=options["worker_pool"],
+                with_beat=not options["no_beat"]))
 
     def _per_process_notes(self, processes: int) -> None:
         if not settings.REDIS_URL:
