@@ -10,6 +10,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
+from dashboard.services import refusal_record
+
 from providers.adapters.base import AdapterError, ChatRequest, dumps
 from providers.adapters.bedrock import normalize_model
 from providers.auth import ClientIdentity, ClientKeyAuth
@@ -101,7 +103,9 @@ async def inbound_call(
     provider_call with the session and agent read from the request."""
     identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
     limited = await limits_check(identity)
-    if limited is not None:
+    if limited is not None:  # counted as throttled for the key (a RequestLog row with a refusal)
+        reason = "budget" if "token" in limited.message else "rate_limit"
+        refusal_record(key_id=identity.key_id, client_name=identity.name, status=429, reason=reason, endpoint=endpoint)
         return error_outcome(limited)
     ctx = CallContext(
         client=identity,
