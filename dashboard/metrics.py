@@ -19,9 +19,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from providers.models import CircuitState
+from providers.staff_auth import astaff_user
+from proxy_project.outage import DATABASE, DATABASE_ERRORS
 
 # Latency of a whole request, and time to its first token: seconds, Claude-sized (up to minutes).
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
@@ -154,3 +167,24 @@ class Traffic:
 
 
 TRAFFIC = Traffic()
+
+
+# --- The /metrics view (served by the lean API handler: async, no session middleware) -------------
+
+
+async def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format, for a staff bearer token (``sk-gwadm-…``, Prometheus'
+    ``authorization: {credentials: …}``) or a staff session. Query: the circuit rows (and the
+    token's user). During a database outage the breaker gauges are left out, the rest is served."""
+    if not settings.METRICS_ENABLED:
+        return HttpResponse(status=404)
+    if await astaff_user(request) is None:
+        return HttpResponse(b"metrics need a staff bearer token or a staff session\n", status=401,
+                            content_type="text/plain", headers={"www-authenticate": "Bearer"})
+    scopes: list[BreakerScope] = []
+    try:
+        scopes = [BreakerScope(c.provider.name, c.model, c.state) async for c in
+                  CircuitState.objects.select_related("provider").only("provider__name", "model", "state")]
+    except DATABASE_ERRORS as exc:
+        DATABASE.failed(exc)
+    return HttpResponse(metrics_render(scopes), content_type=CONTENT_TYPE_LATEST)
