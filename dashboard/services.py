@@ -70,13 +70,15 @@ def _queue(fields: dict[str, Any], client_name: str) -> None:
     if fields.get("error"):
         fields["error"] = redact(str(fields["error"]))[:2000]
     attempts = fields.get("attempts") or ()
+    counting = settings.METRICS_ENABLED
     for attempt in attempts:
         attempt.setdefault("created", fields["created"])
         if attempt.get("error"):
             attempt["error"] = redact(str(attempt["error"]))[:300]
-        metrics.attempt_count(attempt.get("provider", ""), int(attempt.get("status", 0)))
+        if counting:
+            metrics.attempt_count(attempt.get("provider", ""), int(attempt.get("status", 0)))
     fields["attempt_count"] = len(attempts)
-    if not fields.get("refusal"):
+    if counting and not fields.get("refusal"):
         metrics.request_count(fields, client_name)
     console.request_line(fields, client_name)
     _pending.append(fields)
@@ -90,7 +92,8 @@ def refusal_record(*, key_id: int | None, client_name: str, status: int, reason:
     the rest of that second are counted into one row (``count``) until the next flush, so a
     refused flood costs a few rows a second and every count stays exact.
     """
-    metrics.refusal_count(reason, status, client_name)
+    if settings.METRICS_ENABLED:
+        metrics.refusal_count(reason, status, client_name)
     second = int(time.time())
     slot = _refusals.get((key_id, reason))
     if slot is None or slot.second != second:
@@ -130,7 +133,8 @@ def fallback_event_record(**fields: Any) -> None:
     fields.setdefault("created", timezone.now())
     if fields.get("reason"):
         fields["reason"] = redact(str(fields["reason"]))[:300]
-    metrics.fallback_count(fields.get("from_provider", ""), fields.get("to_provider", ""))
+    if settings.METRICS_ENABLED:
+        metrics.fallback_count(fields.get("from_provider", ""), fields.get("to_provider", ""))
     _fallbacks.append(fields)
     _ensure_flusher()
 

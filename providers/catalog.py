@@ -102,7 +102,8 @@ def health_summary(table: RouteTable, circuits: Mapping[str, Circuit], now: floa
             "status": provider_state(worst, enabled=p.enabled, reasons=reasons),
             "priority": p.priority,
             "failure_count": sum(c.failure_count for c in states),
-            "reasons": reasons,
         }
+        if reasons:  # why it is unhealthy (no credential, a failed health check, failing calls)
+            providers[p.name]["reasons"] = reasons
     healthy = all(v["status"] in ("healthy", "disabled") for v in providers.values())
     return {"status": "ok" if healthy else "degraded", "providers": providers}

@@ -329,7 +329,7 @@ REFUSAL_ROWS_PER_SECOND = env_int("REFUSAL_ROWS_PER_SECOND", 5)
 HEALTH_ERROR_WINDOW = env_float("HEALTH_ERROR_WINDOW", 300.0)
 HEALTH_ERROR_MIN_CALLS = env_int("HEALTH_ERROR_MIN_CALLS", 5)
 HEALTH_ERROR_RATE = env_float("HEALTH_ERROR_RATE", 0.5)
-METRICS_ENABLED = env_bool("METRICS_ENABLED", True)  # /metrics (staff bearer token or staff session)
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)  # Prometheus counting and /metrics (staff token or session)
 REQUEST_CONSOLE_LOG = env_bool("REQUEST_CONSOLE_LOG", True)  # one line per request on the console
 
 LOGGING = {
