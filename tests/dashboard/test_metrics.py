@@ -132,3 +132,22 @@ def test_metrics_under_daphne_equal_the_rows(tmp_path):
         log = gw.log()
         assert "→ openai/" in log and "refused 401 bad_key" in log
         assert "Unauthorized: /v1/messages" not in log
+
+
+def test_grafana_dashboard_uses_only_metrics_the_gateway_exports():
+    import json
+    import re
+    from pathlib import Path
+
+    from dashboard import metrics
+
+    exported = {"gateway_breaker_state"}
+    for collector in (metrics.REQUESTS, metrics.REFUSALS, metrics.ATTEMPTS, metrics.FALLBACKS, metrics.TOKENS,
+                      metrics.LATENCY, metrics.TTFT, metrics.BACKLOG, metrics.DROPPED):
+        exported |= {sample.name for family in collector.collect() for sample in family.samples}
+        exported |= {f"{family.name}_{suffix}" for family in collector.collect() for suffix in ("total", "bucket")}
+        exported |= {family.name for family in collector.collect()}
+    board = json.loads((Path(__file__).resolve().parents[2] / "ops/grafana/gateway.json").read_text())
+    used = {name for panel in board["panels"] for target in panel["targets"]
+            for name in re.findall(r"gateway_[a-z_]+", target["expr"])}
+    assert used and used <= exported, used - exported
