@@ -316,9 +316,12 @@ async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequenc
     layer = get_channel_layer()
     if layer is None or not (logs or fallbacks) or not await dashboard_viewers_present():
         return  # nobody is watching: no rendering, no totals queries on the gateway's loop
-    if logs:
-        names = await aclient_names({log.client_key_id for log in logs if log.client_key_id})
-        rows = sorted((request_row(log, names.get(log.client_key_id or 0, "")) for log in logs),
+    # Refusals count in the totals (throttled per key), they are not listed: a flood would push
+    # every answer out of the recent-requests table (as dashboard.selectors.recent_requests).
+    listed = [log for log in logs if not log.refusal]
+    if listed:
+        names = await aclient_names({log.client_key_id for log in listed if log.client_key_id})
+        rows = sorted((request_row(log, names.get(log.client_key_id or 0, "")) for log in listed),
                       key=lambda row: (row.created, row.id or 0), reverse=True)
         html = fragments.request_rows(rows)
         await _publish(layer, fragments.event(html, kind="requests", ids=_ids(rows)))
