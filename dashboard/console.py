@@ -71,4 +71,5 @@ class HandledResponses(logging.Filter):
     are the gateway's own, already on the request line. Tracebacks (exc_info) still pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.exc_info is not None or getattr(record, "status_code", None) is None
+        handled = record.name == "django.request" and getattr(record, "status_code", None) is not None
+        return record.exc_info is not None or not handled  # django.security's CSRF lines stay

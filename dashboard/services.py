@@ -367,7 +367,8 @@ def dashboard_status_send(*, provider_ids: Collection[int]) -> None:
 
 
 def request_log_prune_batch(*, before: datetime, batch_size: int) -> int:
-    """Delete up to ``batch_size`` request logs and fallback events older than ``before``.
+    """Delete up to ``batch_size`` request logs (their attempts with them) and fallback events older
+    than ``before``.
 
     Small batches keep each DELETE's locks short on a busy table. Two workers pruning at once
     pick overlapping ids and the second deletes fewer rows: harmless. Queries: an id SELECT and a

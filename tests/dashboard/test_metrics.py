@@ -50,6 +50,9 @@ def test_handled_responses_drops_djangos_4xx_lines_but_keeps_tracebacks():
     assert HandledResponses().filter(crashed) is True
     other = logging.LogRecord("gateway", logging.WARNING, "", 0, "The database is unreachable", (), None)
     assert HandledResponses().filter(other) is True
+    csrf = logging.LogRecord("django.security.csrf", logging.WARNING, "", 0, "Forbidden (CSRF)", (), None)
+    csrf.status_code = 403
+    assert HandledResponses().filter(csrf) is True
 
 
 def test_traffic_rates_count_only_the_window_and_the_providers_faults():
