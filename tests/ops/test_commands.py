@@ -114,6 +114,8 @@ def test_status_shows_providers_circuits_keys_and_requests():
     assert "claude-sonnet-5" in out
     data = json.loads(run("status", "--json"))
     assert data["providers"][0]["circuit"] == "open"
+    assert data["providers"][0]["health"] == "unhealthy"  # created without a key
+    assert "has no API key" in data["providers"][0]["health_reasons"][0]
     assert data["keys"][0]["requests_today"] == 1 and data["keys"][0]["tokens_today"] == 10
 
 

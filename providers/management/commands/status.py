@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from dashboard.models import RequestLog
-from dashboard.selectors import SERVED
+from dashboard.selectors import SERVED, provider_health_summary
 from providers.models import CircuitState, OAuthToken
 from providers.selectors import client_key_rows, provider_rows, usage_by_key
 
@@ -39,8 +39,8 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(data, indent=2, default=str))
             return
-        self._section("Providers", data["providers"], ["name", "kind", "base_url", "priority", "enabled", "circuit",
-                                                       "failures"])
+        self._section("Providers", data["providers"], ["name", "kind", "base_url", "priority", "enabled", "health",
+                                                       "circuit", "failures"])
         self._section("Circuits (not closed)", data["circuits"], ["provider", "model", "state", "failures", "reason"])
         self._section("OAuth tokens", data["tokens"], ["provider", "expires", "last_refresh", "failures", "error"])
         self._section("Client keys", data["keys"], ["name", "prefix", "enabled", "requests_today", "errors_today",
@@ -86,5 +86,9 @@ class Command(BaseCommand):
             # one row per client request; refusals are counted per key above, not listed
             for r in RequestLog.objects.filter(SERVED).select_related("client_key").order_by("-created")[: max(0, last)]
         ]
-        return {"providers": provider_rows(), "circuits": circuits, "tokens": tokens, "keys": keys,
+        health = {h.name: h for h in provider_health_summary()}  # as the dashboard and /health judge it
+        providers = [{**p, "health": health[p["name"]].status if p["name"] in health else "-",
+                      "health_reasons": list(health[p["name"]].reasons) if p["name"] in health else []}
+                     for p in provider_rows()]
+        return {"providers": providers, "circuits": circuits, "tokens": tokens, "keys": keys,
                 "requests": requests}
