@@ -103,7 +103,14 @@ class BreakerCollector:
     """The breaker state per scope, as read just before the scrape (one gauge per state, 0/1)."""
 
     def __init__(self, scopes: Iterable[BreakerScope]) -> None:
-        self.scopes = list(scopes)
+        # One series per provider and model: their credential scopes fold into the worst state
+        # (a label per credential would name credentials; duplicate series are invalid).
+        worst: dict[tuple[str, str], BreakerScope] = {}
+        for scope in scopes:
+            seen = worst.get((scope.provider, scope.model))
+            if seen is None or _rank(scope.state) > _rank(seen.state):
+                worst[(scope.provider, scope.model)] = scope
+        self.scopes = list(worst.values())
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily("gateway_breaker_state", "Circuit breaker state per provider scope (1: in it)",
@@ -112,6 +119,10 @@ class BreakerCollector:
             for state in BREAKER_STATES:
                 family.add_metric([scope.provider, scope.model, state], 1.0 if scope.state == state else 0.0)
         yield family
+
+
+def _rank(state: str) -> int:
+    return BREAKER_STATES.index(state) if state in BREAKER_STATES else 0
 
 
 def metrics_render(scopes: Iterable[BreakerScope]) -> bytes:

@@ -154,3 +154,15 @@ def test_grafana_dashboard_uses_only_metrics_the_gateway_exports():
     used = {name for panel in board["panels"] for target in panel["targets"]
             for name in re.findall(r"gateway_[a-z_]+", target["expr"])}
     assert used and used <= exported, used - exported
+
+
+def test_breaker_gauges_fold_credential_scopes_into_the_worst_state():
+    from dashboard.metrics import BreakerScope, metrics_render
+
+    text = metrics_render([BreakerScope("p", "m", "closed"), BreakerScope("p", "m", "open"),
+                           BreakerScope("q", "m", "half_open")]).decode()
+    samples = {(s.labels["provider"], s.labels["state"]): s.value
+               for family in text_string_to_metric_families(text) if family.name == "gateway_breaker_state"
+               for s in family.samples}
+    assert samples[("p", "open")] == 1 and samples[("p", "closed")] == 0 and samples[("q", "half_open")] == 1
+    assert len(samples) == 6  # two scopes x three states, no duplicate series
