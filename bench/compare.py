@@ -10,6 +10,7 @@ Variants (``--variants``, comma-separated):
 * ``no-mw``: the same with ``MIDDLEWARE = []`` (bench/whatif/nomw_settings.py);
 * ``no-hygiene``: without the API handler's close_old_connections after each request;
 * ``sysmalloc``: ``PYTHONMALLOC=malloc`` (glibc for small objects: a burst's memory can be trimmed);
+* ``no-metrics`` / ``no-console``: without the Prometheus counting / the per-request console line;
 * ``floor-fwd``: a bare ASGI app that forwards with httpx, no Django (bench/whatif/floor_asgi.py);
 * ``floor-hello``: a bare ASGI app answering canned replies, no upstream (daphne/twisted floor).
 
@@ -45,6 +46,8 @@ VARIANTS: dict[str, tuple[str | None, dict[str, str]]] = {
     "stock-pool": (None, {"UPSTREAM_LEAN_POOL": "false"}),
     "no-hygiene": ("bench.whatif.nohygiene_asgi:application", {}),
     "sysmalloc": (None, {"PYTHONMALLOC": "malloc"}),
+    "no-metrics": (None, {"METRICS_ENABLED": "false"}),  # without the Prometheus counting (README "Numbers")
+    "no-console": (None, {"REQUEST_CONSOLE_LOG": "false"}),  # without the per-request console line
     "floor-fwd": (FLOOR, {"FLOOR_MODE": "forward"}),
     "floor-hello": (FLOOR, {"FLOOR_MODE": "hello"}),
 }

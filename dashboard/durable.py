@@ -9,6 +9,9 @@
   too is it dropped, with an error line.
 - If the database is unreachable (OperationalError, InterfaceError) the rows not yet written
   are handed back to the caller, who keeps them and tries again later.
+- A row may carry child rows under a ``nested`` key (a request's attempts): they are not part
+  of the INSERT, but handed back paired with their saved parent (``Written.nested``), so the
+  caller writes them with the parent's id; rows handed back after an outage still hold theirs.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Written(Generic[M]):
     left: list[dict[str, Any]] = field(default_factory=list)  # not written: the database went down
     lost: int = 0                                      # rows no database will take
     down: DatabaseDown | None = None
+    nested: list[tuple[M, list[dict[str, Any]]]] = field(default_factory=list)  # saved row, its children
 
 
 def value_clean(value: Any) -> Any:
@@ -84,18 +88,20 @@ def row_clean(model: type[models.Model], row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def rows_write(model: type[M], rows: list[dict[str, Any]]) -> Written[M]:
+def rows_write(model: type[M], rows: list[dict[str, Any]], *, nested: str = "") -> Written[M]:
     """Write ``rows`` (dicts of field values); see the module docstring. Queries: one INSERT, or
     one per row (each in its own transaction) after a failed batch."""
     result: Written[M] = Written()
     if not rows:
         return result
     close_old_connections()  # a connection broken by an earlier outage is replaced, not reused
-    cleaned = [row_clean(model, row) for row in rows]
+    children = [list(row.get(nested) or ()) if nested else [] for row in rows]
+    cleaned = [row_clean(model, {k: v for k, v in row.items() if k != nested} if nested else row) for row in rows]
     try:
         with transaction.atomic():
             saved = model._default_manager.bulk_create([model(**row) for row in cleaned])
         result.rows = saved  # only now: the commit itself may fail (deferred foreign keys)
+        result.nested = list(zip(saved, children, strict=True))
         return result
     except DATABASE_ERRORS as exc:
         return _down(result, rows, exc)
@@ -104,6 +110,7 @@ def rows_write(model: type[M], rows: list[dict[str, Any]]) -> Written[M]:
     for index, row in enumerate(cleaned):
         try:
             result.rows.append(_one_write(model, model(**row)))  # fresh objects: no ids from the failed batch
+            result.nested.append((result.rows[-1], children[index]))
         except DATABASE_ERRORS as exc:
             return _down(result, rows[index:], exc)
         except Exception:

@@ -13,30 +13,45 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
-from dashboard.models import FallbackEvent, RequestLog
-from providers.catalog import SEVERITY
+from dashboard.models import FallbackEvent, RequestAttempt, RequestLog
+from providers.catalog import SEVERITY, HealthInputs, health_reasons, provider_state
 from providers.circuit import Circuit, status_label
+from providers.client import credential_missing
 from providers.models import CircuitState, ClientKey, Provider
 from proxy_project.outage import REDIS, REDIS_ERRORS
+from routing.selectors import provider_config
 
 RECENT_REQUESTS = 50
 RECENT_FALLBACKS = 20
 STATUS_LABELS = {
     "healthy": "healthy",
+    "unhealthy": "unhealthy",
     "half_open": "probing",
     "cooling_down": "cooling down",
     "circuit_open": "circuit open",
     "disabled": "disabled",
 }
-# A client that hung up (499) is not the gateway's or the provider's error.
-ERRORS = Q(status__gte=400) & ~Q(status=499)
+# The one vocabulary of counts (dashboard, `status`, the admin API's usage; /metrics counts the
+# same rows as they are queued). A row is one client request; refusals are rows the gateway
+# refused itself, and an aggregated refusal row stands for ``count`` requests.
+SERVED = Q(refusal="")
+# A client that hung up (499) is not the gateway's or the provider's error; nor is a refusal.
+ERRORS = SERVED & Q(status__gte=400) & ~Q(status=499)
+THROTTLED = Q(refusal__in=["rate_limit", "budget"])  # the key's own limits (429)
+REFUSED = ~SERVED
 TOKENS = F("input_tokens") + F("output_tokens")
+
+
+def rows_sum(condition: Q) -> Coalesce:
+    """How many requests the rows matching ``condition`` stand for (SUM of count, 0 for none)."""
+    return Coalesce(Sum("count", filter=condition), 0)
 
 
 # --- Recent requests and fallback events ---------------------------------------------------------
@@ -73,8 +88,9 @@ def request_row(log: RequestLog, client: str) -> RequestRow:
 
 
 def _recent_requests_qs(limit: int) -> QuerySet[RequestLog]:
-    # Served by the index on created (ORDER BY created DESC LIMIT n).
-    return RequestLog.objects.select_related("client_key").order_by("-created", "-id")[:limit]
+    # Served by the index on created (ORDER BY created DESC LIMIT n). Refusals are counted in the
+    # totals (throttled per key), not listed: a refused flood would push every answer out.
+    return RequestLog.objects.filter(SERVED).select_related("client_key").order_by("-created", "-id")[:limit]
 
 
 def _with_client(log: RequestLog) -> RequestRow:
@@ -142,14 +158,18 @@ class ProviderHealth:
     check_ok: bool | None
     latency_ms: float | None
     check_error: str
+    reasons: tuple[str, ...] = ()  # why it is unhealthy (no credential, failed check, failing calls)
 
     @property
     def label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
 
 
-def provider_health(providers: Iterable[Provider], circuits: Iterable[CircuitState], now: float) -> list[ProviderHealth]:
-    """PURE: each provider's worst circuit state, summed failures and its last health check."""
+def provider_health(providers: Iterable[Provider], circuits: Iterable[CircuitState], now: float,
+                    inputs: HealthInputs | None = None) -> list[ProviderHealth]:
+    """PURE: each provider's worst circuit state, summed failures and its last health check,
+    raised to unhealthy by catalog.health_reasons (the same rule as /health)."""
+    inputs = inputs or HealthInputs()
     by_provider: dict[int, list[Circuit]] = {}
     for row in circuits:
         circuit = Circuit(row.state, row.failure_count, row.open_until, row.probe_since, row.reason,
@@ -160,23 +180,22 @@ def provider_health(providers: Iterable[Provider], circuits: Iterable[CircuitSta
         states = by_provider.get(p.pk, [])
         labelled = [(status_label(c, now), c) for c in states] or [("healthy", Circuit())]
         worst, circuit = max(labelled, key=lambda pair: SEVERITY.get(pair[0], 0))
-        status = worst if p.enabled else "disabled"
+        reasons = health_reasons(p.name, inputs) if p.enabled else []
+        status = provider_state(worst, enabled=p.enabled, reasons=reasons)
         until = {"cooling_down": circuit.limited_until, "circuit_open": circuit.open_until}.get(status, 0)
         out.append(ProviderHealth(
             id=p.pk, name=p.name, kind=p.kind, enabled=p.enabled, status=status,
             failure_count=sum(c.failure_count for c in states),
             until=datetime.fromtimestamp(until, tz=UTC) if until else None,
             checked_at=p.health_checked_at, check_ok=p.health_ok, latency_ms=p.health_latency_ms,
-            check_error=p.health_error,
+            check_error=p.health_error, reasons=tuple(reasons),
         ))
     return out
 
 
 def _providers_qs(ids: Collection[int] | None, names: Collection[str] | None) -> QuerySet[Provider]:
-    qs = Provider.objects.order_by("priority", "name").only(
-        "pk", "name", "kind", "enabled", "priority", "health_checked_at", "health_ok", "health_latency_ms",
-        "health_error",
-    )
+    # Whole rows (and the OAuth token): the credential check needs what routing's snapshot needs.
+    qs = Provider.objects.select_related("oauth_token").order_by("priority", "name")
     if ids is not None:
         qs = qs.filter(pk__in=ids)
     if names is not None:
@@ -196,7 +215,9 @@ def provider_health_summary(
 ) -> list[ProviderHealth]:
     """Every provider (or those named), by priority. Queries: providers, their circuits."""
     providers = list(_providers_qs(ids, names))
-    return provider_health(providers, _circuits_qs([p.pk for p in providers]), time.time())
+    traffic = {r["provider"]: (r["calls"], r["failed"]) for r in _traffic_qs(providers)}
+    inputs = _health_inputs(providers, traffic)
+    return provider_health(providers, _circuits_qs([p.pk for p in providers]), time.time(), inputs)
 
 
 async def aprovider_health_summary(
@@ -204,7 +225,27 @@ async def aprovider_health_summary(
 ) -> list[ProviderHealth]:
     providers = [p async for p in _providers_qs(ids, names)]
     circuits = [c async for c in _circuits_qs([p.pk for p in providers])]
-    return provider_health(providers, circuits, time.time())
+    traffic = {r["provider"]: (r["calls"], r["failed"]) async for r in _traffic_qs(providers)}
+    return provider_health(providers, circuits, time.time(), _health_inputs(providers, traffic))
+
+
+ATTEMPT_FAILED = Q(status=0) | Q(status__gte=500) | Q(status__in=[401, 403])  # as metrics.attempt_failed
+
+
+def _traffic_qs(providers: Collection[Provider]) -> QuerySet[Any, Any]:
+    """Calls and failed calls per provider over HEALTH_ERROR_WINDOW (index attempt_created_provider)."""
+    since = timezone.now() - timedelta(seconds=settings.HEALTH_ERROR_WINDOW)
+    return (RequestAttempt.objects.filter(created__gte=since, provider__in=[p.name for p in providers])
+            .values("provider").annotate(calls=Count("id"), failed=Count("id", filter=ATTEMPT_FAILED))
+            .order_by())
+
+
+def _health_inputs(providers: Iterable[Provider], traffic: Mapping[str, tuple[int, int]]) -> HealthInputs:
+    return HealthInputs(
+        probes={p.name: (p.health_ok, p.health_error) for p in providers},
+        traffic=traffic, missing={p.name: credential_missing(provider_config(p)) for p in providers},
+        min_calls=settings.HEALTH_ERROR_MIN_CALLS, max_error_rate=settings.HEALTH_ERROR_RATE,
+    )
 
 
 # --- Totals for the last hour and day ------------------------------------------------------------
@@ -220,6 +261,8 @@ class TotalRow:
     day_errors: int
     day_tokens: int
     bar: int  # 0-100: the day's requests relative to the busiest row
+    hour_throttled: int = 0  # refused by the key's own limits (429)
+    day_throttled: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,14 +313,16 @@ class Totals:
 def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[Any, dict[str, Any]]:
     """Conditional aggregation over the last day. Served by the index on created (range scan)."""
     in_hour = Q(created__gte=hour_ago)
+    qs = RequestLog.objects.filter(created__gte=day_ago)
+    if field == "provider":  # refusals have no provider
+        qs = qs.filter(SERVED)
     return (
-        RequestLog.objects.filter(created__gte=day_ago)
-        .values(field)
+        qs.values(field)
         .annotate(
-            day_requests=Count("id"), day_errors=Count("id", filter=ERRORS),
-            day_tokens=Coalesce(Sum(TOKENS), 0),
-            hour_requests=Count("id", filter=in_hour), hour_errors=Count("id", filter=ERRORS & in_hour),
-            hour_tokens=Coalesce(Sum(TOKENS, filter=in_hour), 0),
+            day_requests=rows_sum(SERVED), day_errors=rows_sum(ERRORS),
+            day_tokens=Coalesce(Sum(TOKENS), 0), day_throttled=rows_sum(THROTTLED),
+            hour_requests=rows_sum(SERVED & in_hour), hour_errors=rows_sum(ERRORS & in_hour),
+            hour_tokens=Coalesce(Sum(TOKENS, filter=in_hour), 0), hour_throttled=rows_sum(THROTTLED & in_hour),
         )
         .order_by("-day_requests")
     )
@@ -285,10 +330,10 @@ def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[Any,
 
 def _hourly(day_ago: datetime) -> QuerySet[Any, Any]:
     return (
-        RequestLog.objects.filter(created__gte=day_ago)
+        RequestLog.objects.filter(SERVED, created__gte=day_ago)
         .annotate(hour=TruncHour("created"))
         .values("hour")
-        .annotate(requests=Count("id"), errors=Count("id", filter=ERRORS))
+        .annotate(requests=rows_sum(SERVED), errors=rows_sum(ERRORS))
         .order_by("hour")
     )
 
@@ -299,7 +344,7 @@ SESSIONS_SHOWN = 10
 def _sessions(day_ago: datetime) -> QuerySet[Any, Any]:
     """The most recently active sessions of the last day with their cached share of input."""
     return (
-        RequestLog.objects.filter(created__gte=day_ago).exclude(session_id="")
+        RequestLog.objects.filter(SERVED, created__gte=day_ago).exclude(session_id="")
         .values("session_id")
         .annotate(requests=Count("id"), input=Coalesce(Sum("input_tokens"), 0),
                   cached=Coalesce(Sum("cached_tokens"), 0), last=Max("created"), provider=Max("provider"))
@@ -324,6 +369,7 @@ def _total_rows(rows: list[dict[str, Any]], field: str, empty: str) -> list[Tota
             label=r[field] or empty, hour_requests=r["hour_requests"], hour_errors=r["hour_errors"],
             hour_tokens=r["hour_tokens"], day_requests=r["day_requests"], day_errors=r["day_errors"],
             day_tokens=r["day_tokens"], bar=round(100 * r["day_requests"] / busiest),
+            hour_throttled=r.get("hour_throttled", 0), day_throttled=r.get("day_throttled", 0),
         )
         for r in rows
     ]

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +19,12 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 
-from dashboard import fragments
-from dashboard.durable import rows_write
-from dashboard.models import FallbackEvent, RequestLog
+from dashboard import console, fragments, metrics
+from dashboard.durable import DatabaseDown, rows_write
+from dashboard.models import FallbackEvent, RequestAttempt, RequestLog
 from dashboard.selectors import (
     aclient_names,
     aprovider_health_summary,
@@ -31,10 +33,11 @@ from dashboard.selectors import (
     provider_health_summary,
     request_row,
 )
+from providers.models import ClientKey
 from providers.redaction import redact_known
 from proxy_project import memory
 from proxy_project.dbconn import connections_cleaned
-from proxy_project.outage import DATABASE, REDIS, REDIS_ERRORS
+from proxy_project.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
 from routing.services import fingerprint_sightings_aflush
 
 logger = logging.getLogger("gateway.logs")
@@ -42,6 +45,7 @@ logger = logging.getLogger("gateway.logs")
 IDLE_FLUSHES_BEFORE_TRIM = 2  # with the 0.5 s flush interval: about a second of quiet
 _pending: list[dict[str, Any]] = []
 _fallbacks: list[dict[str, Any]] = []
+_attempts_left: list[dict[str, Any]] = []  # attempts whose request row is written (they carry request_id)
 _flusher: dict[int, asyncio.Task[None]] = {}
 _backlog: dict[str, Any] = {"dropped": 0, "warned": False}  # rows dropped at the bound this outage
 # The database as the log writer sees it: rows wait in the queues while it is down.
@@ -55,13 +59,73 @@ def redact(text: str) -> str:
     return redact_known(text)
 
 
-def request_log_record(**fields: Any) -> None:
-    """Queue one RequestLog row (non-blocking; call from the event loop)."""
+def request_log_record(*, client_name: str = "", **fields: Any) -> None:
+    """Queue one RequestLog row, its ``attempts`` (RequestAttempt dicts) nested in it, and count it
+    in the metrics (non-blocking; call from the event loop). ``client_name`` labels the metrics."""
+    _queue(fields, client_name)
+
+
+def _queue(fields: dict[str, Any], client_name: str) -> None:
     fields.setdefault("created", timezone.now())
     if fields.get("error"):
         fields["error"] = redact(str(fields["error"]))[:2000]
+    attempts = fields.get("attempts") or ()
+    counting = settings.METRICS_ENABLED
+    for attempt in attempts:
+        attempt.setdefault("created", fields["created"])
+        if attempt.get("error"):
+            attempt["error"] = redact(str(attempt["error"]))[:300]
+        if counting:
+            metrics.attempt_count(attempt.get("provider", ""), int(attempt.get("status", 0)))
+    fields["attempt_count"] = len(attempts)
+    if counting and not fields.get("refusal"):
+        metrics.request_count(fields, client_name)
+    console.request_line(fields, client_name)
     _pending.append(fields)
     _ensure_flusher()
+
+
+def refusal_record(*, key_id: int | None, client_name: str, status: int, reason: str, endpoint: str) -> None:
+    """Queue a request the gateway refused itself (non-blocking).
+
+    Up to REFUSAL_ROWS_PER_SECOND of them per key and reason each second are rows of their own;
+    the rest of that second are counted into one row (``count``) until the next flush, so a
+    refused flood costs a few rows a second and every count stays exact.
+    """
+    if settings.METRICS_ENABLED:
+        metrics.refusal_count(reason, status, client_name)
+    second = int(time.time())
+    slot = _refusals.get((key_id, reason))
+    if slot is None or slot.second != second:
+        slot = _refusals[(key_id, reason)] = RefusalSlot(second)
+    slot.seen += 1
+    if slot.row is not None:
+        slot.row["count"] += 1
+        return
+    row = {"client_key_id": key_id, "endpoint": endpoint[:32], "status": status, "refusal": reason, "count": 1}
+    if slot.seen > settings.REFUSAL_ROWS_PER_SECOND:
+        slot.row = row  # the aggregate row of this second: later refusals add to it
+    _queue(row, client_name)
+
+
+@dataclass(slots=True)
+class RefusalSlot:
+    second: int
+    seen: int = 0
+    row: dict[str, Any] | None = None
+
+
+_refusals: dict[tuple[int | None, str], RefusalSlot] = {}
+
+
+def _refusals_seal() -> None:
+    """Before a flush takes the queue: an aggregate row about to be written takes no more counts,
+    and the slots of past seconds are forgotten (memory bounded by keys seen in a second)."""
+    now = int(time.time())
+    for key, slot in list(_refusals.items()):
+        slot.row = None
+        if slot.second < now:
+            del _refusals[key]
 
 
 def fallback_event_record(**fields: Any) -> None:
@@ -69,12 +133,17 @@ def fallback_event_record(**fields: Any) -> None:
     fields.setdefault("created", timezone.now())
     if fields.get("reason"):
         fields["reason"] = redact(str(fields["reason"]))[:300]
+    if settings.METRICS_ENABLED:
+        metrics.fallback_count(fields.get("from_provider", ""), fields.get("to_provider", ""))
     _fallbacks.append(fields)
     _ensure_flusher()
 
 
 def _ensure_flusher() -> None:
-    loop = asyncio.get_running_loop()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread (a sync caller): the next request's flusher takes the rows
+        return
     task = _flusher.get(id(loop))
     if task is None or task.done():
         _flusher[id(loop)] = loop.create_task(_flush_forever())
@@ -84,7 +153,7 @@ async def _flush_forever() -> None:
     idle = 0
     while True:
         await asyncio.sleep(settings.REQUEST_LOG_FLUSH_INTERVAL)
-        busy = bool(_pending or _fallbacks)
+        busy = bool(_pending or _fallbacks or _attempts_left)
         await request_log_aflush()
         idle = 0 if busy else idle + 1
         if idle == IDLE_FLUSHES_BEFORE_TRIM:  # quiet for a few seconds after traffic: return memory
@@ -98,11 +167,13 @@ async def request_log_aflush() -> int:
     the oldest dropped beyond) and are written once it answers again; it is tried again after
     a back-off (DATABASE), not on every flush.
     """
+    _refusals_seal()
     _backlog_bound(_pending, "request log")
     _backlog_bound(_fallbacks, "fallback event")
+    _backlog_bound(_attempts_left, "request attempt")
     logs: list[RequestLog] = []
     fallbacks: list[FallbackEvent] = []
-    if (_pending or _fallbacks) and DATABASE.usable():
+    if (_pending or _fallbacks or _attempts_left) and DATABASE.usable():
         rows, events = _pending[:], _fallbacks[:]
         del _pending[: len(rows)]
         del _fallbacks[: len(events)]
@@ -110,6 +181,7 @@ async def request_log_aflush() -> int:
             logs, fallbacks = await sync_to_async(_durable_write, thread_sensitive=False)(rows, events)
         except Exception:  # a logging failure must never take the gateway down
             logger.exception("could not write %d request log rows", len(rows))
+    metrics.backlog_set(len(_pending) + len(_fallbacks) + len(_attempts_left))
     try:
         await dashboard_event_send(logs=logs, fallbacks=fallbacks)
     except Exception:  # nor may the dashboard
@@ -126,15 +198,26 @@ async def request_log_aflush() -> int:
 def _durable_write(
     rows: list[dict[str, Any]], events: list[dict[str, Any]]
 ) -> tuple[list[RequestLog], list[FallbackEvent]]:
-    """Write both queues (dashboard/durable.py); rows left by an outage go back to their queue's
-    front, ahead of what the request path appended meanwhile."""
-    logs = rows_write(RequestLog, rows)
-    fallbacks = rows_write(FallbackEvent, events if logs.down is None else [])
+    """Write the queues (dashboard/durable.py): requests, then their attempts with the requests'
+    new ids, then fallback events, then each key's last_used. Rows left by an outage go back to
+    their queue's front, ahead of what the request path appended meanwhile (a request not written
+    keeps its attempts nested in it; attempts whose request is written wait in _attempts_left)."""
+    logs = rows_write(RequestLog, rows, nested="attempts")
+    children = _attempts_left[:] + [{**a, "request_id": log.pk} for log, kids in logs.nested for a in kids]
+    del _attempts_left[:]
+    attempts = rows_write(RequestAttempt, children if logs.down is None else [])
     if logs.down is not None:
-        fallbacks.left, fallbacks.down = events, logs.down
+        attempts.left, attempts.down = children, logs.down
+    down = logs.down or attempts.down
+    fallbacks = rows_write(FallbackEvent, events if down is None else [])
+    if down is not None:
+        fallbacks.left, fallbacks.down = events, down
     _pending[:0] = logs.left
+    _attempts_left[:0] = attempts.left
     _fallbacks[:0] = fallbacks.left
-    down = logs.down or fallbacks.down
+    down = down or fallbacks.down
+    if down is None:
+        down = _last_used_write(logs.rows)
     if down is not None:
         DATABASE.failed(down.cause)
     elif DATABASE.down:
@@ -145,6 +228,25 @@ def _durable_write(
     return logs.rows, fallbacks.rows
 
 
+def _last_used_write(logs: Sequence[RequestLog]) -> DatabaseDown | None:
+    """ClientKey.last_used from the rows just written: one UPDATE per key, only ever forward.
+    Best effort: a failure other than an outage is logged, the next flush moves it on."""
+    latest: dict[int, datetime] = {}
+    for log in logs:
+        seen = latest.get(log.client_key_id or 0)
+        if log.client_key_id and (seen is None or log.created > seen):
+            latest[log.client_key_id] = log.created
+    for key_id, when in latest.items():
+        try:
+            ClientKey.objects.filter(Q(last_used__isnull=True) | Q(last_used__lt=when), pk=key_id).update(
+                last_used=when)
+        except DATABASE_ERRORS as exc:
+            return DatabaseDown(exc)
+        except Exception:
+            logger.exception("could not record last_used of client key %s", key_id)
+    return None
+
+
 def _backlog_bound(queue: list[dict[str, Any]], what: str) -> None:
     """Keep a queue within REQUEST_LOG_BACKLOG_MAX rows by dropping the oldest (one warning per outage)."""
     excess = len(queue) - settings.REQUEST_LOG_BACKLOG_MAX
@@ -152,6 +254,7 @@ def _backlog_bound(queue: list[dict[str, Any]], what: str) -> None:
         return
     del queue[:excess]
     _backlog["dropped"] += excess
+    metrics.backlog_set(len(queue), excess)
     if not _backlog["warned"]:
         _backlog["warned"] = True
         logger.warning("%s backlog is full (REQUEST_LOG_BACKLOG_MAX=%d): dropping the oldest rows until "
@@ -213,9 +316,12 @@ async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequenc
     layer = get_channel_layer()
     if layer is None or not (logs or fallbacks) or not await dashboard_viewers_present():
         return  # nobody is watching: no rendering, no totals queries on the gateway's loop
-    if logs:
-        names = await aclient_names({log.client_key_id for log in logs if log.client_key_id})
-        rows = sorted((request_row(log, names.get(log.client_key_id or 0, "")) for log in logs),
+    # Refusals count in the totals (throttled per key), they are not listed: a flood would push
+    # every answer out of the recent-requests table (as dashboard.selectors.recent_requests).
+    listed = [log for log in logs if not log.refusal]
+    if listed:
+        names = await aclient_names({log.client_key_id for log in listed if log.client_key_id})
+        rows = sorted((request_row(log, names.get(log.client_key_id or 0, "")) for log in listed),
                       key=lambda row: (row.created, row.id or 0), reverse=True)
         html = fragments.request_rows(rows)
         await _publish(layer, fragments.event(html, kind="requests", ids=_ids(rows)))
@@ -261,7 +367,8 @@ def dashboard_status_send(*, provider_ids: Collection[int]) -> None:
 
 
 def request_log_prune_batch(*, before: datetime, batch_size: int) -> int:
-    """Delete up to ``batch_size`` request logs and fallback events older than ``before``.
+    """Delete up to ``batch_size`` request logs (their attempts with them) and fallback events older
+    than ``before``.
 
     Small batches keep each DELETE's locks short on a busy table. Two workers pruning at once
     pick overlapping ids and the second deletes fewer rows: harmless. Queries: an id SELECT and a

@@ -246,8 +246,10 @@ class UsageDay(Schema):
     key_id: int
     name: str
     day: str
-    requests: int
-    errors: int
+    requests: int = Field(description="Client requests answered (one per request, however many upstream calls).")
+    errors: int = Field(description="Answered requests whose status was 4xx/5xx (a client's hang-up, 499, excluded).")
+    throttled: int = Field(0, description="Requests refused with 429 by this key's own rate limits or token budget.")
+    refused: int = Field(0, description="All requests the gateway refused itself (throttled, 408, 413, 529).")
     input_tokens: int
     output_tokens: int
     cached_tokens: int

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
+from dashboard.health import ahealth_summary
+from dashboard.services import refusal_record
 from providers.adapters.base import AdapterError, ChatRequest, dumps
 from providers.adapters.bedrock import normalize_model
 from providers.auth import ClientIdentity, ClientKeyAuth
-from providers.catalog import health_summary, models_list
+from providers.catalog import models_list
 from providers.limits import limits_check
 from providers.services import CallContext, Outcome, provider_call
 from providers.services.calls import error_outcome
-from providers.services.circuits import circuits_view
 from providers.services.errors import error_body
 from providers.staff_auth import astaff_user
 from providers.tokens import estimate_input_tokens
@@ -101,7 +101,9 @@ async def inbound_call(
     provider_call with the session and agent read from the request."""
     identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
     limited = await limits_check(identity)
-    if limited is not None:
+    if limited is not None:  # counted as throttled for the key (a RequestLog row with a refusal)
+        reason = "budget" if "token" in limited.message else "rate_limit"
+        refusal_record(key_id=identity.key_id, client_name=identity.name, status=429, reason=reason, endpoint=endpoint)
         return error_outcome(limited)
     ctx = CallContext(
         client=identity,
@@ -177,7 +179,7 @@ async def health(request: HttpRequest, detail: bool = False) -> HttpResponse:
     if detail and await astaff_user(request) is None:
         return HttpResponse(error_body("authentication_error", "?detail=1 needs a staff bearer token or a staff "
                                        "session"), status=401, content_type="application/json")
-    summary = health_summary(await route_table_get(), await circuits_view(), time.time())
+    summary = await ahealth_summary()  # breakers, health checks, recent calls, credentials
     return HttpResponse(dumps(summary if detail else {"status": summary["status"]}), content_type="application/json")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from providers.circuit import Circuit, status_label
@@ -42,11 +43,51 @@ def models_list(table: RouteTable) -> dict[str, Any]:
     return {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
 
 
-SEVERITY = {"healthy": 0, "half_open": 1, "cooling_down": 2, "circuit_open": 3}
+SEVERITY = {"healthy": 0, "half_open": 1, "cooling_down": 2, "unhealthy": 3, "circuit_open": 4}
 
 
-def health_summary(table: RouteTable, circuits: Mapping[str, Circuit], now: float) -> dict[str, Any]:
-    """Per provider: the worst state over its circuits (all its models and credentials)."""
+@dataclass(frozen=True, slots=True)
+class HealthInputs:
+    """What /health combines besides the circuits, per provider name (all optional)."""
+
+    probes: Mapping[str, tuple[bool | None, str]] = field(default_factory=dict)  # last health check: ok, error
+    traffic: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # recent calls, failed calls
+    missing: Mapping[str, str] = field(default_factory=dict)  # why it has no credential
+    min_calls: int = 5
+    max_error_rate: float = 0.5
+
+
+def health_reasons(name: str, inputs: HealthInputs) -> list[str]:
+    """PURE: why ``name`` cannot be trusted to answer: no credential, a failed health check, or
+    a share of failed real calls at or above max_error_rate (over at least min_calls calls)."""
+    reasons = []
+    if inputs.missing.get(name):
+        reasons.append(inputs.missing[name])
+    ok, error = inputs.probes.get(name, (None, ""))
+    if ok is False:
+        reasons.append(f"health check failed: {error}" if error else "health check failed")
+    calls, failed = inputs.traffic.get(name, (0, 0))
+    if calls >= max(1, inputs.min_calls) and failed / calls >= inputs.max_error_rate:
+        reasons.append(f"{failed} of its last {calls} calls failed")
+    return reasons
+
+
+def provider_state(circuit_label: str, *, enabled: bool, reasons: list[str]) -> str:
+    """PURE: the breaker's label, raised to ``unhealthy`` when there are reasons (an open circuit stays
+    the more specific answer)."""
+    if not enabled:
+        return "disabled"
+    if reasons and SEVERITY.get(circuit_label, 0) < SEVERITY["unhealthy"]:
+        return "unhealthy"
+    return circuit_label
+
+
+def health_summary(table: RouteTable, circuits: Mapping[str, Circuit], now: float,
+                   inputs: HealthInputs | None = None) -> dict[str, Any]:
+    """Per provider: the worst state over its circuits (all its models and credentials), combined
+    with the health check, recent real traffic and its credential. ``ok`` only when every enabled
+    provider is healthy; anything else is ``degraded`` (still HTTP 200: the gateway answers)."""
+    inputs = inputs or HealthInputs()
     by_provider: dict[int, list[Circuit]] = {}
     for key, circuit in circuits.items():
         provider_id = int(key.split(":", 1)[0])
@@ -55,11 +96,14 @@ def health_summary(table: RouteTable, circuits: Mapping[str, Circuit], now: floa
     for p in table.providers.values():
         states = by_provider.get(p.id, [])
         labels = [status_label(c, now) for c in states] or ["healthy"]
-        status = max(labels, key=lambda s: SEVERITY.get(s, 0)) if p.enabled else "disabled"
+        reasons = health_reasons(p.name, inputs) if p.enabled else []
+        worst = max(labels, key=lambda s: SEVERITY.get(s, 0))
         providers[p.name] = {
-            "status": status,
+            "status": provider_state(worst, enabled=p.enabled, reasons=reasons),
             "priority": p.priority,
             "failure_count": sum(c.failure_count for c in states),
         }
-    healthy = any(v["status"] == "healthy" for v in providers.values())
-    return {"status": "ok" if healthy or not providers else "degraded", "providers": providers}
+        if reasons:  # why it is unhealthy (no credential, a failed health check, failing calls)
+            providers[p.name]["reasons"] = reasons
+    healthy = all(v["status"] in ("healthy", "disabled") for v in providers.values())
+    return {"status": "ok" if healthy else "degraded", "providers": providers}

@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from dashboard.models import RequestLog
+from dashboard.selectors import ERRORS, REFUSED, SERVED, THROTTLED, rows_sum
 from providers.models import CircuitState, ClientKey, Provider
 
 
 def usage_by_key(*, days: int = 7, key_id: int | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Requests, errors and tokens per client key per UTC day, newest day first.
+    """Requests, errors, throttled (the key's own 429s), all refusals and tokens per client key per
+    UTC day, newest day first. One request is one RequestLog row (dashboard.selectors' counts).
 
     Query: one grouped SELECT over RequestLog (reqlog_key_created index) for the last ``days``.
     """
@@ -26,14 +28,15 @@ def usage_by_key(*, days: int = 7, key_id: int | None = None, now: datetime | No
     rows = (
         qs.annotate(day=TruncDate("created"))
         .values("client_key_id", "client_key__name", "day")
-        .annotate(requests=Count("id"), errors=Count("id", filter=Q(status__gte=400)),
-                  input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"),
+        .annotate(requests=rows_sum(SERVED), errors=rows_sum(ERRORS), throttled=rows_sum(THROTTLED),
+                  refused=rows_sum(REFUSED), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"),
                   cached_tokens=Sum("cached_tokens"))
         .order_by("-day", "client_key_id")
     )
     return [
         {"key_id": r["client_key_id"], "name": r["client_key__name"], "day": _day(r["day"]),
-         "requests": r["requests"], "errors": r["errors"], "input_tokens": r["input_tokens"] or 0,
+         "requests": r["requests"], "errors": r["errors"], "throttled": r["throttled"], "refused": r["refused"],
+         "input_tokens": r["input_tokens"] or 0,
          "output_tokens": r["output_tokens"] or 0, "cached_tokens": r["cached_tokens"] or 0}
         for r in rows
     ]

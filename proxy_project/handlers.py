@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ from django.http import HttpResponse, HttpResponseBase
 from django.urls import set_script_prefix
 from ninja.errors import AuthenticationError
 
+from dashboard.services import refusal_record
 from providers.api_openai import is_openai_path, openai_error
 from providers.auth import (
     MISS,
@@ -54,12 +56,13 @@ from providers.auth import (
 from providers.services.errors import error_body
 from proxy_project import dbconn, memory
 
+logger = logging.getLogger("gateway.edge")
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 # Paths served with the full middleware stack (sessions, CSRF, auth): everything a person uses.
 FULL_STACK_PREFIXES = ("/admin", "/dashboard", "/api/", "/static/", "/accounts")
-PUBLIC_PATHS = frozenset({"/", "/health"})  # Claude Code's HEAD / probe and health checks
+PUBLIC_PATHS = frozenset({"/", "/health", "/metrics"})  # HEAD / probe, health checks, Prometheus (staff-checked)
 
 
 class RequestAborted(Exception):
@@ -153,6 +156,7 @@ class ApiASGIHandler(ASGIHandler):
             await self._serve(scope, receive, send)
         elif INFLIGHT.count >= settings.MAX_INFLIGHT_REQUESTS:
             INFLIGHT.refused += 1
+            refusal_note(path=path, headers=scope["headers"], status=529)
             await self.send_response(overloaded_response(path), send)
         else:
             INFLIGHT.count += 1
@@ -174,6 +178,7 @@ class ApiASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         except BodyRefused as exc:
+            refusal_note(path=scope["path"], headers=scope["headers"], status=exc.status, identity=scope.get(SCOPE_KEY))
             await self.send_response(refusal_response(scope, exc.status), send)
             return
         set_script_prefix(get_script_prefix(scope))
@@ -204,8 +209,10 @@ class ApiASGIHandler(ASGIHandler):
         identity: ClientIdentity | None = await client_authenticate(key=presented_key_in_headers(headers))
         scope[SCOPE_KEY] = identity if identity is not None else REFUSED
         if identity is None:
+            refusal_note(path=scope["path"], headers=headers, status=401, identity=REFUSED)
             return refusal_response(scope, 401)
         if content_length_over(headers, settings.MAX_REQUEST_BYTES):
+            refusal_note(path=scope["path"], headers=headers, status=413, identity=identity)
             return refusal_response(scope, 413)
         return None
 
@@ -308,6 +315,7 @@ def _length_status(length: int | None) -> int | None:
 
 def refusal_bytes(*, path: str, method: str, headers: list[tuple[bytes, bytes]], status: int) -> bytes:
     """A whole HTTP/1.1 refusal (401/408/413/529) with ``Connection: close``, for writing raw."""
+    refusal_note(path=path, headers=headers, status=status)
     scope: Scope = {"type": "http", "path": path, "method": method, "headers": headers,
                     "query_string": b"", "root_path": "", "http_version": "1.1"}
     response = refusal_response(scope, status)
@@ -318,3 +326,27 @@ def refusal_bytes(*, path: str, method: str, headers: list[tuple[bytes, bytes]],
     return b"HTTP/1.1 %d %s\r\n%s\r\n\r\n%s" % (status, reason, response.serialize_headers(), body)
 
 
+
+
+# --- Refusals are request rows too (README "Numbers") -----------------------------------------------
+
+REFUSAL_REASONS = {401: "bad_key", 408: "body_timeout", 413: "too_large", 529: "shed"}
+
+
+def refusal_note(*, path: str, headers: Iterable[tuple[bytes, bytes]], status: int,
+                 identity: ClientIdentity | str | None = None) -> None:
+    """Queue the refusal's row (dashboard.services.refusal_record). The key is the identity the
+    edge found, else the presented key's cached identity (no lookup: a shed flood costs a hash)."""
+    if not needs_client_key(path):
+        return
+    if identity is None:
+        key = presented_key_in_headers(headers)
+        cached = client_key_cached(key) if key and status != 401 else None
+        identity = cached if isinstance(cached, ClientIdentity) else None
+    who = identity if isinstance(identity, ClientIdentity) else None
+    try:
+        refusal_record(key_id=who.key_id if who else None, client_name=who.name if who else "",
+                       status=status, reason=REFUSAL_REASONS.get(status, str(status)),
+                       endpoint=path.rsplit("/", 1)[-1] or "/")
+    except Exception:  # counting a refusal never turns it into a 500
+        logger.exception("could not record a %d refusal", status)

@@ -352,12 +352,31 @@ FINGERPRINT_SIGHTINGS_RETENTION_DAYS = env_int("FINGERPRINT_SIGHTINGS_RETENTION_
 # The dashboard's hour/day totals are recomputed at most this often per process (seconds).
 DASHBOARD_TOTALS_INTERVAL = env_float("DASHBOARD_TOTALS_INTERVAL", 1.0)
 
+# --- Numbers: request rows, refusals, health, /metrics, the console line ----------------------------
+# Refusals (401/408/413/429/529) of one key and reason beyond this many a second become one counted row.
+REFUSAL_ROWS_PER_SECOND = env_int("REFUSAL_ROWS_PER_SECOND", 5)
+# A provider is unhealthy when at least HEALTH_ERROR_MIN_CALLS of its calls in the last
+# HEALTH_ERROR_WINDOW seconds were made and at least HEALTH_ERROR_RATE of them failed.
+HEALTH_ERROR_WINDOW = env_float("HEALTH_ERROR_WINDOW", 300.0)
+HEALTH_ERROR_MIN_CALLS = env_int("HEALTH_ERROR_MIN_CALLS", 5)
+HEALTH_ERROR_RATE = env_float("HEALTH_ERROR_RATE", 0.5)
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)  # Prometheus counting and /metrics (staff token or session)
+REQUEST_CONSOLE_LOG = env_bool("REQUEST_CONSOLE_LOG", True)  # one line per request on the console
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"handled_responses": {"()": "dashboard.console.HandledResponses"}},
+    "formatters": {"request_line": {"()": "dashboard.console.RequestLineFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["handled_responses"]},
+        "requests": {"class": "logging.StreamHandler", "formatter": "request_line"},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
-    "loggers": {"gateway": {"level": env_str("GATEWAY_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "gateway": {"level": env_str("GATEWAY_LOG_LEVEL", "INFO")},
+        "gateway.requests": {"handlers": ["requests"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- Routing and resilience --------------------------------------------------------------------

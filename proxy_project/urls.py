@@ -6,6 +6,7 @@ from django.contrib.staticfiles.views import serve as static_serve
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 
+from dashboard.metrics import metrics_view
 from proxy_project.api import api
 
 
@@ -16,6 +17,7 @@ async def root(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("", root),
+    path("metrics", metrics_view),  # Prometheus (dashboard/metrics.py): staff bearer token or staff session
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
     # Single sign-on: /accounts/oidc/authenticate/ and /accounts/oidc/callback/ (only when OIDC_ENABLED;

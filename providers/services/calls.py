@@ -64,6 +64,8 @@ class CallContext:
     agent_name: str = ""
     started: float = field(default_factory=time.perf_counter)
     notes: list[str] = field(default_factory=list)  # fallback history for the log
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # RequestAttempt rows, in order
+    ledger: list[str] = field(default_factory=list)  # the last attempt's translation notes
 
 
 @dataclass(slots=True)
@@ -140,7 +142,7 @@ async def provider_call(req: ChatRequest, ctx: CallContext) -> Outcome:
     if isinstance(candidates, AdapterError):
         _log(ctx, req, None, None, candidates.status, error=candidates.message)
         return paused_outcome(candidates) if candidates.status == 429 else error_outcome(candidates)
-    last: AdapterError | None = None
+    last: tuple[Candidate, AdapterError] | None = None
     rate_limited: set[str] = set()  # scopes that answered 429: their retries are pointless now
     skipped: list[Candidate] = []
     for index, cand in enumerate(candidates):
@@ -152,17 +154,25 @@ async def provider_call(req: ChatRequest, ctx: CallContext) -> Outcome:
         result = await _attempt(cand, req, ctx)
         if isinstance(result, Outcome):
             return result
-        last = result
+        last = (cand, result)
         if result.status == 429:
             rate_limited.add(cand.circuit)
         if not (result.retryable and index + 1 < len(candidates)):
-            return error_outcome(result)
+            return _failed(ctx, req, cand, result)
         _note_fallback(ctx, req, cand, result, [c for c in candidates[index + 1:] if c != cand])
     if last is None and skipped:
         result = await _attempt(replace(skipped[0], admission="panic"), req, ctx)
-        return result if isinstance(result, Outcome) else error_outcome(result)
-    return error_outcome(last or AdapterError("no candidate could be tried", status=529,
-                                              error_type="overloaded_error"))
+        return result if isinstance(result, Outcome) else _failed(ctx, req, skipped[0], result)
+    if last is None:
+        return _failed(ctx, req, None, AdapterError("no candidate could be tried", status=529,
+                                                    error_type="overloaded_error"))
+    return _failed(ctx, req, *last)
+
+
+def _failed(ctx: CallContext, req: ChatRequest, cand: Candidate | None, err: AdapterError) -> Outcome:
+    """The client's error answer, logged as its request row (the last candidate tried as provider)."""
+    _log(ctx, req, cand, None, err.status, error=err.message)
+    return error_outcome(err)
 
 
 def _note_fallback(ctx: CallContext, req: ChatRequest, cand: Candidate, result: AdapterError,
@@ -185,13 +195,14 @@ async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outco
     missing = client.credential_missing(cand.provider)
     if missing:  # no request upstream: fall back if possible, else a 401 Claude Code shows
         err = AdapterError(missing, status=401, retryable=True, error_type="authentication_error")
-        _log(ctx, req, cand, None, err.status, error=err.message)
+        _attempt_note(ctx, cand, err.status, err.message, time.perf_counter())
         return err
     try:
         up = adapter.translate_request(req, target_for(cand))
     except AdapterError as err:  # the request cannot be expressed for this backend
-        _log(ctx, req, cand, None, err.status, error=err.message)
+        _attempt_note(ctx, cand, err.status, err.message, time.perf_counter())
         return err
+    ctx.ledger = up.ledger
     result = await _send(adapter, up, cand, ctx, req)
     smaller = _within_output_budget(result, req, cand)
     if smaller is not None:  # the backend refused max_tokens: ask again within its stated budget
@@ -211,9 +222,15 @@ async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outco
     await _judge(cand, result, stream=req.stream)
     if isinstance(result, Outcome):
         affinity_set(ctx.session_id, cand.provider.name, cand.model)
-    else:
-        _log(ctx, req, cand, up, result.status, error=result.message, final=not result.retryable)
     return result
+
+
+def _attempt_note(ctx: CallContext, cand: Candidate, status: int, error: str, started: float) -> None:
+    """One RequestAttempt row (queued with the request's row): an upstream call and its outcome."""
+    ctx.attempts.append({
+        "number": len(ctx.attempts) + 1, "provider": cand.provider.name, "upstream_model": cand.model[:200],
+        "status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2), "error": error[:300],
+    })
 
 
 async def _judge(cand: Candidate, result: Outcome | AdapterError, *, stream: bool) -> None:
@@ -255,13 +272,16 @@ def _within_output_budget(result: Outcome | AdapterError, req: ChatRequest, cand
 async def _send(
     adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest
 ) -> Outcome | AdapterError:
-    if req.stream:
-        return await _open_stream(adapter, up, cand, ctx, req)
-    return await _call_once(adapter, up, cand, ctx, req)
+    began = time.perf_counter()
+    send = _open_stream if req.stream else _call_once
+    result = await send(adapter, up, cand, ctx, req, began)
+    if isinstance(result, AdapterError):
+        _attempt_note(ctx, cand, result.status, result.message, began)
+    return result
 
 
 async def _call_once(
-    adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest
+    adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest, began: float
 ) -> Outcome | AdapterError:
     started = attempt_started()
     try:
@@ -282,12 +302,13 @@ async def _call_once(
     except (ValueError, KeyError, TypeError) as exc:
         return AdapterError(f"upstream sent an unreadable reply ({type(exc).__name__})", status=502,
                             retryable=True)
+    _attempt_note(ctx, cand, 200, "", began)
     _log(ctx, req, cand, up, 200, usage=response.usage, stop_reason=str(response.body.get("stop_reason") or ""))
     return Outcome(200, dumps(response.body))
 
 
 async def _open_stream(
-    adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest
+    adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest, began: float
 ) -> Outcome | AdapterError:
     answered = asyncio.Event()
 
@@ -308,10 +329,14 @@ async def _open_stream(
         answered.set()
     if err is not None:
         return err
+    _attempt_note(ctx, cand, 200, "", began)  # committed; a later abort is written over it below
 
     def finished(s: StreamSession) -> None:
         stats = s.translator.stats
-        _log(ctx, req, cand, up, 499 if s.cancelled else 502 if s.failed else 200,
+        status = 499 if s.cancelled else 502 if s.failed else 200
+        if status != 200:
+            ctx.attempts[-1].update(status=status, error=s.error_message[:300])
+        _log(ctx, req, cand, up, status,
              usage={"input_tokens": stats.input_tokens, "output_tokens": stats.output_tokens,
                     "cache_read_input_tokens": stats.cache_read_input_tokens},
              stop_reason=stats.stop_reason or "", ttft=s.ttft, error=s.error_message)
@@ -330,13 +355,14 @@ def _log(
     stop_reason: str = "",
     ttft: float | None = None,
     error: str = "",
-    final: bool = True,
 ) -> None:
+    """The request's one RequestLog row, its attempts nested (dashboard.services.request_log_record)."""
     usage = usage or {}
     reason = cand.reason if cand else ""
-    if ctx.notes and final:
+    if ctx.notes:
         reason = f"{reason}; {'; '.join(ctx.notes)}" if reason else "; ".join(ctx.notes)
     request_log_record(
+        client_name=ctx.client.name,
         client_key_id=ctx.client.key_id,
         endpoint=ctx.endpoint,
         requested_model=str(req.body.get("model", ""))[:200],
@@ -350,10 +376,11 @@ def _log(
         output_tokens=int(usage.get("output_tokens") or 0),
         cached_tokens=int(usage.get("cache_read_input_tokens") or 0),
         stop_reason=stop_reason[:32],
-        route_reason=(reason if final else f"{reason} (failed)")[:200],
+        route_reason=reason[:200],
         session_id=ctx.session_id[:100],
         error=error,
-        ledger=list(up.ledger) if up else [],
+        ledger=list(up.ledger if up else ctx.ledger),
+        attempts=ctx.attempts,
     )
     if usage:
         usage_add(ctx.client, int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0))

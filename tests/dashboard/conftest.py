@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from channels.layers import channel_layers
 
-from dashboard import services
+from dashboard import health, metrics, services
 
 
 @pytest.fixture(autouse=True)
@@ -12,6 +12,10 @@ def _fresh_channel_layer():
     channel_layers.backends.clear()
     services._totals.update(due=False, sent=0.0)
     services.DATABASE.reset()
+    services._refusals.clear()
+    services._attempts_left.clear()
+    metrics.TRAFFIC.clear()
+    health._probes.update(at=0.0, rows={})
     yield
     services.DATABASE.reset()
     channel_layers.backends.clear()

@@ -28,11 +28,11 @@ def _env(up: FakeOpenAI, db_url: str, **extra: str) -> dict[str, str]:
             "OPENAI_API_KEY": "sk-test-fake-openai", **extra}
 
 
-def _count(db_url: str, where: str = "true") -> int:
+def _count(db_url: str, where: str = "true", table: str = "dashboard_requestlog") -> int:
     import psycopg
 
     with psycopg.connect(db_url, connect_timeout=5) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM dashboard_requestlog WHERE {where}").fetchone()[0])
+        return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0])
 
 
 def _sightings(db_url: str) -> list[int]:
@@ -124,6 +124,8 @@ def test_rows_answered_during_a_database_outage_are_written_afterwards(tmp_path)
             assert _wait_count(db_url, 35) == 35
             time.sleep(1.0)
             assert _count(db_url) == 35
+            assert _count(db_url, table="dashboard_requestattempt") == 35  # each request's attempt waited with it
+            assert _count(db_url, "last_used IS NOT NULL", table="providers_clientkey") == 1
             assert _sightings(db_url) == [30]  # the fingerprint sightings waited too
             log = gw.log()
             assert log.count("The database is unreachable") == 1  # one warning per outage, not per row

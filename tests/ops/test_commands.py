@@ -114,7 +114,25 @@ def test_status_shows_providers_circuits_keys_and_requests():
     assert "claude-sonnet-5" in out
     data = json.loads(run("status", "--json"))
     assert data["providers"][0]["circuit"] == "open"
+    assert data["providers"][0]["health"] == "unhealthy"  # created without a key
+    assert "has no API key" in data["providers"][0]["health_reasons"][0]
     assert data["keys"][0]["requests_today"] == 1 and data["keys"][0]["tokens_today"] == 10
+
+
+def test_status_counts_requests_errors_and_throttled_from_the_rows():
+    key = ClientKey.objects.create(name="bob", key_hash="b" * 64, key_prefix="sk-gw-bbbb")
+    now = timezone.now()
+    RequestLog.objects.bulk_create([
+        RequestLog(created=now, client_key=key, provider="up", status=200, attempt_count=2),  # fell back: 1 request
+        RequestLog(created=now, client_key=key, provider="up", status=502),
+        RequestLog(created=now, client_key=key, provider="up", status=499),  # hung up: not an error
+        RequestLog(created=now, client_key=key, status=429, refusal="rate_limit"),
+        RequestLog(created=now, client_key=key, status=429, refusal="rate_limit", count=30),  # an aggregated flood
+    ])
+    [row] = json.loads(run("status", "--json", "--last", "10"))["keys"]
+    assert (row["requests_today"], row["errors_today"], row["throttled_today"]) == (3, 1, 31)
+    listed = json.loads(run("status", "--json", "--last", "10"))["requests"]
+    assert [r["status"] for r in listed].count(429) == 0 and len(listed) == 3  # refusals are counted, not listed
 
 
 def test_gateway_prepare_creates_staff_user_and_key_once(monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anthropic
 import pytest
 
-from dashboard.models import RequestLog
+from dashboard.models import RequestAttempt, RequestLog
 from dashboard.services import request_log_aflush
 from tests.conftest import amake_provider, amake_tiers
 from tests.fakes import FakeOpenAI, Reply, openai_completion, openai_text_chunks, openai_tool_call_chunks
@@ -110,7 +110,9 @@ async def test_messages_falls_back_to_next_candidate_on_5xx(transactional_db, an
         assert second.requests[-1].json["model"] == "m2"
     await request_log_aflush()
     rows = [r async for r in RequestLog.objects.order_by("id")]
-    assert [r.status for r in rows] == [529, 200]  # 503 overloaded -> Anthropic 529
+    assert [r.status for r in rows] == [200]  # one request row: what the client got
+    attempts = [(a.provider, a.status) async for a in RequestAttempt.objects.filter(request=rows[0])]
+    assert attempts == [("first", 529), ("second", 200)]  # 503 overloaded -> Anthropic 529
     assert "fallback: first 529 -> second" in rows[-1].route_reason
 
 

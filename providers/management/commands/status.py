@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from dashboard.models import RequestLog
+from dashboard.selectors import SERVED, provider_health_summary
 from providers.models import CircuitState, OAuthToken
 from providers.selectors import client_key_rows, provider_rows, usage_by_key
 
@@ -38,14 +39,14 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(data, indent=2, default=str))
             return
-        self._section("Providers", data["providers"], ["name", "kind", "base_url", "priority", "enabled", "circuit",
-                                                       "failures"])
+        self._section("Providers", data["providers"], ["name", "kind", "base_url", "priority", "enabled", "health",
+                                                       "circuit", "failures"])
         self._section("Circuits (not closed)", data["circuits"], ["provider", "model", "state", "failures", "reason"])
         self._section("OAuth tokens", data["tokens"], ["provider", "expires", "last_refresh", "failures", "error"])
-        self._section("Client keys", data["keys"], ["name", "prefix", "enabled", "requests_today", "tokens_today",
-                                                    "limits", "last_used"])
+        self._section("Client keys", data["keys"], ["name", "prefix", "enabled", "requests_today", "errors_today",
+                                                    "throttled_today", "tokens_today", "limits", "last_used"])
         self._section(f"Last {options['last']} requests", data["requests"],
-                      ["when", "client", "model", "provider", "status", "ms", "tokens_in", "tokens_out"])
+                      ["when", "client", "model", "provider", "status", "ms", "tokens_in", "tokens_out", "attempts"])
 
     def _section(self, title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(title))
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         self.stdout.write("")
 
     def _collect(self, last: int) -> dict[str, Any]:
-        """Queries: providers, circuits (twice), OAuth tokens, client keys, the last requests."""
+        """Queries: providers, circuits (twice), OAuth tokens, client keys, today's usage, the last requests."""
         circuits = [
             {"provider": c.provider.name, "model": c.model, "state": c.state, "failures": c.failure_count,
              "reason": c.reason}
@@ -73,14 +74,21 @@ class Command(BaseCommand):
             used = today.get(k["id"], {})
             limits = [f"{v}/{n}" for n, v in (("min", k["requests_per_minute"]), ("day", k["requests_per_day"]),
                                                ("tok/day", k["tokens_per_day"])) if v is not None]
-            keys.append({**k, "requests_today": used.get("requests", 0),
+            keys.append({**k, "requests_today": used.get("requests", 0), "errors_today": used.get("errors", 0),
+                         "throttled_today": used.get("throttled", 0),
                          "tokens_today": used.get("input_tokens", 0) + used.get("output_tokens", 0),
                          "limits": ", ".join(limits) or "none", "last_used": _ago(k["last_used"])})
         requests = [
             {"when": _ago(r.created), "client": r.client_key.name if r.client_key else "-",
              "model": r.requested_model, "provider": r.provider or "-", "status": r.status,
-             "ms": round(r.latency_ms), "tokens_in": r.input_tokens, "tokens_out": r.output_tokens}
-            for r in RequestLog.objects.select_related("client_key").order_by("-created")[: max(0, last)]
+             "ms": round(r.latency_ms), "tokens_in": r.input_tokens, "tokens_out": r.output_tokens,
+             "attempts": r.attempt_count}
+            # one row per client request; refusals are counted per key above, not listed
+            for r in RequestLog.objects.filter(SERVED).select_related("client_key").order_by("-created")[: max(0, last)]
         ]
-        return {"providers": provider_rows(), "circuits": circuits, "tokens": tokens, "keys": keys,
+        health = {h.name: h for h in provider_health_summary()}  # as the dashboard and /health judge it
+        providers = [{**p, "health": health[p["name"]].status if p["name"] in health else "-",
+                      "health_reasons": list(health[p["name"]].reasons) if p["name"] in health else []}
+                     for p in provider_rows()]
+        return {"providers": providers, "circuits": circuits, "tokens": tokens, "keys": keys,
                 "requests": requests}
