@@ -59,6 +59,9 @@ class ProviderForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["kind"].required = False
         # admin-preset.js fills the form from this the moment a preset is picked (no secrets in it).
+        self.fields["preset"].help_text = (
+            "Picking a preset fills kind, base URL, auth style, headers and options at once (before saving); "
+            "a field you typed on this page is kept, the stored key is never touched.")
         self.fields["preset"].widget.attrs["data-preset-fields"] = json.dumps(
             {name: preset_fields(name) for name in PRESETS})
         options = self.instance.options if isinstance(self.instance.options, dict) else {}

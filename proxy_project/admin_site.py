@@ -17,6 +17,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.db.models import Model
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -38,7 +39,7 @@ APP_ORDER = ("providers", "routing", "dashboard", "audit", "auth", SYSTEM_LABEL)
 class GatewayAdminSite(admin.AdminSite):
     site_header = SITE_HEADER
     site_title = f"{SITE_HEADER} admin"
-    index_title = "Gateway configuration"
+    # index_title stays Django's "Site administration" (tests and docs elsewhere look for it).
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
         """Django's list, with the framework models moved into a trailing "System" section.
@@ -54,7 +55,10 @@ class GatewayAdminSite(admin.AdminSite):
             if models:
                 kept.append({**app, "models": models})
         if system:
-            kept.append({"name": "System", "app_label": SYSTEM_LABEL, "app_url": "", "has_module_perms": True,
+            # No app behind it, so no app index: the caption links to this section of the index
+            # (an empty app_url would mark the section "current" on every page).
+            url = reverse("admin:index", current_app=self.name) + f"#{SYSTEM_LABEL}"
+            kept.append({"name": "System", "app_label": SYSTEM_LABEL, "app_url": url, "has_module_perms": True,
                          "models": sorted(system, key=lambda m: str(m["name"]))})
         return sorted(kept, key=_app_rank)
 
