@@ -195,4 +195,9 @@ def test_picking_a_preset_fills_the_provider_form_before_saving(chromium, tmp_pa
         expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
         expect(page.locator("#id_base_url")).to_have_value("https://api.deepseek.com/v1")
         expect(page.locator(".field-api_key_masked")).to_contain_text("…5678")
+
+        page.goto(f"{gw.url}/admin/providers/provider/")
+        cell = page.locator("#result_list .gw-truncate", has_text="api.deepseek.com")
+        expect(cell).to_have_attribute("title", "https://api.deepseek.com/v1")
+        assert cell.evaluate("el => getComputedStyle(el).textOverflow") == "ellipsis"  # the stylesheet applies
         assert refused == [], refused
