@@ -17,9 +17,11 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.safestring import SafeString
 
 from dashboard.models import FallbackEvent, RequestLog
 from providers.models import Provider
+from proxy_project.admin_site import truncated
 from routing.models import Route, TierEntry
 
 COUNT_CAP = 10_000
@@ -140,17 +142,25 @@ def retention_note() -> str:
 @admin.register(RequestLog)
 class RequestLogAdmin(ReadOnlyLogAdmin):
     list_display = ("created", "client_key", "requested_model", "provider", "upstream_model", "status",
-                    "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cached_tokens", "route_reason")
+                    "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cached_tokens", "route_reason_cell")
     list_filter = (TimeFilter, ProviderFilter, "client_key", StatusFilter, ModelFilter, "stream")
     search_fields = ("=session_id", "^requested_model")
     list_select_related = ("client_key",)
     ordering = ("-created", "-id")
 
+    @admin.display(description="route reason")
+    def route_reason_cell(self, obj: RequestLog) -> SafeString:
+        return truncated(obj.route_reason)
+
 
 @admin.register(FallbackEvent)
 class FallbackEventAdmin(ReadOnlyLogAdmin):
     list_display = ("created", "requested_model", "from_provider", "from_model", "to_provider", "to_model",
-                    "status", "reason")
+                    "status", "reason_cell")
     list_filter = (TimeFilter, FromProviderFilter)
     search_fields = ("^requested_model",)
     ordering = ("-created", "-id")
+
+    @admin.display(description="reason")
+    def reason_cell(self, obj: FallbackEvent) -> SafeString:
+        return truncated(obj.reason)

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
 from audit.services import audit_changes
 from dashboard.services import dashboard_status_send
@@ -15,12 +16,13 @@ from providers import crypto
 from providers.auth import client_key_cache_clear
 from providers.envvars import env_refs_refused, env_refusal_message
 from providers.models import CircuitState, ClientKey, OAuthToken, Provider
-from providers.presets import preset_fields
+from providers.presets import PRESETS, preset_fields
 from providers.services.circuits import circuit_reset
 from providers.services.health import health_check_run
 from providers.services.keys import client_key_create, client_key_rotate
 from providers.services.presets import provider_preset_apply
 from providers.services.tokens import oauth_token_refresh
+from proxy_project.admin_site import truncated
 from routing.services import (
     route_config_changed,
     route_config_delete,
@@ -56,6 +58,12 @@ class ProviderForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["kind"].required = False
+        # admin-preset.js fills the form from this the moment a preset is picked (no secrets in it).
+        self.fields["preset"].help_text = (
+            "Picking a preset fills kind, base URL, auth style, headers and options at once (before saving); "
+            "a field you typed on this page is kept, the stored key is never touched.")
+        self.fields["preset"].widget.attrs["data-preset-fields"] = json.dumps(
+            {name: preset_fields(name) for name in PRESETS})
         options = self.instance.options if isinstance(self.instance.options, dict) else {}
         self.fields["vertex_project"].initial = options.get("project", "")
         self.fields["vertex_region"].initial = options.get("region", "")
@@ -109,13 +117,20 @@ class ProviderForm(forms.ModelForm):
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
-    list_display = ("name", "kind", "base_url", "auth_type", "enabled", "priority", "api_key_masked",
-                    "health_ok", "health_checked_at", "health_latency_ms", "updated")
+    list_display = ("name", "kind", "base_url_cell", "enabled", "priority", "api_key_masked", "health_ok",
+                    "health_checked_at")
     list_filter = ("kind", "preset", "enabled", "auth_type")
     search_fields = ("name", "base_url")
     readonly_fields = ("api_key_masked", "health_checked_at", "health_ok", "health_latency_ms", "health_error",
                        "created", "updated")
     actions = ["test_connection"]
+
+    class Media:
+        js = ("admin-preset.js",)
+
+    @admin.display(description="base URL", ordering="base_url")
+    def base_url_cell(self, obj: Provider) -> SafeString:
+        return truncated(obj.base_url)
 
     def save_model(self, request: HttpRequest, obj: Provider, form: Any, change: bool) -> None:
         if obj.preset and "preset" in form.changed_data:

@@ -161,7 +161,7 @@ PROVIDER_ENV_ALLOWLIST = env_list(
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "proxy_project.admin_site.GatewayAdminConfig",  # django.contrib.admin with the product's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -6,7 +6,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
+from proxy_project.admin_site import truncated
 from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
 from routing.services import (
     route_config_changed,
@@ -42,16 +44,21 @@ class TierEntryInline(admin.TabularInline):
 
 @admin.register(ModelTier)
 class ModelTierAdmin(RouteConfigAdmin):
-    list_display = ("name", "patterns", "strategy", "entry_list", "updated")
+    list_display = ("name", "patterns_cell", "strategy", "entry_list", "updated")
     inlines = [TierEntryInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModelTier]:
         return super().get_queryset(request).prefetch_related("entries__provider")
 
+    @admin.display(description="patterns", ordering="patterns")
+    def patterns_cell(self, obj: ModelTier) -> SafeString:
+        return truncated(obj.patterns)
+
     @admin.display(description="entries (in order)")
-    def entry_list(self, obj: ModelTier) -> str:
+    def entry_list(self, obj: ModelTier) -> SafeString:
         entries = sorted(obj.entries.all(), key=lambda e: (e.position, e.pk))
-        return ", ".join(f"{e.model}@{e.provider.name}" + ("" if e.enabled else " (off)") for e in entries) or "–"
+        return truncated(", ".join(f"{e.model}@{e.provider.name}" + ("" if e.enabled else " (off)")
+                                   for e in entries) or "–")
 
 
 @admin.register(Route)
@@ -80,13 +87,17 @@ class AssignmentFilter(admin.SimpleListFilter):
 
 @admin.register(AgentFingerprint)
 class AgentFingerprintAdmin(RouteConfigAdmin):
-    list_display = ("name", "fingerprint", "model", "seen_count", "first_seen", "last_seen")
+    list_display = ("name", "fingerprint_cell", "model", "seen_count", "last_seen")
     list_filter = (AssignmentFilter,)
     search_fields = ("name", "fingerprint", "description", "sample")
     readonly_fields = ("fingerprint", "seen_count", "first_seen", "last_seen", "updated")
     fields = ("name", "model", "description", "fingerprint", "sample", "seen_count", "first_seen", "last_seen",
               "updated")
     ordering = ("-last_seen",)
+
+    @admin.display(description="fingerprint", ordering="fingerprint")
+    def fingerprint_cell(self, obj: AgentFingerprint) -> SafeString:
+        return truncated(obj.fingerprint)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # rows come from agent files (manage.py generate_hashes) and from traffic

@@ -110,3 +110,14 @@ def test_fallback_event_admin_lists_and_filters(admin_client):
                                  to_model="b", reason="529 overloaded", status=529)
     response = admin_client.get("/admin/dashboard/fallbackevent/?from_provider=anthropic&since=24h")
     assert response.status_code == 200 and len(response.context["cl"].result_list) == 1
+
+
+def test_long_reasons_are_truncated_cells_with_the_whole_text_as_title(admin_client):
+    reason = "fallback: openai/gpt-5-codex answered 529 overloaded, then anthropic/claude-sonnet-4-5 timed out"
+    logs(1, provider="openai", upstream_model="gpt-test", status=200, route_reason=reason[:200])
+    FallbackEvent.objects.create(created=timezone.now(), requested_model="claude-sonnet-5", from_provider="openai",
+                                 from_model="gpt", to_provider="anthropic", to_model="claude", status=529,
+                                 reason=reason)
+    for url in ("/admin/dashboard/requestlog/", "/admin/dashboard/fallbackevent/"):
+        page = admin_client.get(url).content.decode()
+        assert f'<span class="gw-truncate" title="{reason}">{reason}</span>' in page, url
