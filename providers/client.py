@@ -23,8 +23,8 @@ from providers import crypto
 from providers.adapters import REGISTRY
 from providers.adapters.base import UpstreamRequest
 from providers.envvars import env_refs_refused, env_refusal_message, expand_env
+from providers.google_auth import agoogle_token_get
 from providers.redaction import known_secrets
-from providers.services.google_auth import agoogle_token_get
 from providers.transport import NullCookies, upstream_transport
 from routing.resolution import ProviderConfig
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from providers.services import google_auth
+from providers import google_auth
 from tests.conftest import amake_provider, amake_tiers, make_provider, make_tiers
 from tests.fakes import Reply, anthropic_message, anthropic_stream_events
 from tests.fakes.vertex_server import FakeVertex, google_error, service_account_info, vertex_token_headers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from providers.services import google_auth
+from providers import google_auth
 from tests.fakes.vertex_server import FakeVertex, service_account_info
 
 PATH = "/v1/projects/fake-project/locations/us-east5/publishers/anthropic/models/claude-opus-4-6"
