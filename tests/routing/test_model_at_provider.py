@@ -89,11 +89,14 @@ def test_credential_missing_names_what_to_set(monkeypatch):
     def provider(name="team", base_url="https://llm.example.com/v1", auth_type="api_key", key="", kind="openai_compat"):
         return ProviderConfig(1, name, kind, base_url, auth_type=auth_type, api_key_encrypted=crypto.encrypt(key))
 
-    monkeypatch.delenv("TEAM_LLM_KEY", raising=False)
+    monkeypatch.delenv("GATEWAY_SECRET_TEAM_LLM_KEY", raising=False)
     assert credential_missing(provider(key="sk-test-present")) == ""
     assert credential_missing(provider(auth_type="none", base_url="http://127.0.0.1:11434/v1")) == ""
     assert credential_missing(provider(kind="bedrock")) == ""  # the AWS chain signs it
     assert "Providers → team" in credential_missing(provider())
-    assert "set TEAM_LLM_KEY" in credential_missing(provider(key="${TEAM_LLM_KEY}"))
+    assert "set GATEWAY_SECRET_TEAM_LLM_KEY" in credential_missing(provider(key="${GATEWAY_SECRET_TEAM_LLM_KEY}"))
+    # a name providers may not read: setting it would not help, so the rule is named instead
+    refused = credential_missing(provider(key="${TEAM_LLM_KEY}"))
+    assert "${TEAM_LLM_KEY}" in refused and "PROVIDER_ENV_ALLOWLIST" in refused and "set TEAM" not in refused
     # An older seed stored auth "none" for the public API without a key: still named.
     assert "set OPENAI_API_KEY" in credential_missing(provider("openai", "https://api.openai.com/v1", "none"))
