@@ -57,7 +57,7 @@ async def test_non_stream_is_signed_and_shaped_for_converse(converse_up, anthrop
     assert (msg.usage.input_tokens, msg.usage.cache_read_input_tokens, msg.usage.output_tokens) == (400, 600, 7)
     sent = converse_up.main_requests[-1]
     assert unquote(sent.path) == f"/model/{MODEL}/converse"
-    assert sent.json == {"messages": [{"role": "user", "content": [{"text": "hi"}]}], "system": [{"text": "Be brief."}],
+    assert sent.json == {"messages": [{"role": "user", "content": [{"text": "hi"}]}], "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}],
                          "inferenceConfig": {"maxTokens": 1000, "temperature": 0.2, "stopSequences": ["END"]}}
     assert sent.headers["authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={FAKE_CREDENTIALS['access_key_id']}/")
     assert "/us-east-1/bedrock/aws4_request" in sent.headers["authorization"]

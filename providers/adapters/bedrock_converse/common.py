@@ -34,13 +34,16 @@ class Family:
     reasoning_history: bool = False  # earlier reasoningContent blocks may go back in the history
     redacted_history: bool = False   # redactedContent (Anthropic's encrypted reasoning) may go back
     top_k: str = ""                # additionalModelRequestFields key for top_k ("" : dropped)
+    cache_points: bool = False     # cache_control marks become cachePoint blocks (prompt caching)
 
 
-ANTHROPIC = Family(thinking="anthropic", reasoning_history=True, redacted_history=True, top_k="top_k")
+ANTHROPIC = Family(thinking="anthropic", reasoning_history=True, redacted_history=True, top_k="top_k",
+                   cache_points=True)
 # model id provider prefix ("amazon.nova-2", "deepseek.") -> family; longest match wins
 FAMILIES: dict[str, Family] = {
     "anthropic.": ANTHROPIC,
-    "amazon.nova-2": Family(thinking="nova", reasoning_history=True),
+    "amazon.nova-2": Family(thinking="nova", reasoning_history=True, cache_points=True),
+    "amazon.nova": Family(cache_points=True),
     "amazon.": Family(),
     "deepseek.": Family(reasoning_history=True),  # R1/V3.1 reason on their own; no request field
     "openai.": Family(thinking="effort", reasoning_history=True),  # gpt-oss: reasoning_effort

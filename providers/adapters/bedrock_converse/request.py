@@ -32,6 +32,8 @@ EMPTY_RESULT = "(no output)"  # Converse refuses a blank text block; a tool may 
 EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 ASSISTANT_KINDS = frozenset({"tool_use", "thinking", "redacted_thinking"})
 TOOL_CHOICES: dict[str, str] = {"auto": "auto", "any": "any", "tool": "tool"}
+CACHE_POINT: JSON = {"cachePoint": {"type": "default"}}
+MAX_CACHE_POINTS = 4  # per request, as for Anthropic's cache_control breakpoints
 
 
 @dataclass(slots=True)
@@ -46,6 +48,7 @@ class _Ctx:
     image_chars: int = 0
     images: int = 0
     documents: int = 0
+    cache_left: int = MAX_CACHE_POINTS
 
     def name(self, original: str) -> str:
         name = upstream_name(original)
@@ -75,7 +78,7 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
     system, messages = _messages(body, ctx)
     out: JSON = {"messages": messages}
     if system:
-        out["system"] = [{"text": text} for text in system]
+        out["system"] = system
     out["inferenceConfig"] = _inference_config(body, ctx)
     tool_config = _tool_config(body, ctx)
     if tool_config:
@@ -112,16 +115,16 @@ def _finish_ledger(req: ChatRequest, body: JSON, ctx: _Ctx) -> None:
 # -- messages -------------------------------------------------------------------------------------
 
 
-def _messages(body: JSON, ctx: _Ctx) -> tuple[list[str], list[JSON]]:
-    """System texts (top level, then system-role messages) and alternating user/assistant turns."""
-    system = _system_texts(body.get("system"), ctx)
+def _messages(body: JSON, ctx: _Ctx) -> tuple[list[JSON], list[JSON]]:
+    """System blocks (top level, then system-role messages) and alternating user/assistant turns."""
+    system = _system_blocks(body.get("system"), ctx)
     messages: list[JSON] = []
     for msg in body.get("messages") or ():
         if not isinstance(msg, dict):
             continue
         role = msg.get("role")
         if role == "system":
-            system += _system_texts(msg.get("content"), ctx)
+            system += _system_blocks(msg.get("content"), ctx)
             continue
         role = "assistant" if role == "assistant" else "user"
         blocks = _blocks(msg.get("content"), role, ctx)
@@ -137,21 +140,37 @@ def _messages(body: JSON, ctx: _Ctx) -> tuple[list[str], list[JSON]]:
     return system, messages
 
 
-def _system_texts(system: Any, ctx: _Ctx) -> list[str]:
+def _system_blocks(system: Any, ctx: _Ctx) -> list[JSON]:
     if isinstance(system, str):
-        texts = [system]
-    elif isinstance(system, list):
-        texts = [b["text"] for b in system if isinstance(b, dict) and isinstance(b.get("text"), str)]
-    else:
+        system = [{"type": "text", "text": system}]
+    if not isinstance(system, list):
         return []
-    out = []
-    for text in texts:
+    out: list[JSON] = []
+    for block in system:
+        if not isinstance(block, dict) or not isinstance(block.get("text"), str):
+            continue
+        text = block["text"]
         if ctx.target.drop_billing_header and text.startswith(BILLING_PREFIX):
             ctx.ledger.append("dropped billing header line")
             text = text.partition("\n")[2].lstrip("\n")
         if text.strip():
-            out.append(text)
+            out.append({"text": text})
+            _cache_point(block, out, ctx)
     return out
+
+
+def _cache_point(block: JSON, out: list[JSON], ctx: _Ctx) -> None:
+    """A ``cachePoint`` after a block marked with ``cache_control``, where the family caches
+    (Claude, Nova), up to the four a request may carry."""
+    if not isinstance(block.get("cache_control"), dict):
+        return
+    if not ctx.family.cache_points:
+        ctx.counts["dropped cache_control (no prompt caching for this model)"] += 1
+    elif ctx.cache_left <= 0:
+        ctx.counts["dropped cache_control beyond 4 cache points"] += 1
+    else:
+        ctx.cache_left -= 1
+        out.append(dict(CACHE_POINT))
 
 
 def _blocks(content: Any, role: str, ctx: _Ctx) -> list[JSON]:
@@ -166,12 +185,15 @@ def _blocks(content: Any, role: str, ctx: _Ctx) -> list[JSON]:
         kind = block.get("type")
         if kind == "tool_result" and role == "user":
             converted = _tool_result(block, ctx)
-            (results if "toolResult" in converted else blocks).append(converted)
+            into = results if "toolResult" in converted else blocks
+            into.append(converted)
+            _cache_point(block, into, ctx)
             continue
         converted_block = (_assistant_block(block, ctx) if role == "assistant" and kind in ASSISTANT_KINDS
                            else _part(block, ctx))
         if converted_block:
             blocks.append(converted_block)
+            _cache_point(block, blocks, ctx)
     return results + blocks
 
 
@@ -286,7 +308,8 @@ def _tool_config(body: JSON, ctx: _Ctx) -> JSON | None:
             spec["description"] = str(tool["description"])
         spec["inputSchema"] = {"json": schema}
         specs.append({"toolSpec": spec})
-    declared = {s["toolSpec"]["name"] for s in specs}
+        _cache_point(tool, specs, ctx)
+    declared = {s["toolSpec"]["name"] for s in specs if "toolSpec" in s}
     missing = [n for n in ctx.used_names if n not in declared]
     if missing:
         ctx.ledger.append("declared history-only tools: " + ", ".join(missing))
