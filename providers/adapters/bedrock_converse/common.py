@@ -53,12 +53,33 @@ FAMILIES: dict[str, Family] = {
 }
 EFFORTS = ("low", "medium", "high")
 
+# Output-token limits Bedrock enforces per model (longest base-id prefix wins): Claude Code asks for
+# 32000-64000 and Converse refuses a maxTokens above the model's limit, so the request is clamped
+# when the provider sets no cap of its own. Models missing here are sent what the client asked.
+OUTPUT_LIMITS: dict[str, int] = {
+    "amazon.nova-micro": 10_000,
+    "amazon.nova-lite-v1": 10_000,
+    "amazon.nova-pro": 10_000,
+    "amazon.nova-premier": 32_000,
+    "meta.llama3": 2_048,
+    "meta.llama4": 8_192,
+    "mistral.mistral-large": 8_192,
+    "mistral.mistral-small": 8_192,
+    "deepseek.r1": 32_768,
+}
+
 
 def base_model(model_id: str) -> str:
     """``us.amazon.nova-pro-v1:0`` -> ``amazon.nova-pro-v1:0``; ARNs -> their last path part."""
     text = model_id.rpartition("/")[2] if model_id.startswith("arn:") else model_id
     head, dot, rest = text.partition(".")
     return rest if dot and head in REGION_PREFIXES else text
+
+
+def output_limit(model_id: str) -> int | None:
+    name = base_model(model_id)
+    best = max((p for p in OUTPUT_LIMITS if name.startswith(p)), key=len, default=None)
+    return OUTPUT_LIMITS[best] if best is not None else None
 
 
 def family_of(model_id: str) -> Family:

@@ -14,7 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
-from providers.adapters.bedrock_converse.common import Family, base_model, family_of, thinking_fields
+from providers.adapters.bedrock_converse.common import (
+    Family,
+    base_model,
+    family_of,
+    output_limit,
+    thinking_fields,
+)
 from providers.adapters.openai_compat.common import IMAGE_TOKENS, upstream_name
 
 # Anthropic sampling parameter -> inferenceConfig field (simple renames)
@@ -39,6 +45,7 @@ MAX_CACHE_POINTS = 4  # per request, as for Anthropic's cache_control breakpoint
 @dataclass(slots=True)
 class _Ctx:
     target: Target
+    model: str  # the Bedrock model id
     family: Family
     ledger: list[str] = field(default_factory=list)
     restore: dict[str, str] = field(default_factory=dict)  # upstream name -> original (renamed only)
@@ -74,7 +81,8 @@ def upstream_url(target: Target, stream: bool) -> str:
 
 def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
     body = req.body
-    ctx = _Ctx(target, family_of(model_id(target)))
+    model = model_id(target)
+    ctx = _Ctx(target, model, family_of(model))
     system, messages = _messages(body, ctx)
     out: JSON = {"messages": messages}
     if system:
@@ -349,9 +357,10 @@ def _inference_config(body: JSON, ctx: _Ctx) -> JSON:
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0:
         max_tokens = target.default_max_tokens
-    if target.max_tokens_cap and max_tokens > target.max_tokens_cap:
-        ctx.ledger.append(f"clamped max_tokens {max_tokens} -> {target.max_tokens_cap}")
-        max_tokens = target.max_tokens_cap
+    cap = target.max_tokens_cap or output_limit(ctx.model)  # the provider's cap, else the model's known limit
+    if cap and max_tokens > cap:
+        ctx.ledger.append(f"clamped max_tokens {max_tokens} -> {cap}")
+        max_tokens = cap
     config: JSON = {"maxTokens": max_tokens}
     for src, dst in PARAMS.items():
         if body.get(src) is not None:
