@@ -23,6 +23,7 @@ from tests.fakes import (
 )
 from tests.fakes.bedrock_converse_server import converse_usage
 from tests.fakes.bedrock_server import FAKE_CREDENTIALS, bedrock_error
+from tests.providers.test_api_bedrock import aws_env  # noqa: F401 - the AWS-environment-only fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -216,3 +217,20 @@ async def test_sdk_error_class_for_a_rate_limit(converse_up, anthropic_sdk):
     with pytest.raises(anthropic.RateLimitError) as info:
         await anthropic_sdk.messages.create(**BODY)
     assert info.value.response.headers["retry-after"] == "4"
+
+
+async def test_credentials_from_the_aws_environment(transactional_db, anthropic_sdk, aws_env):  # noqa: F811
+    """No stored key: the SigV4 signing and the 'has a credential' check both use the AWS chain."""
+    from providers.client import credential_missing
+
+    creds = {"access_key_id": "AKIAENVIRONMENT00002", "secret_access_key": "env/secret/key2"}
+    aws_env.setenv("AWS_ACCESS_KEY_ID", creds["access_key_id"])
+    aws_env.setenv("AWS_SECRET_ACCESS_KEY", creds["secret_access_key"])
+    with FakeBedrockConverse(credentials=creds, region="eu-west-1") as up:
+        provider = await amake_provider("nova-eu", up.base_url, kind="bedrock_converse", key="",
+                                        options={"region": "eu-west-1", "region_prefix": "eu"})
+        assert credential_missing(provider) == ""
+        await amake_tiers(default=(provider, "amazon.nova-lite-v1:0"))
+        msg = await anthropic_sdk.messages.create(**BODY)
+        assert msg.content[0].text and up.rejected == []
+        assert unquote(up.main_requests[-1].path) == "/model/eu.amazon.nova-lite-v1:0/converse"
