@@ -134,7 +134,7 @@ def credential_missing(provider: CredentialHolder) -> str:
     key is reported by the request itself (CredentialsUnreadable)."""
     if provider.auth_type == "none" and urlsplit(provider.base_url).hostname in KEYED_HOSTS:
         return credential_hint(provider.name)  # an older seed stored "none" for the public API
-    if provider.auth_type == "none" or (provider.kind == "bedrock" and not provider.api_key_encrypted):
+    if provider.auth_type == "none" or (_sigv4_kind(provider) and not provider.api_key_encrypted):
         return ""
     if not provider.api_key_encrypted and _google_auth(provider):
         return ""  # Application Default Credentials, checked when the token is minted
@@ -168,7 +168,7 @@ def auth_headers(provider: ProviderConfig) -> dict[str, str]:
     key = _secret(provider)
     if not key or provider.auth_type == "none":
         return {}
-    if provider.kind == "bedrock" and _is_aws_keys(key):
+    if _sigv4_kind(provider) and _is_aws_keys(key):
         return {}  # SigV4-signed in _sign_aws; a plain key is a Bedrock API key (Bearer, below)
     if _is_aws_keys(key) and _google_auth(provider):
         return {}  # a service-account key: the token is minted in _request; a plain one is sent as Bearer
@@ -217,8 +217,13 @@ def _is_aws_keys(secret: str) -> bool:
     return secret.lstrip().startswith("{")
 
 
+def _sigv4_kind(provider: CredentialHolder) -> bool:
+    """The provider's adapter asks for AWS SigV4 signing (``signing``): bedrock, bedrock_converse."""
+    return getattr(REGISTRY.get(provider.kind), "signing", "") == "sigv4"
+
+
 def _uses_sigv4(provider: ProviderConfig) -> bool:
-    if provider.kind != "bedrock" or provider.auth_type == "none":
+    if not _sigv4_kind(provider) or provider.auth_type == "none":
         return False
     secret = _secret(provider)
     return not secret or _is_aws_keys(secret)

@@ -5,6 +5,9 @@ botocore's ``EventStreamBuffer``. Each ``chunk`` event's payload is ``{"bytes": 
 one Anthropic stream event as JSON; exception messages (``:message-type: exception`` or ``error``)
 become an Anthropic ``error`` event. ``EventStreamParser`` has the ``feed()``/``flush()`` interface
 of ``providers.sse.SSEParser``, so ``StreamSession`` drives either (see ``event_parser_for``).
+Bedrock's Converse stream names each message by ``:event-type`` (``messageStart``,
+``contentBlockDelta``...) with a plain JSON payload: a ``typed`` parser hands those on as
+``StreamEvent(<event type>, <payload>)`` for the adapter's translator.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Protocol
 
 from botocore.eventstream import EventStreamBuffer, ParserError
 
+from providers.adapters import REGISTRY
 from providers.adapters.base import StreamEvent, anthropic_error_event, dumps, loads
 from providers.adapters.bedrock import bedrock_error
 from providers.sse import SSEParser
@@ -60,9 +64,13 @@ class EventParser(Protocol):
 
 
 def event_parser_for(kind: str) -> EventParser:
-    """The framer for an adapter kind's upstream stream (Anthropic SSE keeps the raw bytes)."""
-    if kind == "bedrock":
-        return EventStreamParser()
+    """The framer for an adapter kind's upstream stream (Anthropic SSE keeps the raw bytes).
+
+    The adapter's ``stream_framing`` says which: "eventstream" (Anthropic events in ``chunk``
+    messages), "eventstream-typed" (events named by ``:event-type``), else SSE."""
+    framing = getattr(REGISTRY.get(kind), "stream_framing", "")
+    if framing in ("eventstream", "eventstream-typed"):
+        return EventStreamParser(typed=framing == "eventstream-typed")
     return SSEParser(keep_raw=kind == "anthropic")
 
 
@@ -101,6 +109,17 @@ def chunk_event(payload: bytes) -> StreamEvent:
     return StreamEvent(str(data.get("type") or "message"), data)
 
 
+def typed_event(event_type: str, payload: bytes) -> StreamEvent:
+    """A Converse stream message: its event type and JSON object payload."""
+    try:
+        data = loads(payload) if payload else {}
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return anthropic_error_event("api_error", f"upstream sent an unreadable {event_type} event")
+    return StreamEvent(event_type, data)
+
+
 class EventStreamParser:
     """feed(bytes) -> list[StreamEvent]; flush() at end of stream. Stops at the first corrupt frame.
 
@@ -109,9 +128,10 @@ class EventStreamParser:
     handed whole messages: each byte is copied a bounded number of times whatever the read size.
     """
 
-    __slots__ = ("_buffer", "_broken", "_pieces", "_have", "_need")
+    __slots__ = ("_buffer", "_broken", "_pieces", "_have", "_need", "_typed")
 
-    def __init__(self) -> None:
+    def __init__(self, typed: bool = False) -> None:
+        self._typed = typed  # hand on other event types by name (Converse) instead of ignoring them
         self._buffer = EventStreamBuffer()
         self._broken = False
         self._pieces: list[bytes] = []  # bytes fed but not yet handed to the buffer
@@ -168,13 +188,15 @@ class EventStreamParser:
         self._broken = True
         return [anthropic_error_event("api_error", "upstream event stream ended inside a message")]
 
-    @staticmethod
-    def _event(headers: dict[str, Any], payload: bytes) -> StreamEvent | None:
+    def _event(self, headers: dict[str, Any], payload: bytes) -> StreamEvent | None:
         message_type = _header(headers, ":message-type") or "event"
         if message_type == "exception":
             return exception_event(_header(headers, ":exception-type"), _payload_message(payload))
         if message_type == "error":
             return exception_event(_header(headers, ":error-code"), _header(headers, ":error-message"))
-        if _header(headers, ":event-type") == "chunk":
+        event_type = _header(headers, ":event-type")
+        if event_type == "chunk" and not self._typed:
             return chunk_event(payload)
+        if self._typed and event_type and event_type != "initial-response":
+            return typed_event(event_type, payload)
         return None  # initial-response and other event types carry nothing the gateway needs

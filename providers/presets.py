@@ -122,6 +122,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "auth_type": "api_key",
         "options": {"region": "us-east-1", "region_prefix": "us"},
     },
+    "bedrock_converse": {
+        "label": "AWS Bedrock Converse (Nova, Llama, Qwen, DeepSeek, Mistral...)",
+        "kind": "bedrock_converse",
+        "base_url": "https://bedrock-runtime.us-east-1.amazonaws.com",
+        "auth_type": "api_key",  # AWS keys JSON (SigV4), a Bedrock API key (Bearer), or none stored: the AWS chain
+        "options": {"region": "us-east-1"},
+    },
     "gemini_native": {
         "label": "Google Gemini (native API; keeps thought signatures across tool turns)",
         "kind": "gemini",

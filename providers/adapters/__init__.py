@@ -5,6 +5,7 @@ from __future__ import annotations
 from providers.adapters.anthropic import AnthropicAdapter
 from providers.adapters.base import Adapter
 from providers.adapters.bedrock import BedrockAdapter
+from providers.adapters.bedrock_converse import BedrockConverseAdapter
 from providers.adapters.gemini import GeminiAdapter
 from providers.adapters.openai_compat import OpenAICompatAdapter
 from providers.adapters.openai_responses import OpenAIResponsesAdapter
@@ -17,6 +18,7 @@ REGISTRY: dict[str, Adapter] = {
     OpenAIResponsesAdapter.kind: OpenAIResponsesAdapter(),
     GeminiAdapter.kind: GeminiAdapter(),
     VertexAdapter.kind: VertexAdapter(),
+    BedrockConverseAdapter.kind: BedrockConverseAdapter(),
 }
 
 KIND_LABELS: dict[str, str] = {
@@ -26,4 +28,5 @@ KIND_LABELS: dict[str, str] = {
     "openai_responses": "OpenAI Responses API (/v1/responses; reasoning carried across turns)",
     "gemini": "Google Gemini native API (generateContent, thought signatures)",
     "vertex": "Google Vertex AI (Anthropic models, Google OAuth)",
+    "bedrock_converse": "AWS Bedrock Converse API (Nova, Llama, Qwen, DeepSeek, Mistral...; SigV4)",
 }

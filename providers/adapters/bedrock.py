@@ -173,6 +173,8 @@ def _body(req: ChatRequest, target: Target, ledger: list[str]) -> dict[str, Any]
 
 class BedrockAdapter:
     kind: ClassVar[str] = "bedrock"
+    signing: ClassVar[str] = "sigv4"            # client.py signs with SigV4 (service "bedrock")
+    stream_framing: ClassVar[str] = "eventstream"  # Anthropic events in event-stream "chunk" messages
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
         ledger: list[str] = []

@@ -14,6 +14,12 @@ from tests.fakes.anthropic_server import (
     anthropic_stream_events,
     anthropic_text_reply,
 )
+from tests.fakes.bedrock_converse_server import (
+    FakeBedrockConverse,
+    converse_reply,
+    converse_stream,
+    converse_stream_events,
+)
 from tests.fakes.gemini_server import (
     FakeGemini,
     gemini_error,
@@ -41,6 +47,7 @@ from tests.fakes.server import FakeServer, Recorded, Reply
 
 __all__ = [
     "FakeAnthropic",
+    "FakeBedrockConverse",
     "FakeGemini",
     "FakeOpenAI",
     "FakeResponses",
@@ -51,6 +58,9 @@ __all__ = [
     "anthropic_message",
     "anthropic_stream_events",
     "anthropic_text_reply",
+    "converse_reply",
+    "converse_stream",
+    "converse_stream_events",
     "gemini_error",
     "gemini_response",
     "gemini_stream",
