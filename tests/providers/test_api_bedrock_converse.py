@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import anthropic
 import pytest
 
-from dashboard.models import RequestLog
+from dashboard.models import RequestAttempt, RequestLog
 from dashboard.services import request_log_aflush
 from providers.adapters.openai_compat.common import upstream_name
 from tests.conftest import amake_provider, amake_tiers, make_provider, make_tiers
@@ -190,8 +190,10 @@ async def test_throttling_falls_back_to_next_provider(transactional_db, anthropi
         final = await _turn(anthropic_sdk, stream, **BODY)
         assert final.content[0].text == "from openai" and len(up.main_requests) == 1
     await request_log_aflush()
-    rows = [r async for r in RequestLog.objects.order_by("id")]
-    assert [(r.provider, r.status) for r in rows] == [("nova", 429), ("openai", 200)]
+    rows = [r async for r in RequestLog.objects.order_by("id")]  # one row per client request
+    assert [(r.provider, r.status) for r in rows] == [("openai", 200)]
+    attempts = [a async for a in RequestAttempt.objects.filter(request=rows[0]).order_by("number")]
+    assert [(a.provider, a.status) for a in attempts] == [("nova", 429), ("openai", 200)]
 
 
 async def test_bedrock_api_key_goes_as_bearer_and_claude_gets_thinking(transactional_db, anthropic_sdk):
