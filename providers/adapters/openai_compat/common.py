@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 NAME_MAX = 64
@@ -53,6 +53,15 @@ def tool_id_ok(tool_id: str, max_len: int | None, alnum: bool) -> bool:
     return not alnum or (tool_id.isascii() and tool_id.isalnum())
 
 
+def tool_name(original: str, restore: dict[str, str], ledger: list[str]) -> str:
+    """``upstream_name``, remembering each rename in ``restore`` (and the ledger) once."""
+    name = upstream_name(original)
+    if name != original and name not in restore:
+        restore[name] = original
+        ledger.append(f"renamed tool {original} -> {name}")
+    return name
+
+
 def upstream_tool_id(tool_id: str, max_len: int | None, alnum: bool) -> str:
     """A deterministic id within the backend's limits (ids already within them stay as they are,
     so ids the backend minted itself round-trip unchanged)."""
@@ -65,6 +74,37 @@ def upstream_tool_id(tool_id: str, max_len: int | None, alnum: bool) -> str:
         value, rem = divmod(value, 62)
         chars.append(BASE62[rem])
     return "".join(chars)
+
+
+def input_estimate(raw: bytes, image_chars: int, images: int) -> int:
+    """Input tokens, roughly: a token per four characters of the body, a flat cost per image
+    (whose inline base64 would count far too much)."""
+    return max(1, (len(raw) - image_chars) // 4 + images * IMAGE_TOKENS)
+
+
+def data_url(source: Mapping[str, Any], default_type: str) -> tuple[str, int]:
+    """(data URL, length of its base64) of a base64 Anthropic source."""
+    data = source.get("data") or ""
+    return f"data:{source.get('media_type') or default_type};base64,{data}", len(data)
+
+
+def image_url(source: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(URL, inline base64 length) of an Anthropic image source; None when it has neither."""
+    if source.get("type") == "base64":
+        return data_url(source, "image/png")
+    if source.get("type") == "url" and source.get("url"):
+        return source["url"], 0
+    return None
+
+
+def params_drop(out: dict[str, Any], drop: Iterable[str], extra: Mapping[str, Any], ledger: list[str]) -> None:
+    """Remove the params a backend rejects (``Target.drop_params``), then add its ``extra_body``."""
+    dropped = sorted(p for p in drop if p in out)
+    for param in dropped:
+        del out[param]
+    out.update(extra)
+    if dropped:
+        ledger.append("dropped params: " + ", ".join(dropped))
 
 
 def as_int(value: Any) -> int:
