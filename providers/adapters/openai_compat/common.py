@@ -11,6 +11,9 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# usage_body lives with the other Anthropic event builders; many modules import it from here
+from providers.adapters.events import usage_body as usage_body
+
 NAME_MAX = 64
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 NAME_HASH_LEN = 8
@@ -153,12 +156,3 @@ def stop_reason(finishes: list[str], stop_string: str | None, has_tool_use: bool
     if stop_string:
         return "stop_sequence", stop_string
     return "end_turn", None
-
-
-def usage_body(input_tokens: int, output_tokens: int, cached: int) -> dict[str, int]:
-    return {
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-    }
