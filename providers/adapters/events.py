@@ -1,5 +1,5 @@
-"""Anthropic stream events, built the same way by every translator that writes them itself
-(OpenAI chat, OpenAI Responses, Gemini, Bedrock Converse).
+"""Anthropic stream events and messages, built the same way by every translator that writes
+them itself (OpenAI chat, OpenAI Responses, Gemini, Bedrock Converse).
 
 Each builder returns a fresh ``StreamEvent`` (or appends to ``out``) and, where the event ends
 the message, records the outcome on the translator's ``StreamStats``.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from providers.adapters.base import JSON, StreamEvent, StreamStats, UpstreamRequest
+from providers.adapters.base import JSON, ChatResponse, StreamEvent, StreamStats, UpstreamRequest
 
 
 def usage_body(input_tokens: int, output_tokens: int, cached: int) -> dict[str, int]:
@@ -22,12 +22,34 @@ def usage_body(input_tokens: int, output_tokens: int, cached: int) -> dict[str, 
     }
 
 
+def message_id(upstream_id: Any, make_id: Callable[[str], str]) -> str:
+    """``msg_`` + the backend's id, else a new one."""
+    return "msg_" + upstream_id if isinstance(upstream_id, str) and upstream_id else make_id("msg_")
+
+
+def message_response(
+    status: int, *, msg_id: str, up: UpstreamRequest, content: list[JSON], reason: str, sequence: str | None,
+    usage: Mapping[str, int],
+) -> ChatResponse:
+    """A whole Anthropic message; a backend's other 2xx statuses become 200."""
+    return ChatResponse({
+        "id": msg_id,
+        "type": "message",
+        "role": "assistant",
+        "model": up.requested_model,
+        "content": content,
+        "stop_reason": reason,
+        "stop_sequence": sequence,
+        "usage": usage,
+    }, status if 200 <= status < 300 else 200)
+
+
 def message_start(
     upstream_id: Any, *, up: UpstreamRequest, stats: StreamStats, make_id: Callable[[str], str],
 ) -> StreamEvent:
     """message_start with the backend's id (``msg_`` + id, else a new one) and the input estimate
     as usage until the backend reports its own."""
-    msg_id = "msg_" + upstream_id if isinstance(upstream_id, str) and upstream_id else make_id("msg_")
+    msg_id = message_id(upstream_id, make_id)
     estimate = up.input_estimate
     stats.input_tokens = estimate
     return StreamEvent("message_start", {"type": "message_start", "message": {
