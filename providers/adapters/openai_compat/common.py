@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # usage_body lives with the other Anthropic event builders; many modules import it from here
@@ -30,6 +30,7 @@ FINISH_REASONS: dict[str, str] = {
     "content_filter": "refusal",
 }
 
+TOOL_ERROR_PREFIX = "Error: "
 IMAGE_TOKENS = 1600  # rough cost of one image, for input estimates
 
 
@@ -98,6 +99,29 @@ def image_url(source: Mapping[str, Any]) -> tuple[str, int] | None:
     if source.get("type") == "url" and source.get("url"):
         return source["url"], 0
     return None
+
+
+def tool_result_text(
+    block: Mapping[str, Any], part: Callable[[dict[str, Any]], dict[str, Any] | None], text_type: str,
+) -> tuple[str, list[dict[str, Any]]]:
+    """(text, other parts) of an Anthropic tool_result: its text parts joined by newlines (with
+    the error prefix when ``is_error``), the rest (images, files) as converted by ``part``."""
+    texts: list[str] = []
+    others: list[dict[str, Any]] = []
+    content = block.get("content")
+    if isinstance(content, str):
+        texts.append(content)
+    elif isinstance(content, list):
+        for sub in content:
+            converted = part(sub) if isinstance(sub, dict) else None
+            if converted is None:
+                continue
+            if converted["type"] == text_type:
+                texts.append(converted["text"])
+            else:
+                others.append(converted)
+    text = "\n".join(texts)
+    return (TOOL_ERROR_PREFIX + text if block.get("is_error") else text), others
 
 
 def params_drop(out: dict[str, Any], drop: Iterable[str], extra: Mapping[str, Any], ledger: list[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
@@ -23,6 +24,7 @@ from providers.adapters.openai_compat.common import (
     image_url,
     input_estimate,
     params_drop,
+    tool_result_text,
     upstream_name,
     upstream_tool_id,
 )
@@ -45,7 +47,6 @@ EFFORTS: dict[str, str] = {"low": "low", "medium": "medium", "high": "high", "ma
 # thinking.budget_tokens upper bounds -> reasoning_effort (Claude Code: think 4k, hard 10k, ultra 32k)
 BUDGET_EFFORTS: tuple[tuple[int, str], ...] = ((4096, "low"), (16384, "medium"))
 TOOL_CHOICES: dict[str, str] = {"auto": "auto", "any": "required", "none": "none"}
-TOOL_ERROR_PREFIX = "Error: "
 MOVED_IMAGE_NOTE = "(image attached in the next user message)"
 
 
@@ -246,27 +247,7 @@ def _collapse(parts: list[JSON]) -> str | list[JSON]:
 
 
 def _tool_result(block: JSON, user_parts: list[JSON], ctx: _Ctx) -> JSON:
-    texts: list[str] = []
-    images: list[JSON] = []
-    content = block.get("content")
-    if isinstance(content, str):
-        texts.append(content)
-    elif isinstance(content, list):
-        for sub in content:
-            if not isinstance(sub, dict):
-                continue
-            if "cache_control" in sub:
-                ctx.counts["dropped cache_control"] += 1
-            part = _part(sub, ctx)
-            if part is None:
-                continue
-            if part["type"] == "text":
-                texts.append(part["text"])
-            else:
-                images.append(part)
-    text = "\n".join(texts)
-    if block.get("is_error"):
-        text = TOOL_ERROR_PREFIX + text
+    text, images = tool_result_text(block, partial(_result_part, ctx=ctx), "text")
     result: str | list[JSON] = text
     if images and ctx.target.images_in_tool_results:
         result = ([{"type": "text", "text": text}] if text else []) + images
@@ -275,6 +256,12 @@ def _tool_result(block: JSON, user_parts: list[JSON], ctx: _Ctx) -> JSON:
         ctx.moved_images += len(images)
         result = text or MOVED_IMAGE_NOTE
     return {"role": "tool", "tool_call_id": ctx.tool_id(str(block.get("tool_use_id") or "")), "content": result}
+
+
+def _result_part(block: JSON, ctx: _Ctx) -> JSON | None:
+    if "cache_control" in block:
+        ctx.counts["dropped cache_control"] += 1
+    return _part(block, ctx)
 
 
 def _part(block: JSON, ctx: _Ctx) -> JSON | None:

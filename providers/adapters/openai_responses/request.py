@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
@@ -30,6 +31,7 @@ from providers.adapters.openai_compat.common import (
     input_estimate,
     params_drop,
     tool_name,
+    tool_result_text,
     upstream_tool_id,
 )
 from providers.adapters.openai_compat.request import (
@@ -37,7 +39,6 @@ from providers.adapters.openai_compat.request import (
     EFFORTS,
     MOVED_IMAGE_NOTE,
     TOOL_CHOICES,
-    TOOL_ERROR_PREFIX,
 )
 from providers.adapters.openai_compat.schema import needs_sanitizing, sanitize_schema
 from providers.adapters.openai_responses.common import signature_decode
@@ -223,23 +224,7 @@ def _user(content: Any, items: list[JSON], ctx: _Ctx) -> None:
 
 
 def _tool_result(block: JSON, user_parts: list[JSON], ctx: _Ctx) -> JSON:
-    texts: list[str] = []
-    images: list[JSON] = []
-    content = block.get("content")
-    if isinstance(content, str):
-        texts.append(content)
-    elif isinstance(content, list):
-        for sub in content:
-            part = _part(sub, ctx) if isinstance(sub, dict) else None
-            if part is None:
-                continue
-            if part["type"] == "input_text":
-                texts.append(part["text"])
-            else:
-                images.append(part)
-    text = "\n".join(texts)
-    if block.get("is_error"):
-        text = TOOL_ERROR_PREFIX + text
+    text, images = tool_result_text(block, partial(_part, ctx=ctx), "input_text")
     output: str | list[JSON] = text
     if images and ctx.target.images_in_tool_results:
         output = ([{"type": "input_text", "text": text}] if text else []) + images
