@@ -12,6 +12,14 @@ from typing import Any
 
 from providers.adapters.base import JSON, ChatResponse, StreamEvent, StreamStats, UpstreamRequest
 
+TRUNCATED = "upstream stream ended unexpectedly"
+# block kind -> (delta type, its key) for content_block_delta
+DELTA_TYPES: dict[str, tuple[str, str]] = {
+    "text": ("text_delta", "text"),
+    "thinking": ("thinking_delta", "thinking"),
+    "tool_use": ("input_json_delta", "partial_json"),
+}
+
 
 def usage_body(input_tokens: int, output_tokens: int, cached: int) -> dict[str, int]:
     return {

@@ -21,6 +21,7 @@ from typing import Any
 from providers.adapters.base import JSON, StreamEvent, StreamStats, UpstreamRequest, anthropic_error_event
 from providers.adapters.bedrock_converse.common import stop_reason, usage_tokens
 from providers.adapters.events import (
+    TRUNCATED,
     block_delta,
     block_start,
     block_stop,
@@ -28,8 +29,6 @@ from providers.adapters.events import (
     message_start,
 )
 from providers.adapters.openai_compat.common import new_id
-
-TRUNCATED = "upstream stream ended unexpectedly"
 
 
 @dataclass(slots=True)

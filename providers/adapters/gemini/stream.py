@@ -27,6 +27,7 @@ from providers.adapters.base import (
     dumps,
 )
 from providers.adapters.events import (
+    TRUNCATED,
     block_delta,
     block_start,
     block_stop,
@@ -38,7 +39,6 @@ from providers.adapters.gemini.common import NEXT, OWN, PREV, sig_encode, stop_r
 from providers.adapters.openai_compat.common import new_id
 from providers.adapters.openai_compat.errors import error_object_type
 
-TRUNCATED = "upstream stream ended unexpectedly"
 BLOCKED = "PROHIBITED_CONTENT"  # a prompt blocked before any candidate: a refusal
 
 

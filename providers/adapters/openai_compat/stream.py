@@ -34,6 +34,8 @@ from providers.adapters.base import (
     dumps,
 )
 from providers.adapters.events import (
+    DELTA_TYPES,
+    TRUNCATED,
     block_delta,
     block_start,
     block_stop,
@@ -43,13 +45,6 @@ from providers.adapters.events import (
 )
 from providers.adapters.openai_compat.common import new_id, stop_reason, usage_body, usage_or_estimate
 from providers.adapters.openai_compat.errors import error_object_type
-
-TRUNCATED = "upstream stream ended unexpectedly"
-DELTA_TYPES: dict[str, tuple[str, str]] = {
-    "text": ("text_delta", "text"),
-    "thinking": ("thinking_delta", "thinking"),
-    "tool_use": ("input_json_delta", "partial_json"),
-}
 
 
 @dataclass(slots=True)

@@ -28,6 +28,8 @@ from providers.adapters.base import (
     anthropic_error_event,
 )
 from providers.adapters.events import (
+    DELTA_TYPES,
+    TRUNCATED,
     block_delta,
     block_start,
     block_stop,
@@ -45,12 +47,6 @@ from providers.adapters.openai_responses.common import (
     usage_or_estimate,
 )
 
-TRUNCATED = "upstream stream ended unexpectedly"
-DELTA_TYPES: dict[str, tuple[str, str]] = {
-    "text": ("text_delta", "text"),
-    "thinking": ("thinking_delta", "thinking"),
-    "tool_use": ("input_json_delta", "partial_json"),
-}
 ITEM_KINDS: dict[str, str] = {"message": "text", "reasoning": "thinking", "function_call": "tool_use"}
 
 
