@@ -7,10 +7,12 @@ usage and stop reasons from it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from providers.adapters.base import (
+    JSON,
     AdapterError,
     ChatRequest,
     ChatResponse,
@@ -57,6 +59,46 @@ def beta_header(req: ChatRequest, target: Target, ledger: list[str]) -> str:
     if target.oauth and OAUTH_BETA not in flags:
         flags.append(OAUTH_BETA)
     return ",".join(flags)
+
+
+# -- shared by the cloud hosts of Anthropic's models (bedrock, vertex): same body, own auth -------
+
+
+def hosted_beta_flags(req: ChatRequest, target: Target, ledger: list[str]) -> list[str]:
+    """The passthrough's anthropic-beta filtering, without the OAuth flag (the host
+    authenticates its own way)."""
+    flags = beta_header(req, dataclasses.replace(target, oauth=False), ledger)
+    return [f for f in flags.split(",") if f and f != OAUTH_BETA]
+
+
+def hosted_body_limits(body: dict[str, Any], target: Target, ledger: list[str], host: str) -> None:
+    """Drop the fields the host rejects (``Target.drop_params``) and clamp max_tokens to the cap."""
+    dropped = sorted(k for k in body if k in target.drop_params)
+    if dropped:
+        ledger.append(f"dropped for {host}: " + ",".join(dropped))
+        for key in dropped:
+            del body[key]
+    max_tokens = body.get("max_tokens")
+    cap = target.max_tokens_cap
+    if cap and isinstance(max_tokens, int) and max_tokens > cap:
+        ledger.append(f"clamped max_tokens {max_tokens} -> {cap}")
+        body["max_tokens"] = cap
+
+
+def hosted_response(status: int, body: Mapping[str, Any], up: UpstreamRequest) -> ChatResponse:
+    """The host's Anthropic response, naming the model the client asked for."""
+    out = dict(body)
+    if up.requested_model:
+        out["model"] = up.requested_model
+    return ChatResponse(body=out, status=status)
+
+
+def hosted_message_start(data: JSON, requested_model: str) -> JSON | None:
+    """message_start data naming the model the client asked for; None when nothing changes."""
+    message = data.get("message")
+    if not requested_model or not isinstance(message, dict):
+        return None
+    return {**data, "message": {**message, "model": requested_model}}
 
 
 def messages_url(base_url: str) -> str:

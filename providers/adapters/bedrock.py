@@ -21,7 +21,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
-from providers.adapters.anthropic import OAUTH_BETA, PassthroughStream, beta_header, classify_anthropic_error
+from providers.adapters.anthropic import (
+    PassthroughStream,
+    classify_anthropic_error,
+    hosted_beta_flags,
+    hosted_body_limits,
+    hosted_message_start,
+    hosted_response,
+)
 from providers.adapters.base import (
     AdapterError,
     ChatRequest,
@@ -148,22 +155,12 @@ def normalize_model(name: str) -> str:
 
 def _beta_list(req: ChatRequest, target: Target, ledger: list[str]) -> list[str]:
     allow = BEDROCK_BETAS if target.beta_allow is None else target.beta_allow
-    flags = beta_header(req, dataclasses.replace(target, beta_allow=allow, oauth=False), ledger)
-    return [f for f in flags.split(",") if f and f != OAUTH_BETA]
+    return hosted_beta_flags(req, dataclasses.replace(target, beta_allow=allow), ledger)
 
 
 def _body(req: ChatRequest, target: Target, ledger: list[str]) -> dict[str, Any]:
     body = {k: v for k, v in req.body.items() if k not in ("model", "stream")}
-    dropped = sorted(k for k in body if k in target.drop_params)
-    if dropped:
-        ledger.append("dropped for bedrock: " + ",".join(dropped))
-        for key in dropped:
-            del body[key]
-    max_tokens = body.get("max_tokens")
-    cap = target.max_tokens_cap
-    if cap and isinstance(max_tokens, int) and max_tokens > cap:
-        ledger.append(f"clamped max_tokens {max_tokens} -> {cap}")
-        body["max_tokens"] = cap
+    hosted_body_limits(body, target, ledger, "bedrock")
     body.setdefault("anthropic_version", BEDROCK_VERSION)
     betas = _beta_list(req, target, ledger)
     if betas:
@@ -194,10 +191,7 @@ class BedrockAdapter:
                                requested_model=str(req.body.get("model", "")))
 
     def translate_response(self, status: int, body: Mapping[str, Any], up: UpstreamRequest) -> ChatResponse:
-        out = dict(body)
-        if up.requested_model:
-            out["model"] = up.requested_model
-        return ChatResponse(body=out, status=status)
+        return hosted_response(status, body, up)
 
     def stream_translator(self, up: UpstreamRequest) -> BedrockStream:
         return BedrockStream(up.requested_model)
@@ -256,6 +250,6 @@ class BedrockStream(PassthroughStream):
         kind = str(data.get("type") or event.event)
         if kind == "message_stop" and "amazon-bedrock-invocationMetrics" in data:
             data = {k: v for k, v in data.items() if k != "amazon-bedrock-invocationMetrics"}
-        elif kind == "message_start" and self.requested_model and isinstance(data.get("message"), dict):
-            data = {**data, "message": {**data["message"], "model": self.requested_model}}
+        elif kind == "message_start":
+            data = hosted_message_start(data, self.requested_model) or data
         return super().feed(StreamEvent(kind, data))

@@ -16,12 +16,18 @@ sees credentials.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from providers.adapters.anthropic import OAUTH_BETA, PassthroughStream, beta_header, classify_anthropic_error
+from providers.adapters.anthropic import (
+    PassthroughStream,
+    classify_anthropic_error,
+    hosted_beta_flags,
+    hosted_body_limits,
+    hosted_message_start,
+    hosted_response,
+)
 from providers.adapters.base import (
     AdapterError,
     ChatRequest,
@@ -114,16 +120,7 @@ def _body(req: ChatRequest, target: Target, ledger: list[str]) -> dict[str, Any]
     body = {k: v for k, v in req.body.items() if k != "model"}
     if not req.stream:
         body.pop("stream", None)
-    dropped = sorted(k for k in body if k in target.drop_params)
-    if dropped:
-        ledger.append("dropped for vertex: " + ",".join(dropped))
-        for key in dropped:
-            del body[key]
-    max_tokens = body.get("max_tokens")
-    cap = target.max_tokens_cap
-    if cap and isinstance(max_tokens, int) and max_tokens > cap:
-        ledger.append(f"clamped max_tokens {max_tokens} -> {cap}")
-        body["max_tokens"] = cap
+    hosted_body_limits(body, target, ledger, "vertex")
     body["anthropic_version"] = VERTEX_VERSION
     return body
 
@@ -144,8 +141,7 @@ class VertexAdapter:
         if model_id != target.model:
             ledger.append(f"vertex model id: {model_id}")
         headers = {"content-type": "application/json", **dict(target.headers)}
-        beta = beta_header(req, dataclasses.replace(target, oauth=False), ledger)
-        flags = [f for f in beta.split(",") if f and f != OAUTH_BETA]
+        flags = hosted_beta_flags(req, target, ledger)
         if flags:
             headers["anthropic-beta"] = ",".join(flags)
         return UpstreamRequest(url=predict_url(target, model_id, stream=req.stream), body=dumps(body),
@@ -153,10 +149,7 @@ class VertexAdapter:
                                requested_model=str(req.body.get("model", "")))
 
     def translate_response(self, status: int, body: Mapping[str, Any], up: UpstreamRequest) -> ChatResponse:
-        out = dict(body)
-        if up.requested_model:
-            out["model"] = up.requested_model
-        return ChatResponse(body=out, status=status)
+        return hosted_response(status, body, up)
 
     def stream_translator(self, up: UpstreamRequest) -> VertexStream:
         return VertexStream(up.requested_model)
@@ -176,8 +169,7 @@ class VertexStream(PassthroughStream):
         self.requested_model = requested_model
 
     def feed(self, event: StreamEvent) -> list[StreamEvent]:
-        data = event.data
-        message = data.get("message")
-        if data.get("type") == "message_start" and self.requested_model and isinstance(message, dict):
-            event = StreamEvent(event.event, {**data, "message": {**message, "model": self.requested_model}})
+        if event.data.get("type") == "message_start":
+            renamed = hosted_message_start(event.data, self.requested_model)
+            event = event if renamed is None else StreamEvent(event.event, renamed)
         return super().feed(event)

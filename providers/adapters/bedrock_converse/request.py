@@ -21,7 +21,8 @@ from providers.adapters.bedrock_converse.common import (
     output_limit,
     thinking_fields,
 )
-from providers.adapters.openai_compat.common import IMAGE_TOKENS, upstream_name
+from providers.adapters.common import billing_strip, ledger_finish, max_tokens_clamp
+from providers.adapters.openai_compat.common import input_estimate, tool_name
 
 # Anthropic sampling parameter -> inferenceConfig field (simple renames)
 PARAMS: dict[str, str] = {"temperature": "temperature", "top_p": "topP"}
@@ -33,7 +34,6 @@ IMAGE_FORMATS: dict[str, str] = {"image/png": "png", "image/jpeg": "jpeg", "imag
                                  "image/gif": "gif", "image/webp": "webp"}
 DOCUMENT_FORMATS: dict[str, str] = {"application/pdf": "pdf", "text/plain": "txt", "text/csv": "csv",
                                     "text/html": "html", "text/markdown": "md"}
-BILLING_PREFIX = "x-anthropic-billing-header:"
 EMPTY_RESULT = "(no output)"  # Converse refuses a blank text block; a tool may print nothing
 EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 ASSISTANT_KINDS = frozenset({"tool_use", "thinking", "redacted_thinking"})
@@ -58,11 +58,7 @@ class _Ctx:
     cache_left: int = MAX_CACHE_POINTS
 
     def name(self, original: str) -> str:
-        name = upstream_name(original)
-        if name != original and name not in self.restore:
-            self.restore[name] = original
-            self.ledger.append(f"renamed tool {original} -> {name}")
-        return name
+        return tool_name(original, self.restore, self.ledger)
 
 
 def model_id(target: Target) -> str:
@@ -106,18 +102,13 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
         stream=req.stream,
         tool_names=ctx.restore,
         ledger=ctx.ledger,
-        input_estimate=max(1, (len(raw) - ctx.image_chars) // 4 + ctx.images * IMAGE_TOKENS),
+        input_estimate=input_estimate(raw, ctx.image_chars, ctx.images),
         requested_model=str(body.get("model") or ""),
     )
 
 
 def _finish_ledger(req: ChatRequest, body: JSON, ctx: _Ctx) -> None:
-    unknown = sorted(k for k in body if k not in KNOWN_FIELDS)
-    if unknown:
-        ctx.ledger.append("dropped fields: " + ", ".join(unknown))
-    if req.beta:
-        ctx.ledger.append("dropped anthropic-beta: " + ",".join(req.beta))
-    ctx.ledger.extend(f"{what} x{n}" for what, n in ctx.counts.items())
+    ledger_finish(ledger=ctx.ledger, body=body, known=KNOWN_FIELDS, beta=req.beta, counts=ctx.counts)
 
 
 # -- messages -------------------------------------------------------------------------------------
@@ -158,9 +149,8 @@ def _system_blocks(system: Any, ctx: _Ctx) -> list[JSON]:
         if not isinstance(block, dict) or not isinstance(block.get("text"), str):
             continue
         text = block["text"]
-        if ctx.target.drop_billing_header and text.startswith(BILLING_PREFIX):
-            ctx.ledger.append("dropped billing header line")
-            text = text.partition("\n")[2].lstrip("\n")
+        if ctx.target.drop_billing_header:
+            text = billing_strip(text, ctx.ledger)
         if text.strip():
             out.append({"text": text})
             _cache_point(block, out, ctx)
@@ -358,9 +348,7 @@ def _inference_config(body: JSON, ctx: _Ctx) -> JSON:
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0:
         max_tokens = target.default_max_tokens
     cap = target.max_tokens_cap or output_limit(ctx.model)  # the provider's cap, else the model's known limit
-    if cap and max_tokens > cap:
-        ctx.ledger.append(f"clamped max_tokens {max_tokens} -> {cap}")
-        max_tokens = cap
+    max_tokens = max_tokens_clamp(max_tokens, cap=cap, ledger=ctx.ledger)
     config: JSON = {"maxTokens": max_tokens}
     for src, dst in PARAMS.items():
         if body.get(src) is not None:

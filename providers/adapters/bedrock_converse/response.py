@@ -7,6 +7,7 @@ from typing import Any
 
 from providers.adapters.base import JSON, AdapterError, ChatResponse, UpstreamRequest, dumps
 from providers.adapters.bedrock_converse.common import stop_reason, usage_tokens
+from providers.adapters.events import message_response
 from providers.adapters.openai_compat.common import new_id
 
 
@@ -26,11 +27,10 @@ def translate_response(
             content.append(converted)
             chars += len(dumps(converted))
     has_tool = any(b["type"] == "tool_use" for b in content)
-    return ChatResponse({
-        "id": make_id("msg_"), "type": "message", "role": "assistant", "model": up.requested_model,
-        "content": content, "stop_reason": stop_reason(body.get("stopReason"), has_tool), "stop_sequence": None,
-        "usage": usage_tokens(body.get("usage"), up.input_estimate, chars),
-    }, status if 200 <= status < 300 else 200)
+    return message_response(
+        status, msg_id=make_id("msg_"), up=up, content=content, reason=stop_reason(body.get("stopReason"), has_tool),
+        sequence=None, usage=usage_tokens(body.get("usage"), up.input_estimate, chars),
+    )
 
 
 def _block(block: Mapping[str, Any], up: UpstreamRequest, make_id: Callable[[str], str]) -> JSON | None:

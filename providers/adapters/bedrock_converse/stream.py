@@ -20,9 +20,15 @@ from typing import Any
 
 from providers.adapters.base import JSON, StreamEvent, StreamStats, UpstreamRequest, anthropic_error_event
 from providers.adapters.bedrock_converse.common import stop_reason, usage_tokens
-from providers.adapters.openai_compat.common import new_id, usage_body
-
-TRUNCATED = "upstream stream ended unexpectedly"
+from providers.adapters.events import (
+    TRUNCATED,
+    block_delta,
+    block_start,
+    block_stop,
+    message_end,
+    message_start,
+)
+from providers.adapters.openai_compat.common import new_id
 
 
 @dataclass(slots=True)
@@ -79,12 +85,7 @@ class ConverseStreamTranslator:
 
     def _start(self, out: list[StreamEvent]) -> None:
         self._started = True
-        estimate = self._up.input_estimate
-        self.stats.input_tokens = estimate
-        out.append(StreamEvent("message_start", {"type": "message_start", "message": {
-            "id": self._make_id("msg_"), "type": "message", "role": "assistant", "model": self._up.requested_model,
-            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage_body(estimate, 1, 0),
-        }}))
+        out.append(message_start(None, up=self._up, stats=self.stats, make_id=self._make_id))
 
     def _message_stop(self, data: Mapping[str, Any], out: list[StreamEvent]) -> None:
         self._close(out)
@@ -98,15 +99,9 @@ class ConverseStreamTranslator:
         self._close(out)
         reason = stop_reason(self._stop, self._has_tool)
         usage = usage_tokens(usage_raw, self._up.input_estimate, self._chars)
-        stats = self.stats
-        stats.input_tokens, stats.output_tokens = usage["input_tokens"], usage["output_tokens"]
-        stats.cache_read_input_tokens = usage["cache_read_input_tokens"]
-        stats.cache_creation_input_tokens = usage["cache_creation_input_tokens"]
-        stats.stop_reason, stats.finished, stats.upstream_stopped = reason, True, True
-        out.append(StreamEvent("message_delta", {
-            "type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None}, "usage": usage,
-        }))
-        out.append(StreamEvent("message_stop", {"type": "message_stop"}))
+        self.stats.cache_creation_input_tokens = usage["cache_creation_input_tokens"]
+        self.stats.upstream_stopped = True
+        message_end(out, stats=self.stats, reason=reason, sequence=None, usage=usage)
         self._ended = True
         return out
 
@@ -181,9 +176,7 @@ class ConverseStreamTranslator:
         self._close(out)
         self._open = _Open(kind, upstream, self._next_index)
         self._next_index += 1
-        out.append(StreamEvent("content_block_start", {
-            "type": "content_block_start", "index": self._open.index, "content_block": block,
-        }))
+        out.append(block_start(self._open.index, block))
         self.stats.first_content = True
 
     def _close(self, out: list[StreamEvent]) -> None:
@@ -192,19 +185,15 @@ class ConverseStreamTranslator:
             return
         if opened.kind == "redacted":  # the whole block at once: its data is one opaque value
             opened.index, self._next_index = self._next_index, self._next_index + 1
-            out.append(StreamEvent("content_block_start", {"type": "content_block_start", "index": opened.index,
-                                   "content_block": {"type": "redacted_thinking", "data": "".join(opened.data)}}))
+            out.append(block_start(opened.index, {"type": "redacted_thinking", "data": "".join(opened.data)}))
             self.stats.first_content = True
         elif opened.kind == "tool_use" and not opened.has_input:  # a call without arguments
-            out.append(StreamEvent("content_block_delta", {"type": "content_block_delta", "index": opened.index,
-                                   "delta": {"type": "input_json_delta", "partial_json": "{}"}}))
-        out.append(StreamEvent("content_block_stop", {"type": "content_block_stop", "index": opened.index}))
+            out.append(block_delta(opened.index, "input_json_delta", "partial_json", "{}"))
+        out.append(block_stop(opened.index))
 
     def _delta(self, delta_type: str, key: str, value: str) -> StreamEvent:
         assert self._open is not None
-        return StreamEvent("content_block_delta", {
-            "type": "content_block_delta", "index": self._open.index, "delta": {"type": delta_type, key: value},
-        })
+        return block_delta(self._open.index, delta_type, key, value)
 
     _HANDLERS: dict[str, Callable[[ConverseStreamTranslator, Mapping[str, Any], list[StreamEvent]], None]] = {
         "contentBlockStart": _block_start,

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
+from providers.adapters.common import billing_strip, json_schema_format, ledger_finish, max_tokens_clamp
 from providers.adapters.gemini.common import DUMMY_SIGNATURE, NEXT, OWN, PREV, sig_decode
 from providers.adapters.gemini.schema import gemini_schema
-from providers.adapters.openai_compat.common import IMAGE_TOKENS, upstream_name
+from providers.adapters.openai_compat.common import input_estimate, tool_name
 from providers.adapters.openai_compat.schema import FLATTENED
 
 # Anthropic sampling parameter -> generationConfig field (simple renames)
@@ -24,7 +25,6 @@ KNOWN_FIELDS = frozenset({
 })
 TOOL_CHOICES: dict[str, str] = {"auto": "AUTO", "any": "ANY", "tool": "ANY", "none": "NONE"}
 MAX_STOP_SEQUENCES = 5  # Gemini's limit
-BILLING_PREFIX = "x-anthropic-billing-header:"
 API_VERSIONS = ("/v1beta", "/v1", "/v1alpha")
 
 
@@ -39,11 +39,7 @@ class _Ctx:
     images: int = 0
 
     def name(self, original: str) -> str:
-        name = upstream_name(original)
-        if name != original and name not in self.restore:
-            self.restore[name] = original
-            self.ledger.append(f"renamed tool {original} -> {name}")
-        return name
+        return tool_name(original, self.restore, self.ledger)
 
 
 def versioned_base(base_url: str) -> str:
@@ -77,18 +73,13 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
         stream=req.stream,
         tool_names=ctx.restore,
         ledger=ctx.ledger,
-        input_estimate=max(1, (len(raw) - ctx.image_chars) // 4 + ctx.images * IMAGE_TOKENS),
+        input_estimate=input_estimate(raw, ctx.image_chars, ctx.images),
         requested_model=str(body.get("model") or ""),
     )
 
 
 def _finish_ledger(req: ChatRequest, body: JSON, ctx: _Ctx) -> None:
-    unknown = sorted(k for k in body if k not in KNOWN_FIELDS)
-    if unknown:
-        ctx.ledger.append("dropped fields: " + ", ".join(unknown))
-    if req.beta:
-        ctx.ledger.append("dropped anthropic-beta: " + ",".join(req.beta))
-    ctx.ledger.extend(f"{what} x{n}" for what, n in ctx.counts.items())
+    ledger_finish(ledger=ctx.ledger, body=body, known=KNOWN_FIELDS, beta=req.beta, counts=ctx.counts)
 
 
 # -- contents -------------------------------------------------------------------------------------
@@ -128,14 +119,9 @@ def _system_texts(system: Any, ctx: _Ctx) -> list[str]:
         texts = [b["text"] for b in system if isinstance(b, dict) and isinstance(b.get("text"), str)]
     else:
         return []
-    out = []
-    for text in texts:
-        if ctx.target.drop_billing_header and text.startswith(BILLING_PREFIX):
-            ctx.ledger.append("dropped billing header line")
-            text = text.partition("\n")[2].lstrip("\n")
-        if text:
-            out.append(text)
-    return out
+    if ctx.target.drop_billing_header:
+        texts = [billing_strip(t, ctx.ledger) for t in texts]
+    return [t for t in texts if t]
 
 
 def _model_parts(content: Any, ctx: _Ctx) -> list[JSON]:
@@ -330,9 +316,7 @@ def _generation_config(body: JSON, ctx: _Ctx) -> JSON:
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or max_tokens <= 0:
         max_tokens = target.default_max_tokens
-    if target.max_tokens_cap and max_tokens > target.max_tokens_cap:
-        ctx.ledger.append(f"clamped max_tokens {max_tokens} -> {target.max_tokens_cap}")
-        max_tokens = target.max_tokens_cap
+    max_tokens = max_tokens_clamp(max_tokens, cap=target.max_tokens_cap, ledger=ctx.ledger)
     config: JSON = {"maxOutputTokens": max_tokens}
     for src, dst in PARAMS.items():
         if body.get(src) is not None:
@@ -369,15 +353,10 @@ def _response_format(body: JSON, out: JSON, ctx: _Ctx) -> None:
     config = body.get("output_config")
     if isinstance(config, dict) and config.get("effort"):
         ctx.ledger.append("dropped output_config.effort")
-    fmt = config.get("format") if isinstance(config, dict) else None
-    if fmt is None:
-        fmt = body.get("output_format")
-    if not isinstance(fmt, dict):
+    found_format = json_schema_format(body, ctx.ledger, refuse="tools" in out)
+    if found_format is None:
         return
-    schema = fmt.get("schema")
-    if fmt.get("type") != "json_schema" or not isinstance(schema, dict) or "tools" in out:
-        ctx.ledger.append(f"dropped output format {fmt.get('type')}")
-        return
+    schema = found_format[1]
     found: set[str] = set()
     out["generationConfig"]["responseMimeType"] = "application/json"
     out["generationConfig"]["responseSchema"] = gemini_schema(schema, ctx.target.schema_drop_keywords, found)

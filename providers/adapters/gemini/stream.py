@@ -20,18 +20,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.adapters.base import (
-    JSON,
     StreamEvent,
     StreamStats,
     UpstreamRequest,
     anthropic_error_event,
     dumps,
 )
+from providers.adapters.events import (
+    TRUNCATED,
+    block_delta,
+    block_start,
+    block_stop,
+    empty_block,
+    message_end,
+    message_start,
+)
 from providers.adapters.gemini.common import NEXT, OWN, PREV, sig_encode, stop_reason, usage_tokens
-from providers.adapters.openai_compat.common import new_id, usage_body
+from providers.adapters.openai_compat.common import new_id
 from providers.adapters.openai_compat.errors import error_object_type
 
-TRUNCATED = "upstream stream ended unexpectedly"
 BLOCKED = "PROHIBITED_CONTENT"  # a prompt blocked before any candidate: a refusal
 
 
@@ -90,26 +97,13 @@ class GeminiStreamTranslator:
     def _start(self, data: Mapping[str, Any], out: list[StreamEvent]) -> None:
         self._started = True
         upstream_id = data.get("responseId")
-        msg_id = "msg_" + upstream_id if isinstance(upstream_id, str) and upstream_id else self._make_id("msg_")
-        estimate = self._up.input_estimate
-        self.stats.input_tokens = estimate
-        out.append(StreamEvent("message_start", {"type": "message_start", "message": {
-            "id": msg_id, "type": "message", "role": "assistant", "model": self._up.requested_model,
-            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage_body(estimate, 1, 0),
-        }}))
+        out.append(message_start(upstream_id, up=self._up, stats=self.stats, make_id=self._make_id))
 
     def _end(self, out: list[StreamEvent]) -> list[StreamEvent]:
         self._close(out)
         reason = stop_reason(self._finish, self._has_tool)
         usage = usage_tokens(self._usage, self._up.input_estimate, self._chars)
-        stats = self.stats
-        stats.input_tokens, stats.output_tokens = usage["input_tokens"], usage["output_tokens"]
-        stats.cache_read_input_tokens = usage["cache_read_input_tokens"]
-        stats.stop_reason, stats.finished = reason, True
-        out.append(StreamEvent("message_delta", {
-            "type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None}, "usage": usage,
-        }))
-        out.append(StreamEvent("message_stop", {"type": "message_stop"}))
+        message_end(out, stats=self.stats, reason=reason, sequence=None, usage=usage)
         self._ended = True
         return out
 
@@ -177,14 +171,12 @@ class GeminiStreamTranslator:
         self._has_tool = True
         index = self._next_index
         self._next_index += 1
-        out.append(StreamEvent("content_block_start", {"type": "content_block_start", "index": index, "content_block": {
+        out.append(block_start(index, {
             "type": "tool_use", "id": call_id if isinstance(call_id, str) and call_id else self._make_id("toolu_"),
             "name": self._up.tool_names.get(name, name), "input": {},
-        }}))
-        out.append(StreamEvent("content_block_delta", {
-            "type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": fragment},
         }))
-        out.append(StreamEvent("content_block_stop", {"type": "content_block_stop", "index": index}))
+        out.append(block_delta(index, "input_json_delta", "partial_json", fragment))
+        out.append(block_stop(index))
         self.stats.first_content = True
 
     # -- blocks ----------------------------------------------------------------------------------
@@ -202,19 +194,14 @@ class GeminiStreamTranslator:
         self._close(out)
         self._open = _Open(kind, self._next_index)
         self._next_index += 1
-        block: JSON = {"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": "", "signature": ""}
-        out.append(StreamEvent("content_block_start", {
-            "type": "content_block_start", "index": self._open.index, "content_block": block,
-        }))
+        out.append(block_start(self._open.index, empty_block(kind)))
         self.stats.first_content = True
 
     def _close(self, out: list[StreamEvent]) -> None:
         if self._open is not None:
-            out.append(StreamEvent("content_block_stop", {"type": "content_block_stop", "index": self._open.index}))
+            out.append(block_stop(self._open.index))
             self._open = None
 
     def _delta(self, delta_type: str, key: str, value: str) -> StreamEvent:
         assert self._open is not None
-        return StreamEvent("content_block_delta", {
-            "type": "content_block_delta", "index": self._open.index, "delta": {"type": delta_type, key: value},
-        })
+        return block_delta(self._open.index, delta_type, key, value)

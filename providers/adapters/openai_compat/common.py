@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+# usage_body lives with the other Anthropic event builders; many modules import it from here
+from providers.adapters.events import usage_body as usage_body
 
 NAME_MAX = 64
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -27,6 +30,7 @@ FINISH_REASONS: dict[str, str] = {
     "content_filter": "refusal",
 }
 
+TOOL_ERROR_PREFIX = "Error: "
 IMAGE_TOKENS = 1600  # rough cost of one image, for input estimates
 
 
@@ -53,6 +57,15 @@ def tool_id_ok(tool_id: str, max_len: int | None, alnum: bool) -> bool:
     return not alnum or (tool_id.isascii() and tool_id.isalnum())
 
 
+def tool_name(original: str, restore: dict[str, str], ledger: list[str]) -> str:
+    """``upstream_name``, remembering each rename in ``restore`` (and the ledger) once."""
+    name = upstream_name(original)
+    if name != original and name not in restore:
+        restore[name] = original
+        ledger.append(f"renamed tool {original} -> {name}")
+    return name
+
+
 def upstream_tool_id(tool_id: str, max_len: int | None, alnum: bool) -> str:
     """A deterministic id within the backend's limits (ids already within them stay as they are,
     so ids the backend minted itself round-trip unchanged)."""
@@ -65,6 +78,60 @@ def upstream_tool_id(tool_id: str, max_len: int | None, alnum: bool) -> str:
         value, rem = divmod(value, 62)
         chars.append(BASE62[rem])
     return "".join(chars)
+
+
+def input_estimate(raw: bytes, image_chars: int, images: int) -> int:
+    """Input tokens, roughly: a token per four characters of the body, a flat cost per image
+    (whose inline base64 would count far too much)."""
+    return max(1, (len(raw) - image_chars) // 4 + images * IMAGE_TOKENS)
+
+
+def data_url(source: Mapping[str, Any], default_type: str) -> tuple[str, int]:
+    """(data URL, length of its base64) of a base64 Anthropic source."""
+    data = source.get("data") or ""
+    return f"data:{source.get('media_type') or default_type};base64,{data}", len(data)
+
+
+def image_url(source: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(URL, inline base64 length) of an Anthropic image source; None when it has neither."""
+    if source.get("type") == "base64":
+        return data_url(source, "image/png")
+    if source.get("type") == "url" and source.get("url"):
+        return source["url"], 0
+    return None
+
+
+def tool_result_text(
+    block: Mapping[str, Any], part: Callable[[dict[str, Any]], dict[str, Any] | None], text_type: str,
+) -> tuple[str, list[dict[str, Any]]]:
+    """(text, other parts) of an Anthropic tool_result: its text parts joined by newlines (with
+    the error prefix when ``is_error``), the rest (images, files) as converted by ``part``."""
+    texts: list[str] = []
+    others: list[dict[str, Any]] = []
+    content = block.get("content")
+    if isinstance(content, str):
+        texts.append(content)
+    elif isinstance(content, list):
+        for sub in content:
+            converted = part(sub) if isinstance(sub, dict) else None
+            if converted is None:
+                continue
+            if converted["type"] == text_type:
+                texts.append(converted["text"])
+            else:
+                others.append(converted)
+    text = "\n".join(texts)
+    return (TOOL_ERROR_PREFIX + text if block.get("is_error") else text), others
+
+
+def params_drop(out: dict[str, Any], drop: Iterable[str], extra: Mapping[str, Any], ledger: list[str]) -> None:
+    """Remove the params a backend rejects (``Target.drop_params``), then add its ``extra_body``."""
+    dropped = sorted(p for p in drop if p in out)
+    for param in dropped:
+        del out[param]
+    out.update(extra)
+    if dropped:
+        ledger.append("dropped params: " + ", ".join(dropped))
 
 
 def as_int(value: Any) -> int:
@@ -113,12 +180,3 @@ def stop_reason(finishes: list[str], stop_string: str | None, has_tool_use: bool
     if stop_string:
         return "stop_sequence", stop_string
     return "end_turn", None
-
-
-def usage_body(input_tokens: int, output_tokens: int, cached: int) -> dict[str, int]:
-    return {
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-    }

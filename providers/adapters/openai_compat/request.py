@@ -8,10 +8,26 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
-from providers.adapters.openai_compat.common import IMAGE_TOKENS, upstream_name, upstream_tool_id
+from providers.adapters.common import (
+    billing_strip,
+    json_schema_format,
+    ledger_finish,
+    max_tokens_clamp,
+    user_id,
+)
+from providers.adapters.openai_compat.common import (
+    data_url,
+    image_url,
+    input_estimate,
+    params_drop,
+    tool_result_text,
+    upstream_name,
+    upstream_tool_id,
+)
 from providers.adapters.openai_compat.schema import FLATTENED, needs_sanitizing, sanitize_schema
 
 # Anthropic sampling parameter -> OpenAI parameter (simple renames; top_k is taken by vLLM, Ollama
@@ -31,8 +47,6 @@ EFFORTS: dict[str, str] = {"low": "low", "medium": "medium", "high": "high", "ma
 # thinking.budget_tokens upper bounds -> reasoning_effort (Claude Code: think 4k, hard 10k, ultra 32k)
 BUDGET_EFFORTS: tuple[tuple[int, str], ...] = ((4096, "low"), (16384, "medium"))
 TOOL_CHOICES: dict[str, str] = {"auto": "auto", "any": "required", "none": "none"}
-BILLING_PREFIX = "x-anthropic-billing-header:"
-TOOL_ERROR_PREFIX = "Error: "
 MOVED_IMAGE_NOTE = "(image attached in the next user message)"
 
 
@@ -90,30 +104,19 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
         stream=req.stream,
         tool_names=ctx.restore,
         ledger=ctx.ledger,
-        input_estimate=max(1, (len(raw) - ctx.image_chars) // 4 + ctx.images * IMAGE_TOKENS),
+        input_estimate=input_estimate(raw, ctx.image_chars, ctx.images),
         requested_model=str(body.get("model") or ""),
     )
 
 
 def _finish_ledger(req: ChatRequest, body: JSON, out: JSON, ctx: _Ctx) -> None:
     """Apply drop_params/extra_body and summarise the counted rewrites."""
-    target = ctx.target
-    dropped_params = sorted(p for p in target.drop_params if p in out)
-    for param in dropped_params:
-        del out[param]
-    out.update(target.extra_body)
-    ledger, counts = ctx.ledger, ctx.counts
-    if dropped_params:
-        ledger.append("dropped params: " + ", ".join(dropped_params))
-    unknown = sorted(k for k in body if k not in KNOWN_FIELDS)
-    if unknown:
-        ledger.append("dropped fields: " + ", ".join(unknown))
-    if req.beta:
-        ledger.append("dropped anthropic-beta: " + ",".join(req.beta))
+    params_drop(out, ctx.target.drop_params, ctx.target.extra_body, ctx.ledger)
+    notes: list[str] = []
     if ctx.moved_images:
         plural = "s" if ctx.moved_images > 1 else ""
-        ledger.append(f"moved {ctx.moved_images} image{plural} from tool_result to user message")
-    ledger.extend(f"{what} x{n}" for what, n in counts.items())
+        notes.append(f"moved {ctx.moved_images} image{plural} from tool_result to user message")
+    ledger_finish(ledger=ctx.ledger, body=body, known=KNOWN_FIELDS, beta=req.beta, counts=ctx.counts, notes=notes)
 
 
 # -- messages -------------------------------------------------------------------------------------
@@ -153,17 +156,8 @@ def _system_texts(system: Any, ctx: _Ctx) -> list[str]:
     else:
         return []
     if ctx.target.drop_billing_header:
-        texts = [t for t in (_strip_billing(t, ctx) for t in texts) if t]
+        texts = [t for t in (billing_strip(t, ctx.ledger) for t in texts) if t]
     return texts
-
-
-def _strip_billing(text: str, ctx: _Ctx) -> str:
-    """Claude Code's per-request billing line defeats prefix caching; drop just that line."""
-    if not text.startswith(BILLING_PREFIX):
-        return text
-    ctx.ledger.append("dropped billing header line")
-    _, _, rest = text.partition("\n")
-    return rest.lstrip("\n")
 
 
 def _assistant(content: Any, ctx: _Ctx) -> JSON:
@@ -253,27 +247,7 @@ def _collapse(parts: list[JSON]) -> str | list[JSON]:
 
 
 def _tool_result(block: JSON, user_parts: list[JSON], ctx: _Ctx) -> JSON:
-    texts: list[str] = []
-    images: list[JSON] = []
-    content = block.get("content")
-    if isinstance(content, str):
-        texts.append(content)
-    elif isinstance(content, list):
-        for sub in content:
-            if not isinstance(sub, dict):
-                continue
-            if "cache_control" in sub:
-                ctx.counts["dropped cache_control"] += 1
-            part = _part(sub, ctx)
-            if part is None:
-                continue
-            if part["type"] == "text":
-                texts.append(part["text"])
-            else:
-                images.append(part)
-    text = "\n".join(texts)
-    if block.get("is_error"):
-        text = TOOL_ERROR_PREFIX + text
+    text, images = tool_result_text(block, partial(_result_part, ctx=ctx), "text")
     result: str | list[JSON] = text
     if images and ctx.target.images_in_tool_results:
         result = ([{"type": "text", "text": text}] if text else []) + images
@@ -282,6 +256,12 @@ def _tool_result(block: JSON, user_parts: list[JSON], ctx: _Ctx) -> JSON:
         ctx.moved_images += len(images)
         result = text or MOVED_IMAGE_NOTE
     return {"role": "tool", "tool_call_id": ctx.tool_id(str(block.get("tool_use_id") or "")), "content": result}
+
+
+def _result_part(block: JSON, ctx: _Ctx) -> JSON | None:
+    if "cache_control" in block:
+        ctx.counts["dropped cache_control"] += 1
+    return _part(block, ctx)
 
 
 def _part(block: JSON, ctx: _Ctx) -> JSON | None:
@@ -303,15 +283,12 @@ def _part(block: JSON, ctx: _Ctx) -> JSON | None:
 def _image(source: Any, ctx: _Ctx) -> JSON | None:
     if not isinstance(source, dict):
         return None
-    if source.get("type") == "base64":
-        data = source.get("data") or ""
-        ctx.image_chars += len(data)
-        url = f"data:{source.get('media_type') or 'image/png'};base64,{data}"
-    elif source.get("type") == "url" and source.get("url"):
-        url = source["url"]
-    else:
+    found = image_url(source)
+    if found is None:
         ctx.counts["dropped image sources"] += 1
         return None
+    url, chars = found
+    ctx.image_chars += chars
     ctx.images += 1
     return {"type": "image_url", "image_url": {"url": url}}
 
@@ -329,11 +306,10 @@ def _document(block: JSON, ctx: _Ctx) -> JSON | None:
         texts = [inner] if isinstance(inner, str) else [b.get("text") or "" for b in inner if isinstance(b, dict)]
         return {"type": "text", "text": "\n".join(texts)}
     if kind == "base64":
-        data = source.get("data") or ""
-        ctx.image_chars += len(data)
+        url, chars = data_url(source, "application/pdf")
+        ctx.image_chars += chars
         ctx.images += 1
         name = block.get("title") or "document.pdf"
-        url = f"data:{source.get('media_type') or 'application/pdf'};base64,{data}"
         return {"type": "file", "file": {"filename": name, "file_data": url}}
     if kind == "url" and source.get("url"):
         return {"type": "text", "text": f"[document: {source['url']}]"}
@@ -349,9 +325,7 @@ def _params(body: JSON, out: JSON, ctx: _Ctx) -> None:
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or max_tokens <= 0:
         max_tokens = target.default_max_tokens
-    if target.max_tokens_cap and max_tokens > target.max_tokens_cap:
-        ctx.ledger.append(f"clamped max_tokens {max_tokens} -> {target.max_tokens_cap}")
-        max_tokens = target.max_tokens_cap
+    max_tokens = max_tokens_clamp(max_tokens, cap=target.max_tokens_cap, ledger=ctx.ledger)
     out["max_completion_tokens" if target.reasoning_model else "max_tokens"] = max_tokens
     for src, dst in PARAMS.items():
         value = body.get(src)
@@ -359,13 +333,9 @@ def _params(body: JSON, out: JSON, ctx: _Ctx) -> None:
             out[dst] = value
     _reasoning(body, out, ctx)
     _response_format(body, out, ctx)
-    metadata = body.get("metadata")
-    user = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if isinstance(user, str) and user:
-        if 0 < len(user) <= target.user_max_len:
-            out["user"] = user
-        else:
-            ctx.ledger.append("dropped metadata.user_id")
+    user = user_id(body, max_len=target.user_max_len, ledger=ctx.ledger)
+    if user is not None:
+        out["user"] = user
 
 
 def _reasoning(body: JSON, out: JSON, ctx: _Ctx) -> None:
@@ -394,17 +364,10 @@ def _reasoning(body: JSON, out: JSON, ctx: _Ctx) -> None:
 
 def _response_format(body: JSON, out: JSON, ctx: _Ctx) -> None:
     """Structured outputs: output_config.format (or output_format) json_schema -> response_format."""
-    config = body.get("output_config")
-    fmt = config.get("format") if isinstance(config, dict) else None
-    if fmt is None:
-        fmt = body.get("output_format")
-    if not isinstance(fmt, dict):
+    found = json_schema_format(body, ctx.ledger)
+    if found is None:
         return
-    schema = fmt.get("schema")
-    if fmt.get("type") != "json_schema" or not isinstance(schema, dict):
-        ctx.ledger.append(f"dropped output format {fmt.get('type')}")
-        return
-    name = str(fmt.get("name") or "output")
+    name, schema = found
     out["response_format"] = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 

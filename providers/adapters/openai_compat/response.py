@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from providers.adapters.base import JSON, ChatResponse, UpstreamRequest, dumps, loads
+from providers.adapters.events import message_id, message_response
 from providers.adapters.openai_compat.common import (
     new_id,
     stop_reason,
@@ -45,17 +46,10 @@ def translate_response(
     content: list[JSON] = [{"type": "thinking", "thinking": "".join(reasoning), "signature": ""}] if reasoning else []
     content += blocks
     reason, sequence = stop_reason(finishes, stop_string, any(b["type"] == "tool_use" for b in blocks))
-    upstream_id = body.get("id")
-    return ChatResponse({
-        "id": "msg_" + upstream_id if isinstance(upstream_id, str) and upstream_id else make_id("msg_"),
-        "type": "message",
-        "role": "assistant",
-        "model": up.requested_model,
-        "content": content,
-        "stop_reason": reason,
-        "stop_sequence": sequence,
-        "usage": _usage(body.get("usage"), up, content),
-    }, status if 200 <= status < 300 else 200)
+    return message_response(
+        status, msg_id=message_id(body.get("id"), make_id), up=up, content=content, reason=reason,
+        sequence=sequence, usage=_usage(body.get("usage"), up, content),
+    )
 
 
 def _choice_blocks(

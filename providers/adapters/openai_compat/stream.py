@@ -33,15 +33,18 @@ from providers.adapters.base import (
     anthropic_error_event,
     dumps,
 )
+from providers.adapters.events import (
+    DELTA_TYPES,
+    TRUNCATED,
+    block_delta,
+    block_start,
+    block_stop,
+    empty_block,
+    message_end,
+    message_start,
+)
 from providers.adapters.openai_compat.common import new_id, stop_reason, usage_body, usage_or_estimate
 from providers.adapters.openai_compat.errors import error_object_type
-
-TRUNCATED = "upstream stream ended unexpectedly"
-DELTA_TYPES: dict[str, tuple[str, str]] = {
-    "text": ("text_delta", "text"),
-    "thinking": ("thinking_delta", "thinking"),
-    "tool_use": ("input_json_delta", "partial_json"),
-}
 
 
 @dataclass(slots=True)
@@ -114,13 +117,7 @@ class OpenAIStreamTranslator:
     def _start(self, data: Mapping[str, Any], out: list[StreamEvent]) -> None:
         self._started = True
         upstream_id = data.get("id")
-        msg_id = "msg_" + upstream_id if isinstance(upstream_id, str) and upstream_id else self._make_id("msg_")
-        estimate = self._up.input_estimate
-        self.stats.input_tokens = estimate
-        out.append(StreamEvent("message_start", {"type": "message_start", "message": {
-            "id": msg_id, "type": "message", "role": "assistant", "model": self._up.requested_model,
-            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage_body(estimate, 1, 0),
-        }}))
+        out.append(message_start(upstream_id, up=self._up, stats=self.stats, make_id=self._make_id))
 
     def _end(self, out: list[StreamEvent]) -> list[StreamEvent]:
         """Close every block, then message_delta (stop reason, usage) and message_stop."""
@@ -131,16 +128,8 @@ class OpenAIStreamTranslator:
         self._advance(out)
         has_tool = any(b.kind == "tool_use" and b.started for b in self._blocks)
         reason, sequence = stop_reason(list(self._finishes.values()), self._stop_string, has_tool)
-        inp, outp, cached = usage_or_estimate(self._usage, self._up.input_estimate, self._chars)
-        stats = self.stats
-        stats.input_tokens, stats.output_tokens, stats.cache_read_input_tokens = inp, outp, cached
-        stats.stop_reason, stats.finished = reason, True
-        out.append(StreamEvent("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": reason, "stop_sequence": sequence},
-            "usage": usage_body(inp, outp, cached),
-        }))
-        out.append(StreamEvent("message_stop", {"type": "message_stop"}))
+        usage = usage_body(*usage_or_estimate(self._usage, self._up.input_estimate, self._chars))
+        message_end(out, stats=self.stats, reason=reason, sequence=sequence, usage=usage)
         self._ended = True
         return out
 
@@ -279,7 +268,7 @@ class OpenAIStreamTranslator:
             if block.kind == "tool_use" and not block.args_seen:
                 self._chars += 2
                 out.append(self._delta(block, "{}"))
-            out.append(StreamEvent("content_block_stop", {"type": "content_block_stop", "index": block.index}))
+            out.append(block_stop(block.index))
             block.closed = True
             self._head += 1
 
@@ -288,16 +277,12 @@ class OpenAIStreamTranslator:
         self._next_index += 1
         block.started = True
         content: JSON
-        if block.kind == "text":
-            content = {"type": "text", "text": ""}
-        elif block.kind == "thinking":
-            content = {"type": "thinking", "thinking": "", "signature": ""}
+        if block.kind in ("text", "thinking"):
+            content = empty_block(block.kind)
         else:
             name = self._up.tool_names.get(block.name, block.name)
             content = {"type": "tool_use", "id": block.up_id or self._make_id("toolu_"), "name": name, "input": {}}
-        out.append(StreamEvent("content_block_start", {
-            "type": "content_block_start", "index": block.index, "content_block": content,
-        }))
+        out.append(block_start(block.index, content))
         self.stats.first_content = True
         for fragment in block.pending:
             out.append(self._delta(block, fragment))
@@ -305,6 +290,4 @@ class OpenAIStreamTranslator:
 
     def _delta(self, block: _Block, fragment: str) -> StreamEvent:
         delta_type, key = DELTA_TYPES[block.kind]
-        return StreamEvent("content_block_delta", {
-            "type": "content_block_delta", "index": block.index, "delta": {"type": delta_type, key: fragment},
-        })
+        return block_delta(block.index, delta_type, key, fragment)

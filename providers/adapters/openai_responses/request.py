@@ -14,17 +14,31 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
-from providers.adapters.openai_compat.common import IMAGE_TOKENS, upstream_name, upstream_tool_id
+from providers.adapters.common import (
+    billing_strip,
+    json_schema_format,
+    ledger_finish,
+    max_tokens_clamp,
+    user_id,
+)
+from providers.adapters.openai_compat.common import (
+    data_url,
+    image_url,
+    input_estimate,
+    params_drop,
+    tool_name,
+    tool_result_text,
+    upstream_tool_id,
+)
 from providers.adapters.openai_compat.request import (
-    BILLING_PREFIX,
     BUDGET_EFFORTS,
     EFFORTS,
     MOVED_IMAGE_NOTE,
     TOOL_CHOICES,
-    TOOL_ERROR_PREFIX,
 )
 from providers.adapters.openai_compat.schema import needs_sanitizing, sanitize_schema
 from providers.adapters.openai_responses.common import signature_decode
@@ -52,11 +66,7 @@ class _Ctx:
     images: int = 0
 
     def name(self, original: str) -> str:
-        name = upstream_name(original)
-        if name != original and name not in self.restore:
-            self.restore[name] = original
-            self.ledger.append(f"renamed tool {original} -> {name}")
-        return name
+        return tool_name(original, self.restore, self.ledger)
 
     def tool_id(self, original: str) -> str:
         target = self.target
@@ -89,25 +99,17 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
         stream=req.stream,
         tool_names=ctx.restore,
         ledger=ctx.ledger,
-        input_estimate=max(1, (len(raw) - ctx.image_chars) // 4 + ctx.images * IMAGE_TOKENS),
+        input_estimate=input_estimate(raw, ctx.image_chars, ctx.images),
         requested_model=str(body.get("model") or ""),
     )
 
 
 def _finish_ledger(req: ChatRequest, body: JSON, out: JSON, ctx: _Ctx) -> None:
-    dropped_params = sorted(p for p in ctx.target.drop_params if p in out)
-    for param in dropped_params:
-        del out[param]
-    out.update(ctx.target.extra_body)
-    if dropped_params:
-        ctx.ledger.append("dropped params: " + ", ".join(dropped_params))
+    params_drop(out, ctx.target.drop_params, ctx.target.extra_body, ctx.ledger)
     unsupported = [k for k in UNSUPPORTED if body.get(k) not in (None, [])]
-    unknown = sorted(k for k in body if k not in KNOWN_FIELDS)
-    if unsupported or unknown:
-        ctx.ledger.append("dropped fields: " + ", ".join(unsupported + unknown))
-    if req.beta:
-        ctx.ledger.append("dropped anthropic-beta: " + ",".join(req.beta))
-    ctx.ledger.extend(f"{what} x{n}" for what, n in ctx.counts.items())
+    ledger_finish(
+        ledger=ctx.ledger, body=body, known=KNOWN_FIELDS, beta=req.beta, counts=ctx.counts, dropped=unsupported,
+    )
 
 
 # -- input items ----------------------------------------------------------------------------------
@@ -138,16 +140,8 @@ def _system_texts(system: Any, ctx: _Ctx) -> list[str]:
     else:
         return []
     if ctx.target.drop_billing_header:
-        texts = [t for t in (_strip_billing(t, ctx) for t in texts) if t]
+        texts = [t for t in (billing_strip(t, ctx.ledger) for t in texts) if t]
     return texts
-
-
-def _strip_billing(text: str, ctx: _Ctx) -> str:
-    """Claude Code's per-request billing line defeats prefix caching; drop just that line."""
-    if not text.startswith(BILLING_PREFIX):
-        return text
-    ctx.ledger.append("dropped billing header line")
-    return text.partition("\n")[2].lstrip("\n")
 
 
 def _assistant(content: Any, items: list[JSON], ctx: _Ctx) -> None:
@@ -230,23 +224,7 @@ def _user(content: Any, items: list[JSON], ctx: _Ctx) -> None:
 
 
 def _tool_result(block: JSON, user_parts: list[JSON], ctx: _Ctx) -> JSON:
-    texts: list[str] = []
-    images: list[JSON] = []
-    content = block.get("content")
-    if isinstance(content, str):
-        texts.append(content)
-    elif isinstance(content, list):
-        for sub in content:
-            part = _part(sub, ctx) if isinstance(sub, dict) else None
-            if part is None:
-                continue
-            if part["type"] == "input_text":
-                texts.append(part["text"])
-            else:
-                images.append(part)
-    text = "\n".join(texts)
-    if block.get("is_error"):
-        text = TOOL_ERROR_PREFIX + text
+    text, images = tool_result_text(block, partial(_part, ctx=ctx), "input_text")
     output: str | list[JSON] = text
     if images and ctx.target.images_in_tool_results:
         output = ([{"type": "input_text", "text": text}] if text else []) + images
@@ -276,15 +254,12 @@ def _part(block: JSON, ctx: _Ctx) -> JSON | None:
 def _image(source: Any, ctx: _Ctx) -> JSON | None:
     if not isinstance(source, dict):
         return None
-    if source.get("type") == "base64":
-        data = source.get("data") or ""
-        ctx.image_chars += len(data)
-        url = f"data:{source.get('media_type') or 'image/png'};base64,{data}"
-    elif source.get("type") == "url" and source.get("url"):
-        url = source["url"]
-    else:
+    found = image_url(source)
+    if found is None:
         ctx.counts["dropped image sources"] += 1
         return None
+    url, chars = found
+    ctx.image_chars += chars
     ctx.images += 1
     return {"type": "input_image", "image_url": url, "detail": "auto"}
 
@@ -297,10 +272,9 @@ def _document(source: Any, block: JSON, ctx: _Ctx) -> JSON | None:
     if kind == "text":
         return {"type": "input_text", "text": str(source.get("data") or "")}
     if kind == "base64":
-        data = source.get("data") or ""
-        ctx.image_chars += len(data)
+        url, chars = data_url(source, "application/pdf")
+        ctx.image_chars += chars
         ctx.images += 1
-        url = f"data:{source.get('media_type') or 'application/pdf'};base64,{data}"
         return {"type": "input_file", "filename": block.get("title") or "document.pdf", "file_data": url}
     if kind == "url" and source.get("url"):
         return {"type": "input_file", "file_url": source["url"]}
@@ -316,20 +290,14 @@ def _params(body: JSON, out: JSON, ctx: _Ctx) -> None:
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or max_tokens <= 0:
         max_tokens = target.default_max_tokens
-    if target.max_tokens_cap and max_tokens > target.max_tokens_cap:
-        ctx.ledger.append(f"clamped max_tokens {max_tokens} -> {target.max_tokens_cap}")
-        max_tokens = target.max_tokens_cap
+    max_tokens = max_tokens_clamp(max_tokens, cap=target.max_tokens_cap, ledger=ctx.ledger)
     out["max_output_tokens"] = max_tokens
     for src, dst in PARAMS.items():
         if body.get(src) is not None:
             out[dst] = body[src]
-    metadata = body.get("metadata")
-    user = metadata.get("user_id") if isinstance(metadata, dict) else None
-    if isinstance(user, str) and user:
-        if 0 < len(user) <= target.user_max_len:
-            out["safety_identifier"] = user
-        else:
-            ctx.ledger.append("dropped metadata.user_id")
+    user = user_id(body, max_len=target.user_max_len, ledger=ctx.ledger)
+    if user is not None:
+        out["safety_identifier"] = user
 
 
 def _reasoning(body: JSON, out: JSON, ctx: _Ctx) -> None:
@@ -361,17 +329,10 @@ def _reasoning(body: JSON, out: JSON, ctx: _Ctx) -> None:
 def _text_format(body: JSON, out: JSON, ctx: _Ctx) -> None:
     """Structured outputs (Claude Code's session titles): output_config.format (or output_format)
     json_schema -> text.format, the Responses spelling of chat's response_format."""
-    config = body.get("output_config")
-    fmt = config.get("format") if isinstance(config, dict) else None
-    if fmt is None:
-        fmt = body.get("output_format")
-    if not isinstance(fmt, dict):
+    found = json_schema_format(body, ctx.ledger)
+    if found is None:
         return
-    schema = fmt.get("schema")
-    if fmt.get("type") != "json_schema" or not isinstance(schema, dict):
-        ctx.ledger.append(f"dropped output format {fmt.get('type')}")
-        return
-    name = str(fmt.get("name") or "output")
+    name, schema = found
     out["text"] = {"format": {"type": "json_schema", "name": name, "schema": schema, "strict": True}}
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from providers.adapters.base import JSON, ChatResponse, UpstreamRequest, dumps
+from providers.adapters.events import message_id, message_response
 from providers.adapters.openai_compat.common import new_id, usage_body
 from providers.adapters.openai_compat.errors import error_from_object
 from providers.adapters.openai_compat.response import parse_arguments
@@ -31,17 +32,10 @@ def translate_response(
         if isinstance(item, dict):
             refused = _item_blocks(item, up, content, make_id) or refused
     has_tool = any(b["type"] == "tool_use" for b in content)
-    upstream_id = body.get("id")
-    return ChatResponse({
-        "id": "msg_" + upstream_id if isinstance(upstream_id, str) and upstream_id else make_id("msg_"),
-        "type": "message",
-        "role": "assistant",
-        "model": up.requested_model,
-        "content": content,
-        "stop_reason": stop_reason(body, has_tool, refused),
-        "stop_sequence": None,
-        "usage": _usage(body.get("usage"), up, content),
-    }, status if 200 <= status < 300 else 200)
+    return message_response(
+        status, msg_id=message_id(body.get("id"), make_id), up=up, content=content,
+        reason=stop_reason(body, has_tool, refused), sequence=None, usage=_usage(body.get("usage"), up, content),
+    )
 
 
 def _item_blocks(item: Mapping[str, Any], up: UpstreamRequest, content: list[JSON],

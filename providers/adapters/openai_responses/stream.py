@@ -27,6 +27,16 @@ from providers.adapters.base import (
     UpstreamRequest,
     anthropic_error_event,
 )
+from providers.adapters.events import (
+    DELTA_TYPES,
+    TRUNCATED,
+    block_delta,
+    block_start,
+    block_stop,
+    empty_block,
+    message_end,
+    message_start,
+)
 from providers.adapters.openai_compat.common import new_id, usage_body
 from providers.adapters.openai_compat.errors import error_object_type
 from providers.adapters.openai_responses.common import (
@@ -37,12 +47,6 @@ from providers.adapters.openai_responses.common import (
     usage_or_estimate,
 )
 
-TRUNCATED = "upstream stream ended unexpectedly"
-DELTA_TYPES: dict[str, tuple[str, str]] = {
-    "text": ("text_delta", "text"),
-    "thinking": ("thinking_delta", "thinking"),
-    "tool_use": ("input_json_delta", "partial_json"),
-}
 ITEM_KINDS: dict[str, str] = {"message": "text", "reasoning": "thinking", "function_call": "tool_use"}
 
 
@@ -113,13 +117,7 @@ class ResponsesStreamTranslator:
     def _start(self, response: Any, out: list[StreamEvent]) -> None:
         self._started = True
         upstream_id = response.get("id") if isinstance(response, Mapping) else None
-        msg_id = "msg_" + upstream_id if isinstance(upstream_id, str) and upstream_id else self._make_id("msg_")
-        estimate = self._up.input_estimate
-        self.stats.input_tokens = estimate
-        out.append(StreamEvent("message_start", {"type": "message_start", "message": {
-            "id": msg_id, "type": "message", "role": "assistant", "model": self._up.requested_model,
-            "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage_body(estimate, 1, 0),
-        }}))
+        out.append(message_start(upstream_id, up=self._up, stats=self.stats, make_id=self._make_id))
 
     def _created(self, data: Mapping[str, Any], out: list[StreamEvent]) -> None:
         return  # message_start went out in feed()
@@ -130,16 +128,8 @@ class ResponsesStreamTranslator:
         response = data.get("response")
         response = response if isinstance(response, Mapping) else {}
         reason = stop_reason(response, self._has_tool, self._refused)
-        inp, outp, cached = usage_or_estimate(response.get("usage"), self._up.input_estimate, self._chars)
-        stats = self.stats
-        stats.input_tokens, stats.output_tokens, stats.cache_read_input_tokens = inp, outp, cached
-        stats.stop_reason, stats.finished = reason, True
-        out.append(StreamEvent("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": reason, "stop_sequence": None},
-            "usage": usage_body(inp, outp, cached),
-        }))
-        out.append(StreamEvent("message_stop", {"type": "message_stop"}))
+        usage = usage_body(*usage_or_estimate(response.get("usage"), self._up.input_estimate, self._chars))
+        message_end(out, stats=self.stats, reason=reason, sequence=None, usage=usage)
         self._ended = True
 
     def _failed(self, data: Mapping[str, Any], out: list[StreamEvent]) -> None:
@@ -196,10 +186,7 @@ class ResponsesStreamTranslator:
             self._put(block, summary_text(item), out)
         if item.get("encrypted_content"):
             self._open(block, out)
-            out.append(StreamEvent("content_block_delta", {
-                "type": "content_block_delta", "index": block.index,
-                "delta": {"type": "signature_delta", "signature": signature_encode(item)},
-            }))
+            out.append(block_delta(block.index, "signature_delta", "signature", signature_encode(item)))
 
     def _text_delta(self, data: Mapping[str, Any], out: list[StreamEvent]) -> None:
         self._put(self._current("text", data, out), _str(data.get("delta")), out)
@@ -258,9 +245,7 @@ class ResponsesStreamTranslator:
         block.sent = True
         self._chars += len(fragment)
         delta_type, key = DELTA_TYPES[block.kind]
-        out.append(StreamEvent("content_block_delta", {
-            "type": "content_block_delta", "index": block.index, "delta": {"type": delta_type, key: fragment},
-        }))
+        out.append(block_delta(block.index, delta_type, key, fragment))
 
     def _open(self, block: _Block, out: list[StreamEvent]) -> None:
         if block.index >= 0:
@@ -268,17 +253,13 @@ class ResponsesStreamTranslator:
         block.index = self._next_index
         self._next_index += 1
         content: JSON
-        if block.kind == "text":
-            content = {"type": "text", "text": ""}
-        elif block.kind == "thinking":
-            content = {"type": "thinking", "thinking": "", "signature": ""}
+        if block.kind in ("text", "thinking"):
+            content = empty_block(block.kind)
         else:
             self._has_tool = True
             name = self._up.tool_names.get(block.name, block.name)
             content = {"type": "tool_use", "id": block.up_id or self._make_id("toolu_"), "name": name, "input": {}}
-        out.append(StreamEvent("content_block_start", {
-            "type": "content_block_start", "index": block.index, "content_block": content,
-        }))
+        out.append(block_start(block.index, content))
         self.stats.first_content = True
 
     def _close(self, out: list[StreamEvent]) -> None:
@@ -287,11 +268,8 @@ class ResponsesStreamTranslator:
             return
         if block.kind == "tool_use" and not block.sent:
             self._chars += 2
-            out.append(StreamEvent("content_block_delta", {
-                "type": "content_block_delta", "index": block.index,
-                "delta": {"type": "input_json_delta", "partial_json": "{}"},
-            }))
-        out.append(StreamEvent("content_block_stop", {"type": "content_block_stop", "index": block.index}))
+            out.append(block_delta(block.index, "input_json_delta", "partial_json", "{}"))
+        out.append(block_stop(block.index))
 
 
 def _index(data: Mapping[str, Any]) -> int:
