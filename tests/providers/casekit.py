@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from providers.adapters.base import Target
+from providers.adapters.base import StreamEvent, Target, UpstreamRequest
 
 CASES_ROOT = Path(__file__).resolve().parent / "cases"
 ABSENT = "<absent>"  # in an expected subset: the key must be missing
@@ -48,3 +48,23 @@ def assert_subset(expected: Any, actual: Any, path: str = "$") -> None:
             assert_subset(e, a, f"{path}[{i}]")
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+def stream_upstream(meta: dict[str, Any], *, model: str | None = None) -> UpstreamRequest:
+    """The streaming UpstreamRequest a transcript's ``meta`` describes (model, tool names, estimate)."""
+    return UpstreamRequest(url="", body=b"", headers={}, stream=True,
+                           requested_model=model or meta.get("model", "claude-x"),
+                           tool_names=meta.get("tool_names", {}), input_estimate=meta.get("input_estimate", 100))
+
+
+def stream_replay(parser: Any, translator: Any, chunks: Any) -> tuple[list[list[Any]], Any]:
+    """Feed ``chunks`` through a framer and a stream translator as the gateway does, then flush both:
+    the events as ``[name, data]`` pairs and the translator's stats."""
+    out: list[StreamEvent] = []
+    for chunk in chunks:
+        for event in parser.feed(chunk):
+            out += translator.feed(event)
+    for event in parser.flush():
+        out += translator.feed(event)
+    out += translator.flush()
+    return [[e.event, e.data] for e in out], translator.stats

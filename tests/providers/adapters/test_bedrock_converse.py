@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from providers.adapters import KIND_LABELS, REGISTRY
-from providers.adapters.base import AdapterError, ChatRequest, StreamEvent, Target, UpstreamRequest, loads
+from providers.adapters.base import AdapterError, ChatRequest, Target, UpstreamRequest, loads
 from providers.adapters.bedrock_converse import BedrockConverseAdapter
 from providers.adapters.bedrock_converse.common import family_of
 from providers.adapters.bedrock_converse.request import model_id, upstream_url
@@ -27,7 +27,7 @@ from tests.providers.adapters.test_openai_compat import (
     tool_inputs,
     typical_claude_code_request,
 )
-from tests.providers.casekit import assert_subset
+from tests.providers.casekit import assert_subset, stream_replay, stream_upstream
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "cases" / "bedrock_converse"
@@ -200,17 +200,9 @@ META = {"text_then_parallel_tools": {"tool_names": {"mcp__x_abcdef12": "mcp__x.y
 
 def replay(name, chunks):
     meta = META.get(name, {})
-    up = UpstreamRequest(url="", body=b"", headers={}, stream=True, requested_model="claude-x",
-                         tool_names=meta.get("tool_names", {}), input_estimate=100)
+    up = stream_upstream({**meta, "input_estimate": 100}, model="claude-x")
     parser, translator = event_parser_for("bedrock_converse"), ConverseStreamTranslator(up, counter_ids())
-    out: list[StreamEvent] = []
-    for chunk in chunks:
-        for event in parser.feed(chunk):
-            out += translator.feed(event)
-    for event in parser.flush():
-        out += translator.feed(event)
-    out += translator.flush()
-    return [[e.event, e.data] for e in out], translator.stats
+    return stream_replay(parser, translator, chunks)
 
 
 def expected_for(path):

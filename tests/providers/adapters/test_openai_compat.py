@@ -16,7 +16,7 @@ from providers.adapters.openai_compat.response import translate_response
 from providers.adapters.openai_compat.stream import OpenAIStreamTranslator
 from providers.sse import SSEParser
 from tests.providers import casekit
-from tests.providers.casekit import assert_subset
+from tests.providers.casekit import assert_subset, stream_replay, stream_upstream
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "cases" / "openai_compat"
@@ -259,18 +259,9 @@ TRANSCRIPT_FILES = sorted(TRANSCRIPTS.glob("*.sse"))
 
 
 def replay(raw, meta, chunks):
-    up = UpstreamRequest(url="", body=b"", headers={}, stream=True, requested_model=meta.get("model", "claude-x"),
-                         tool_names=meta.get("tool_names", {}), input_estimate=meta.get("input_estimate", 100))
+    up = stream_upstream(meta)
     translator = OpenAIStreamTranslator(up, counter_ids())
-    parser = SSEParser()
-    out: list[StreamEvent] = []
-    for chunk in chunks:
-        for event in parser.feed(chunk):
-            out += translator.feed(event)
-    for event in parser.flush():
-        out += translator.feed(event)
-    out += translator.flush()
-    return [[e.event, e.data] for e in out], translator.stats
+    return stream_replay(SSEParser(), translator, chunks)
 
 
 def expected_for(path):

@@ -22,7 +22,7 @@ from tests.providers.adapters.test_openai_compat import (
     tool_inputs,
     typical_claude_code_request,
 )
-from tests.providers.casekit import assert_subset
+from tests.providers.casekit import assert_subset, stream_replay, stream_upstream
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "cases" / "openai_responses"
@@ -189,18 +189,9 @@ TRANSCRIPT_FILES = sorted(TRANSCRIPTS.glob("*.sse"))
 
 
 def replay(meta, chunks):
-    up = UpstreamRequest(url="", body=b"", headers={}, stream=True, requested_model=meta.get("model", "claude-x"),
-                         tool_names=meta.get("tool_names", {}), input_estimate=meta.get("input_estimate", 100))
+    up = stream_upstream(meta)
     translator = ResponsesStreamTranslator(up, counter_ids())
-    parser = SSEParser()
-    out: list[StreamEvent] = []
-    for chunk in chunks:
-        for event in parser.feed(chunk):
-            out += translator.feed(event)
-    for event in parser.flush():
-        out += translator.feed(event)
-    out += translator.flush()
-    return [[e.event, e.data] for e in out], translator.stats
+    return stream_replay(SSEParser(), translator, chunks)
 
 
 def expected_for(path):
