@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 # usage_body lives with the other Anthropic event builders; many modules import it from here
 from providers.adapters.events import usage_body as usage_body
@@ -99,6 +100,29 @@ def image_url(source: Mapping[str, Any]) -> tuple[str, int] | None:
     if source.get("type") == "url" and source.get("url"):
         return source["url"], 0
     return None
+
+
+class ImageTally(Protocol):
+    """What a request translation counts about images (for the ledger and the input estimate)."""
+
+    counts: Counter[str]
+    image_chars: int
+    images: int
+
+
+def image_url_counted(source: Any, tally: ImageTally) -> str | None:
+    """The URL of an Anthropic image source, counted on ``tally``; None (and counted as dropped)
+    when the source has neither inline data nor a URL."""
+    if not isinstance(source, dict):
+        return None
+    found = image_url(source)
+    if found is None:
+        tally.counts["dropped image sources"] += 1
+        return None
+    url, chars = found
+    tally.image_chars += chars
+    tally.images += 1
+    return url
 
 
 def tool_result_text(

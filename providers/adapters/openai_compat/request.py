@@ -21,7 +21,7 @@ from providers.adapters.common import (
 )
 from providers.adapters.openai_compat.common import (
     data_url,
-    image_url,
+    image_url_counted,
     input_estimate,
     params_drop,
     tool_result_text,
@@ -281,16 +281,8 @@ def _part(block: JSON, ctx: _Ctx) -> JSON | None:
 
 
 def _image(source: Any, ctx: _Ctx) -> JSON | None:
-    if not isinstance(source, dict):
-        return None
-    found = image_url(source)
-    if found is None:
-        ctx.counts["dropped image sources"] += 1
-        return None
-    url, chars = found
-    ctx.image_chars += chars
-    ctx.images += 1
-    return {"type": "image_url", "image_url": {"url": url}}
+    url = image_url_counted(source, ctx)
+    return None if url is None else {"type": "image_url", "image_url": {"url": url}}
 
 
 def _document(block: JSON, ctx: _Ctx) -> JSON | None:

@@ -27,7 +27,7 @@ from providers.adapters.common import (
 )
 from providers.adapters.openai_compat.common import (
     data_url,
-    image_url,
+    image_url_counted,
     input_estimate,
     params_drop,
     tool_name,
@@ -252,16 +252,8 @@ def _part(block: JSON, ctx: _Ctx) -> JSON | None:
 
 
 def _image(source: Any, ctx: _Ctx) -> JSON | None:
-    if not isinstance(source, dict):
-        return None
-    found = image_url(source)
-    if found is None:
-        ctx.counts["dropped image sources"] += 1
-        return None
-    url, chars = found
-    ctx.image_chars += chars
-    ctx.images += 1
-    return {"type": "input_image", "image_url": url, "detail": "auto"}
+    url = image_url_counted(source, ctx)
+    return None if url is None else {"type": "input_image", "image_url": url, "detail": "auto"}
 
 
 def _document(source: Any, block: JSON, ctx: _Ctx) -> JSON | None:
