@@ -20,13 +20,15 @@ from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
+from clients.models import ClientKey
 from dashboard.models import FallbackEvent, RequestAttempt, RequestLog
-from providers.catalog import SEVERITY, HealthInputs, health_reasons, provider_state
-from providers.circuit import Circuit, status_label
+from gateway.catalog import SEVERITY, HealthInputs, health_reasons, provider_state
 from providers.client import credential_missing
-from providers.models import CircuitState, ClientKey, Provider
-from proxy_project.outage import REDIS, REDIS_ERRORS
-from routing.selectors import provider_config
+from providers.models import Provider
+from providers.selectors import provider_config
+from routing.breaker import Circuit, status_label
+from routing.models import CircuitState
+from runtime.outage import REDIS, REDIS_ERRORS
 
 RECENT_REQUESTS = 50
 RECENT_FALLBACKS = 20
@@ -424,7 +426,7 @@ async def arequest_totals(now: datetime | None = None) -> Totals:
 def redis_unreachable() -> bool:
     """True when the gateway uses Redis and Redis does not answer (sync; views and snapshots).
 
-    While it is down and in its back-off (proxy_project/outage.py) no call is made; otherwise one
+    While it is down and in its back-off (runtime/outage.py) no call is made; otherwise one
     cheap GET tells. Without REDIS_URL there is nothing to be unreachable."""
     cache = caches["default"]
     if isinstance(cache, LocMemCache):

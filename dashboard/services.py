@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from clients.models import ClientKey
 from dashboard import console, fragments, metrics
 from dashboard.durable import DatabaseDown, rows_write
 from dashboard.models import FallbackEvent, RequestAttempt, RequestLog
@@ -33,12 +34,11 @@ from dashboard.selectors import (
     provider_health_summary,
     request_row,
 )
-from providers.models import ClientKey
-from providers.redaction import redact_known
-from proxy_project import memory
-from proxy_project.dbconn import connections_cleaned
-from proxy_project.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
 from routing.services import fingerprint_sightings_aflush
+from runtime import memory
+from runtime.dbconn import connections_cleaned
+from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
+from runtime.redaction import redact_known
 
 logger = logging.getLogger("gateway.logs")
 
@@ -126,6 +126,26 @@ def _refusals_seal() -> None:
         slot.row = None
         if slot.second < now:
             del _refusals[key]
+
+
+class LogSink:
+    """gateway.records' sink (installed in dashboard/apps.py): the request path's records become
+    queued rows, metrics and console lines."""
+
+    def request(self, *, client_name: str, fields: dict[str, Any]) -> None:
+        _queue(fields, client_name)
+
+    def refusal(self, *, key_id: int | None, client_name: str, status: int, reason: str, endpoint: str) -> None:
+        refusal_record(key_id=key_id, client_name=client_name, status=status, reason=reason, endpoint=endpoint)
+
+    def fallback(self, *, fields: dict[str, Any]) -> None:
+        fallback_event_record(**fields)
+
+
+def status_changed_receive(*, provider_ids: Collection[int] = (), provider_id: int | None = None,
+                           **_signal: Any) -> None:
+    """Receiver of providers' provider_probed / provider_status_changed: redraw those providers."""
+    dashboard_status_send(provider_ids=set(provider_ids) | ({provider_id} if provider_id is not None else set()))
 
 
 def fallback_event_record(**fields: Any) -> None:

@@ -7,8 +7,8 @@ import gc
 
 import pytest
 
-from proxy_project import dbconn, memory
 from proxy_project.handlers import INFLIGHT, BodyRefused, _read_body, edge_precheck
+from runtime import dbconn, memory
 
 BODY = {"model": "claude-sonnet-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from channels.layers import channel_layers
 
-from dashboard import health, metrics, services
+from dashboard import metrics, services
+from gateway import health
 
 
 @pytest.fixture(autouse=True)

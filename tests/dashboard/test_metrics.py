@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.console import HandledResponses, line_format
 from dashboard.metrics import Traffic, attempt_failed
-from providers.catalog import HealthInputs, health_reasons, provider_state
+from gateway.catalog import HealthInputs, health_reasons, provider_state
 from tests.fakes import FakeOpenAI
 
 BODY = {"model": "claude-sonnet-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}

@@ -28,7 +28,7 @@ async def test_dashboard_events_are_not_rendered_without_viewers(monkeypatch):
 async def test_a_row_the_database_refuses_costs_no_other_row(client_key):
     """A client key deleted while its request ran (foreign key) fails the batch; row by row, every
     row is written, that one without its key."""
-    from providers.models import ClientKey
+    from clients.models import ClientKey
 
     key = await ClientKey.objects.aget(name="tests")
     services.request_log_record(requested_model="a", status=200, client_key_id=key.pk)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from dashboard import selectors
 from dashboard.models import RequestLog
-from providers.models import CircuitState
+from routing.models import CircuitState
 from tests.conftest import make_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,7 +79,7 @@ def test_provider_health_cooling_down_when_rate_limited():
 
 
 def test_request_totals_per_provider_and_key_for_hour_and_day():
-    from providers.services.keys import client_key_create
+    from clients.services import client_key_create
 
     key, _ = client_key_create(name="alice")
     now = timezone.now()

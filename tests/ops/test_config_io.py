@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from configuration.services import ConfigError, ConfigErrors, config_export, config_import, config_load
 from providers.models import Provider
-from providers.services.config_io import ConfigError, ConfigErrors, config_export, config_import, config_load
 from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
 
 HASH_A = "a" * 64

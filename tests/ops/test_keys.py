@@ -13,9 +13,9 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from providers.auth import client_key_cache_clear
-from providers.models import ClientKey
-from providers.services.keys import (
+from clients.auth import client_key_cache_clear
+from clients.models import ClientKey
+from clients.services import (
     DuplicateKeyName,
     client_key_create,
     client_key_name_free,
@@ -148,7 +148,7 @@ def test_rotation_is_recorded_in_the_audit_trail():
 
     old, _ = client_key_create(name="ci")
     new, _ = client_key_rotate(key_id=old.pk, grace_seconds=60)
-    entries = AuditEntry.objects.filter(model="providers.ClientKey")
+    entries = AuditEntry.objects.filter(model="clients.ClientKey")
     renamed = entries.get(object_id=str(old.pk), action=AuditEntry.Action.UPDATE)
     assert set(renamed.changes) == {"name", "expires_at"} and renamed.changes["name"]["old"] == "ci"
     assert entries.filter(object_id=str(new.pk), action=AuditEntry.Action.CREATE).exists()

@@ -8,9 +8,9 @@ import time
 import pytest
 from django.core.cache import cache
 
-from providers.auth import ClientIdentity
-from providers.limits import counter_keys, limits_cache_clear, limits_check, usage_add
-from providers.models import ClientKey
+from clients.auth import ClientIdentity
+from clients.models import ClientKey
+from clients.quotas import counter_keys, limits_cache_clear, limits_check, usage_add
 from tests.fakes import Reply, openai_completion
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -107,7 +107,7 @@ async def test_anonymous_open_access_has_no_limits():
 
 async def test_limits_count_per_process_while_redis_is_unreachable(client_key, settings, caplog):
     """A Redis on a closed port: the key is still limited (here), one warning, no exception."""
-    from providers.limits import limits_fallback_clear
+    from clients.quotas import limits_fallback_clear
     from tests.support.gateway import free_port
 
     limits_fallback_clear()
@@ -127,7 +127,7 @@ async def test_limits_count_per_process_while_redis_is_unreachable(client_key, s
 
 
 async def test_outage_backs_off_and_logs_once_per_outage(caplog):
-    from proxy_project.outage import Outage
+    from runtime.outage import Outage
 
     now = [100.0]
     outage = Outage("Thing", "falling back", clock=lambda: now[0])

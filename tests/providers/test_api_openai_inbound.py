@@ -275,8 +275,8 @@ async def test_chat_request_log_records_endpoint_and_usage(openai_up, openai_sdk
 
 
 async def test_relay_turns_pings_into_comments_and_closing_it_closes_the_provider_stream():
-    from providers.api_openai import _relay
-    from providers.inbound import AnthropicToOpenAIStream
+    from gateway.api.openai import _relay
+    from gateway.inbound import AnthropicToOpenAIStream
 
     closed = []
 

@@ -380,7 +380,7 @@ def test_fuzzed_chat_completions_bodies_never_get_a_5xx(live, body):
 
 
 def test_body_parse_returns_the_decoded_dict_unchanged():
-    from providers.validation import MESSAGES, body_parse
+    from gateway.validation import MESSAGES, body_parse
 
     body = claude_code_body()
     raw = json.dumps(body).encode()
@@ -390,7 +390,7 @@ def test_body_parse_returns_the_decoded_dict_unchanged():
 def test_depth_limit_is_what_orjson_can_write_back_with_headroom():
     import orjson
 
-    from providers.validation import MAX_DEPTH, MESSAGES, BadRequest, body_parse
+    from gateway.validation import MAX_DEPTH, MESSAGES, BadRequest, body_parse
 
     def deep(levels):  # ``levels`` nested containers in all, the body included
         return {**MSG, "metadata": {"user_id": "u", "x": json.loads("[" * (levels - 2) + "]" * (levels - 2))}}

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from providers import client as upstream_client
-from providers.models import CircuitState
+from routing.models import CircuitState
 from tests.conftest import amake_provider, amake_tiers
 from tests.fakes import FakeOpenAI, Reply, openai_completion
 

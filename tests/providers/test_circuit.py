@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.circuit import (
+from routing.breaker import (
     Circuit,
     Policy,
     admission,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.models import CircuitState
+from routing.models import CircuitState
 from tests.conftest import amake_provider, amake_tiers
 from tests.fakes import FakeOpenAI, Reply, openai_text_chunks
 from tests.fakes.anthropic_server import anthropic_stream_events

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from providers.adapters.base import StreamEvent
-from providers.inbound import (
+from gateway.inbound import (
     AnthropicToOpenAIStream,
     InboundError,
     error_to_openai,
@@ -15,6 +14,7 @@ from providers.inbound import (
     openai_status,
     to_anthropic,
 )
+from providers.adapters.base import StreamEvent
 from providers.sse import SSEParser
 from tests.providers.casekit import ABSENT, assert_subset
 
