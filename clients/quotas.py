@@ -31,7 +31,6 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from clients.auth import ClientIdentity
 from clients.models import ClientKey
-from providers.adapters.base import AdapterError
 from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
 
 PREFIX = "gwlim"
@@ -112,7 +111,7 @@ def _incr(cache: BaseCache, key: str, delta: int, ttl: int) -> int:
         return int(cache.incr(key, delta))
 
 
-def _check(cache: BaseCache, limits: Limits, key_id: int, now: float) -> AdapterError | None:
+def _check(cache: BaseCache, limits: Limits, key_id: int, now: float) -> OverLimit | None:
     """Count one request against the key's windows (sync: one thread hop for a remote cache)."""
     keys = counter_keys(key_id, now)
     if limits.tokens_per_day is not None:
@@ -135,11 +134,20 @@ def _check(cache: BaseCache, limits: Limits, key_id: int, now: float) -> Adapter
     return None
 
 
-def _refusal(what: str, retry_after: float) -> AdapterError:
-    return AdapterError(
-        f"this client key has reached its limit of {what}; try again later",
-        status=429, error_type="rate_limit_error", retry_after=max(1.0, retry_after),
-    )
+@dataclass(frozen=True, slots=True)
+class OverLimit:
+    """A key past one of its limits: the request is refused with 429 ``rate_limit_error``."""
+
+    message: str
+    retry_after: float
+    reason: str  # "rate_limit" (requests per minute/day) or "budget" (tokens)
+    status: int = 429
+    error_type: str = "rate_limit_error"
+
+
+def _refusal(what: str, retry_after: float) -> OverLimit:
+    return OverLimit(f"this client key has reached its limit of {what}; try again later",
+                     retry_after=max(1.0, retry_after), reason="budget" if "token" in what else "rate_limit")
 
 
 def _local(cache: BaseCache) -> bool:
@@ -154,7 +162,7 @@ def _remote() -> BaseCache | None:
     return cache
 
 
-def _check_shared(cache: BaseCache, limits: Limits, key_id: int, now: float) -> AdapterError | None:
+def _check_shared(cache: BaseCache, limits: Limits, key_id: int, now: float) -> OverLimit | None:
     """_check on Redis, or on the per-process fallback when Redis fails (sync; in a thread)."""
     try:
         result = _check(cache, limits, key_id, now)
@@ -175,7 +183,7 @@ def _incr_shared(cache: BaseCache, key: str, delta: int, ttl: int) -> int:
     return value
 
 
-async def limits_check(identity: ClientIdentity) -> AdapterError | None:
+async def limits_check(identity: ClientIdentity) -> OverLimit | None:
     """None when ``identity`` may send one more request now, else a 429 ``rate_limit_error``.
 
     Keys without limits (the common case) cost one in-process dict lookup.

@@ -10,7 +10,7 @@ only hashes are stored.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,6 @@ from providers.client import credential_missing
 from providers.models import Provider
 from providers.selectors import provider_config
 from proxy_project.encryption import secrets_readable_ensure
-from runtime.secrets_store import Output, credentials_emit
 
 
 @dataclass
@@ -91,10 +90,3 @@ def broker_folders_ensure() -> None:
     for folder in settings.CELERY_BROKER_TRANSPORT_OPTIONS.values():
         if isinstance(folder, str):
             Path(folder).mkdir(parents=True, exist_ok=True)
-
-
-def credentials_show(*, out: Output, what: str, lines: Sequence[str]) -> Path | None:
-    """Show credentials once: on a terminal as they are; otherwise (a log file, a pipe, docker
-    compose logs) in a mode-0600 file under GATEWAY_HOME/credentials whose path is shown.
-    Returns that path, or None."""
-    return credentials_emit(out=out, home=Path(settings.GATEWAY_HOME), what=what, lines=lines)

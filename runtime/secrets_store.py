@@ -165,3 +165,12 @@ def credentials_emit(*, out: Output, home: Path, what: str, lines: Sequence[str]
         f.write("".join(line + "\n" for line in lines))
     out.write(f"Credentials (shown once) written to {path} (mode 0600), not here: this output is not a terminal\n")
     return path
+
+
+def credentials_show(*, out: Output, what: str, lines: Sequence[str]) -> Path | None:
+    """Show credentials once: on a terminal as they are; otherwise (a log file, a pipe, docker
+    compose logs) in a mode-0600 file under GATEWAY_HOME/credentials whose path is shown.
+    Returns that path, or None."""
+    from django.conf import settings
+
+    return credentials_emit(out=out, home=Path(settings.GATEWAY_HOME), what=what, lines=lines)

@@ -101,9 +101,10 @@ async def inbound_call(
     identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
     limited = await limits_check(identity)
     if limited is not None:  # counted as throttled for the key (a RequestLog row with a refusal)
-        reason = "budget" if "token" in limited.message else "rate_limit"
-        refusal_record(key_id=identity.key_id, client_name=identity.name, status=429, reason=reason, endpoint=endpoint)
-        return error_outcome(limited)
+        refusal_record(key_id=identity.key_id, client_name=identity.name, status=limited.status,
+                       reason=limited.reason, endpoint=endpoint)
+        return error_outcome(AdapterError(limited.message, status=limited.status, error_type=limited.error_type,
+                                          retry_after=limited.retry_after))
     ctx = CallContext(
         client=identity,
         endpoint=endpoint,

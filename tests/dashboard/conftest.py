@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from channels.layers import channel_layers
 
-from dashboard import metrics, services
+from dashboard import services
 from gateway import health
+from gateway.traffic import TRAFFIC
 
 
 @pytest.fixture(autouse=True)
@@ -15,7 +16,7 @@ def _fresh_channel_layer():
     services.DATABASE.reset()
     services._refusals.clear()
     services._attempts_left.clear()
-    metrics.TRAFFIC.clear()
+    TRAFFIC.clear()
     health._probes.update(at=0.0, rows={})
     yield
     services.DATABASE.reset()

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from audit.commands import AuditedCommand
 from clients.services import staff_token_create
-from proxy_project.bootstrap import credentials_show
+from runtime.secrets_store import credentials_show
 
 
 class Command(AuditedCommand):

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError, CommandParser
 from audit.commands import AuditedCommand
 from clients.models import ClientKey
 from clients.services import client_key_create, client_key_rotate
-from proxy_project.bootstrap import credentials_show
+from runtime.secrets_store import credentials_show
 
 
 class Command(AuditedCommand):

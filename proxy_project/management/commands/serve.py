@@ -9,9 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from proxy_project.bootstrap import Prepared, credentials_show, gateway_prepare
+from proxy_project.bootstrap import Prepared, gateway_prepare
 from proxy_project.encryption import SecretsUnreadable
 from proxy_project.supervisor import Supervisor, celery_argv, daphne_argv, daphne_endpoint, listen_sockets
+from runtime.secrets_store import credentials_show
 
 # What N processes without Redis do not share (everything else lives in the database).
 PER_PROCESS_NOTE = (
