@@ -5,7 +5,15 @@ with ``PriceTable.with_overrides``; ``cost(usage, table.lookup(provider, model))
 for one request, or None when the price is unknown.
 """
 
-from providers.pricing.cost import CostBreakdown, TokenUsage, Usage, cost, cost_breakdown, format_usd
+from providers.pricing.cost import (
+    CostBreakdown,
+    TokenUsage,
+    Usage,
+    cost,
+    cost_breakdown,
+    cost_ceiling,
+    format_usd,
+)
 from providers.pricing.table import LongContext, Price, PriceMatch, PriceTable, default_table, normalise_model
 
 __all__ = [
@@ -18,6 +26,7 @@ __all__ = [
     "Usage",
     "cost",
     "cost_breakdown",
+    "cost_ceiling",
     "default_table",
     "format_usd",
     "normalise_model",

@@ -139,6 +139,22 @@ def cost(usage: Usage, price: Price | None) -> Decimal | None:
     return None if found is None else found.total
 
 
+def cost_ceiling(price: Price | None, *, prompt_tokens: int, max_output_tokens: int) -> Decimal | None:
+    """The most a request can cost before it is sent (for money budgets): every prompt token at
+    the dearest input-side rate (a cache write can cost more than plain input), ``max_tokens``
+    of output, in the tier the prompt size selects. None when the price is unknown."""
+    if price is None:
+        return None
+    if prompt_tokens < 0 or max_output_tokens < 0:
+        raise ValueError("token counts must be >= 0")
+    tier = price.for_prompt(prompt_tokens)
+    dearest = max(tier.input, tier.cache_write, tier.cache_write_1h or tier.cache_write)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        total = (prompt_tokens * dearest + max_output_tokens * tier.output) / PER_TOKENS
+        return total.quantize(MICRO, rounding=ROUND_HALF_UP)
+
+
 def format_usd(amount: Decimal | None) -> str:
     """``$0.012345`` style for logs and tables; ``unknown`` for an unpriced request."""
     return "unknown" if amount is None else f"${amount.quantize(MICRO, rounding=ROUND_HALF_UP)}"

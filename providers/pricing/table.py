@@ -87,13 +87,14 @@ class Price:
         if "input" not in data or "output" not in data:
             raise ValueError(f"{where}: input and output prices are required")
         base = _decimal(data["input"], f"{where}.input")
+        write, read = data.get("cache_write"), data.get("cache_read")  # None (a blank admin field): omitted
         write_1h = data.get("cache_write_1h")
         long = data.get("long_context")
         return cls(
             input=base,
             output=_decimal(data["output"], f"{where}.output"),
-            cache_write=_decimal(data.get("cache_write", base), f"{where}.cache_write"),
-            cache_read=_decimal(data.get("cache_read", base), f"{where}.cache_read"),
+            cache_write=base if write is None else _decimal(write, f"{where}.cache_write"),
+            cache_read=base if read is None else _decimal(read, f"{where}.cache_read"),
             cache_write_1h=None if write_1h is None else _decimal(write_1h, f"{where}.cache_write_1h"),
             long_context=None if long is None else LongContext.from_dict(long, where=f"{where}.long_context"),
         )
@@ -139,7 +140,7 @@ class PriceMatch:
     price: Price
     key: str
     provider: str | None  # None: a provider-independent row
-    exact: bool
+    exact: bool  # the normalised id is the key itself (not a dated or versioned spelling of it)
 
 
 def _scope(rows: Mapping[str, Price]) -> dict[str, Price]:

@@ -15,6 +15,7 @@ from providers.pricing import (
     TokenUsage,
     cost,
     cost_breakdown,
+    cost_ceiling,
     default_table,
     format_usd,
     normalise_model,
@@ -44,6 +45,10 @@ LOOKUPS = [
     (None, "claude-opus-4-0", "claude-opus-4-0"),
     (None, "claude-3-5-haiku-latest", "claude-3-5-haiku"),
     (None, "claude-sonnet-4-5[1m]", "claude-sonnet-4-5"),
+    (None, "claude-opus-5-5", "claude-opus-5-5"),
+    (None, "claude-sonnet-5-5[1m]", "claude-sonnet-5-5"),
+    (None, "claude-fable-5-1", "claude-fable-5-1"),
+    (None, "claude-fable-5", "claude-fable-5"),
     # Bedrock: vendor and cross-region prefixes, version tags, inference-profile ARNs
     ("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
     ("bedrock", "us.anthropic.claude-opus-4-1-20250805-v1:0", "claude-opus-4-1"),
@@ -75,7 +80,8 @@ LOOKUPS = [
     ("mistral", "codestral-2508", "codestral-2508"),
     # unknown: another version or variant never falls back to a shorter key's price
     (None, "claude-opus-4-9", None),
-    (None, "claude-opus-5-5", None),
+    (None, "claude-opus-5-7", None),
+    (None, "claude-mythos-5", None),  # limited availability: no public list price here
     ("openai", "gpt-5.5", None),
     ("openai", "o3-pro", None),
     ("openai", "o3-mini", None),
@@ -203,6 +209,14 @@ def test_cost_long_context_tier_prices_the_whole_request():
     assert not cost_breakdown(at, SONNET_45).long_context
 
 
+def test_cost_haiku_55_prompt_length_tier():
+    haiku = default_table().lookup("anthropic", "claude-haiku-5-5")
+    short = TokenUsage(input_tokens=1_000, output_tokens=1_000, cache_read_input_tokens=99_000)
+    long = TokenUsage(input_tokens=1_000, output_tokens=1_000, cache_read_input_tokens=99_001)
+    assert cost(short, haiku) == D("0.001590")  # 100 + 500 + 990 µ$
+    assert cost(long, haiku) == D("0.007950")  # 500 + 2500 + 4950.05 µ$, rounded once
+
+
 def test_cost_gemini_long_prompt_counts_cached_tokens():
     pro = default_table().lookup("gemini", "gemini-2.5-pro")
     usage = TokenUsage(input_tokens=150_000, output_tokens=2_000, cache_read_input_tokens=100_000)
@@ -261,6 +275,18 @@ def test_cost_refuses_negative_counts(bad):
         cost(bad, SONNET_45)
 
 
+def test_cost_ceiling_bounds_the_request_before_it_is_sent():
+    # 10k prompt at the 1h write rate ($6) + 4k output at $15
+    assert cost_ceiling(SONNET_45, prompt_tokens=10_000, max_output_tokens=4_000) == D("0.120000")
+    # a 300k prompt selects the long-context tier: 300k x $12 + 1k x $22.50
+    assert cost_ceiling(SONNET_45, prompt_tokens=300_000, max_output_tokens=1_000) == D("3.622500")
+    # no write premium: plain input is the dearest input-side rate
+    assert cost_ceiling(price(2, 8, read="0.5"), prompt_tokens=1_000, max_output_tokens=0) == D("0.002000")
+    assert cost_ceiling(None, prompt_tokens=1, max_output_tokens=1) is None
+    usage = TokenUsage(input_tokens=2_000, output_tokens=4_000, cache_creation_input_tokens=8_000)
+    assert cost(usage, SONNET_45) <= cost_ceiling(SONNET_45, prompt_tokens=10_000, max_output_tokens=4_000)
+
+
 def test_format_usd():
     assert format_usd(None) == "unknown"
     assert format_usd(D("5.94")) == "$5.940000"
@@ -269,9 +295,17 @@ def test_format_usd():
 
 # --- rows and defaults ----------------------------------------------------------------------
 
-def test_price_from_dict_defaults_cache_prices_to_input():
-    p = Price.from_dict({"input": "0.40", "output": 2})
+@pytest.mark.parametrize("row", [
+    {"input": "0.40", "output": 2},
+    {"input": "0.40", "output": 2, "cache_write": None, "cache_read": None, "cache_write_1h": None},  # blank fields
+])
+def test_price_from_dict_defaults_cache_prices_to_input(row):
+    p = Price.from_dict(row)
     assert (p.cache_write, p.cache_read, p.cache_write_1h, p.long_context) == (D("0.40"), D("0.40"), None, None)
+
+
+def test_price_from_dict_accepts_floats_and_decimals_exactly():
+    assert Price.from_dict({"input": 0.1, "output": D("0.3")}).input == D("0.1")
 
 
 @pytest.mark.parametrize(("row", "message"), [
@@ -310,7 +344,8 @@ def test_defaults_are_canonical_dated_and_sourced():
 
 
 def test_defaults_claude_cache_prices_follow_anthropic_multipliers():
-    """5m writes 1.25x input, 1h writes 2x, reads 0.1x, in both tiers of every Claude row."""
+    """5m writes 1.25x input, 1h writes 2x, reads 0.1x (or less on the newest models), in both
+    tiers of every Claude row."""
     for key, row in _shipped()["models"].items():
         if not key.startswith("claude-") or key == "claude-3-haiku":  # listed at $0.30 / $0.03
             continue
@@ -318,7 +353,9 @@ def test_defaults_claude_cache_prices_follow_anthropic_multipliers():
             base = D(tier["input"])
             assert D(tier["cache_write"]) == base * D("1.25"), key
             assert D(tier["cache_write_1h"]) == base * 2, key
-            assert D(tier["cache_read"]) == base / 10, key
+            assert D(tier["cache_read"]) <= base / 10, key
+        if key in {"claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "claude-3-5-haiku"}:
+            assert D(row["cache_read"]) == D(row["input"]) / 10, key
 
 
 def test_defaults_cached_input_is_cheaper_than_input():
