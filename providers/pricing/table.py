@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 FIELDS = ("input", "output", "cache_write", "cache_write_1h", "cache_read")
@@ -143,8 +144,9 @@ class PriceMatch:
     exact: bool  # the normalised id is the key itself (not a dated or versioned spelling of it)
 
 
-def _scope(rows: Mapping[str, Price]) -> dict[str, Price]:
-    return {normalise_model(key): price for key, price in rows.items()}
+def _scope(rows: Mapping[str, Price]) -> Mapping[str, Price]:
+    # Read-only: default_table() is one shared instance.
+    return MappingProxyType({normalise_model(key): price for key, price in rows.items()})
 
 
 @dataclass(frozen=True)
@@ -156,9 +158,9 @@ class PriceTable:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", _scope(self.models))
-        object.__setattr__(self, "providers", {
+        object.__setattr__(self, "providers", MappingProxyType({
             name.lower(): _scope(rows) for name, rows in self.providers.items()
-        })
+        }))
 
     def match(self, provider: str | None, model: str) -> PriceMatch | None:
         """The row that prices ``model`` on ``provider`` (see the module docstring), or None."""

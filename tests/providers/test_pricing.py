@@ -325,6 +325,11 @@ def test_price_from_dict_rejects_bad_rows(row, message):
         Price.from_dict(row)
 
 
+def test_default_table_is_read_only():
+    with pytest.raises(TypeError):
+        default_table().models["claude-sonnet-4-5"] = price(0, 0)
+
+
 def test_price_table_json_round_trip():
     table = default_table()
     assert PriceTable.from_json(json.loads(json.dumps(table.to_json()))) == table
