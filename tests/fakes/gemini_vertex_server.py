@@ -27,7 +27,14 @@ import time
 from typing import ClassVar
 from urllib.parse import parse_qs, unquote
 
-from tests.fakes.gemini_server import ROLE_MESSAGE, TOP_FIELDS, FakeGemini, GeminiRejection, gemini_error, validate_request
+from tests.fakes.gemini_server import (
+    ROLE_MESSAGE,
+    TOP_FIELDS,
+    FakeGemini,
+    GeminiRejection,
+    gemini_error,
+    validate_request,
+)
 from tests.fakes.server import Recorded, Reply
 from tests.fakes.vertex_server import TOKEN_PATH, service_account_info, verify_assertion
 
