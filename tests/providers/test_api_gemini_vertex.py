@@ -157,3 +157,39 @@ async def test_adc_is_used_when_no_key_is_stored(vtx, anthropic_sdk, monkeypatch
     msg = await anthropic_sdk.messages.create(**BODY)
     assert msg.content[0].text == "via ADC" and vtx.rejected == []
     assert vtx.main_requests[-1].headers["authorization"].startswith("Bearer ya29.fake-gemini-")
+
+
+async def test_admin_preset_with_a_pasted_key_serves_through_the_gateway(transactional_db, anthropic_sdk):
+    """The admin's gemini_vertex preset: project from the pasted service-account key, the region
+    typed, the base URL Google's generic one (the adapter picks the region's host; here the fake's)."""
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from providers.models import Provider
+    from routing.selectors import route_table_invalidate
+
+    def add_through_admin(up):
+        User.objects.create_superuser("root", "root@example.com", "pw-admin-tests")
+        client = Client()
+        client.login(username="root", password="pw-admin-tests")
+        form = {"name": "gv", "kind": "", "base_url": "", "auth_type": "api_key", "auth_header": "", "priority": "100",
+                "max_retries": "0", "headers": "{}", "options": "{}", "preset": "gemini_vertex", "api_key": "",
+                "enabled": "on", "vertex_project": "", "vertex_region": up.region,
+                "service_account_json": json.dumps(up.service_account())}
+        response = client.post("/admin/providers/provider/add/", form)
+        assert response.status_code == 302, response.content[:2000]
+        provider = Provider.objects.get(name="gv")
+        assert (provider.kind, provider.base_url) == ("gemini_vertex", "https://aiplatform.googleapis.com")
+        assert provider.options == {"project": up.project, "region": up.region}
+        provider.base_url = up.base_url  # the fake stands in for {region}-aiplatform.googleapis.com
+        provider.save()
+        make_tiers(default=(provider, MODEL))
+
+    with FakeGeminiVertex(models={MODEL}) as up:
+        await sync_to_async(add_through_admin)(up)
+        route_table_invalidate()
+        _reply(up, True, [{"text": "configured in the admin"}])
+        async with anthropic_sdk.messages.stream(**BODY) as stream:
+            text = "".join([t async for t in stream.text_stream])
+        assert text == "configured in the admin" and up.rejected == [] and len(up.token_requests) == 1
