@@ -66,8 +66,8 @@ PLAIN: dict[str, Backend] = {
     "ollama": Backend("ollama", "ollama"),
     "ollama_chat": Backend("ollama", "ollama"),
 }
-VERTEX_GEMINI = Backend("vertex-gemini", "gemini_vertex", note=VERTEX_NOTE)
-VERTEX_CLAUDE = Backend("vertex", "vertex", note=VERTEX_NOTE)
+VERTEX_GEMINI = Backend("vertex-gemini", "gemini_vertex", note=VERTEX_NOTE.format(name="vertex-gemini"))
+VERTEX_CLAUDE = Backend("vertex", "vertex", note=VERTEX_NOTE.format(name="vertex"))
 BEDROCK = Backend("bedrock", "bedrock", note=BEDROCK_NOTE)
 BEDROCK_CONVERSE = Backend("bedrock-converse", "bedrock_converse", note=BEDROCK_NOTE)
 PREFIX = re.compile(r"^([a-z][a-z0-9_]*)/(.+)$")
@@ -94,7 +94,7 @@ def _bedrock(model: str) -> Mapped:
 
 def _azure(deployment: str) -> Mapped:
     name = "azure-" + (SLUG_UNSAFE.sub("-", deployment).strip("-")[:50] or "deployment")
-    return Mapped(Backend(name, "azure_openai", "AZURE_API_KEY", AZURE_NOTE.format(deployment=deployment),
+    return Mapped(Backend(name, "azure_openai", "AZURE_API_KEY", AZURE_NOTE.replace("{deployment}", deployment),
                           enabled=False, base_url=AZURE_UNSET + deployment), deployment)
 
 
@@ -128,7 +128,7 @@ def backend_provider(backend: Backend, priority: int) -> dict[str, Any]:
 
 
 def backend_note(backend: Backend) -> str:
-    return f"provider {backend.name}: {backend.note.format(name=backend.name)}" if backend.note else ""
+    return f"provider {backend.name}: {backend.note}" if backend.note else ""
 
 
 def unmapped_note(name: str, upstream: str) -> str:

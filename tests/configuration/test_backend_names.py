@@ -208,3 +208,8 @@ def test_ccproxy_vertex_provider_imports_and_round_trips(tmp_path):
     exported = config_export()
     config_import(data=config_load([write(tmp_path, "export.json", exported)]), source="export")
     assert config_export() == exported
+
+
+def test_names_with_braces_are_text_not_templates(tmp_path):
+    data = config_load([write(tmp_path, "cp.yaml", "routing:\n  model_routing:\n    sonnet: 'azure/{deploy}'\n")])
+    assert any("deployments/{deploy}" in n for n in data["notes"])
