@@ -309,13 +309,17 @@ async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequenc
     """Publish freshly written rows to the dashboard group as small out-of-band fragments.
 
     Steps: the new request rows (one message, newest first) -> the new fallback events -> the
-    status rows of the providers involved -> the hour/day totals, at most every
-    DASHBOARD_TOTALS_INTERVAL seconds per process. Queries (async ORM): client key names, the
-    involved providers and their circuits, and (when due) the three totals aggregates.
+    status rows of the providers involved -> the hour/day totals (_totals_send). Queries (async
+    ORM): client key names, the involved providers and their circuits, and (when due) the totals
+    aggregates.
     """
     layer = get_channel_layer()
-    if layer is None or not (logs or fallbacks) or not await dashboard_viewers_present():
-        return  # nobody is watching: no rendering, no totals queries on the gateway's loop
+    _totals["due"] = _totals["due"] or bool(logs)
+    if layer is None or not (logs or fallbacks or _totals["due"]):
+        return
+    if not await dashboard_viewers_present():
+        _totals["due"] = False  # nobody is watching: no rendering, no totals queries on the gateway's loop
+        return
     # Refusals count in the totals (throttled per key), they are not listed: a flood would push
     # every answer out of the recent-requests table (as dashboard.selectors.recent_requests).
     listed = [log for log in logs if not log.refusal]
@@ -334,11 +338,16 @@ async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequenc
     if involved:
         status = fragments.provider_rows(await aprovider_health_summary(names=involved))
         await _publish(layer, fragments.event(status))
-    _totals["due"] = _totals["due"] or bool(logs)
+    await _totals_send(layer)
+
+
+async def _totals_send(layer: Any) -> None:
+    """The hour/day totals, at most every DASHBOARD_TOTALS_INTERVAL seconds per process. Rows
+    written inside the interval leave them due, and the next flush sends them, with rows or
+    without (a request's totals are on the page an interval plus a flush after it, never later)."""
     if _totals["due"] and time.monotonic() - _totals["sent"] >= settings.DASHBOARD_TOTALS_INTERVAL:
         _totals.update(due=False, sent=time.monotonic())
-        html = fragments.totals_panel(await arequest_totals())
-        await _publish(layer, fragments.event(html))
+        await _publish(layer, fragments.event(fragments.totals_panel(await arequest_totals())))
 
 
 def _ids(rows: Sequence[Any]) -> list[int]:
