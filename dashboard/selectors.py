@@ -350,8 +350,10 @@ class Totals:
 
     @property
     def top_keys(self) -> list[TotalRow]:
-        """The keys with the most tokens over the last day (by cost once prices exist)."""
-        return sorted(self.keys, key=lambda row: (row.day_tokens, row.day_requests), reverse=True)[:TOP_KEYS]
+        """The keys with the most tokens over the last day (by cost once prices exist); a key
+        only refused is in the throttled panel, not here."""
+        served = [row for row in self.keys if row.day_requests]
+        return sorted(served, key=lambda row: (row.day_tokens, row.day_requests), reverse=True)[:TOP_KEYS]
 
     @property
     def cache_rows(self) -> list[tuple[str, TotalRow]]:
