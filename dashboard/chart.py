@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from math import ceil
 
-BAR_WIDTH, BAR_GAP = 10, 2
+BAR_WIDTH, BAR_GAP = 20, 4
 PLOT_WIDTH = 24 * (BAR_WIDTH + BAR_GAP)
-PLOT_HEIGHT = 100
+PLOT_HEIGHT = 120
 LEFT, TOP, RIGHT, BOTTOM = 44, 10, 12, 36  # y tick labels + title | x tick labels + title
 WIDTH = LEFT + PLOT_WIDTH + RIGHT
 HEIGHT = TOP + PLOT_HEIGHT + BOTTOM

@@ -365,9 +365,11 @@ class Totals:
 def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[Any, dict[str, Any]]:
     """Conditional aggregation over the last day. Served by the index on created (range scan)."""
     in_hour = Q(created__gte=hour_ago)
+    # Refusals have no provider; one without a key (an invalid key) is no key's either: the
+    # throttled panel shows it.
+    keyless_refusal = REFUSED & Q(client_key__isnull=True)
     qs = RequestLog.objects.filter(created__gte=day_ago)
-    if field == "provider":  # refusals have no provider
-        qs = qs.filter(SERVED)
+    qs = qs.filter(SERVED) if field == "provider" else qs.exclude(keyless_refusal)
     return (
         qs.values(field)
         .annotate(

@@ -109,3 +109,13 @@ def test_chart_has_labelled_axes_with_ticks():
     assert re.findall(r'class="y-tick"[^>]*>(\d+)<', svg) == ["0", "2", "4", "6", "8"]
     assert len(re.findall(r'class="x-tick"[^>]*>\d\d:00<', svg)) == 5
     assert "No requests in the last 24 hours" not in svg
+
+
+def test_a_refusal_without_a_key_is_no_keys_total():
+    alice = key("alice")
+    log(status=401, refusal="bad_key")
+    log(client_key=alice, status=429, refusal="rate_limit")
+    log(provider="openai", status=200)  # open access: a key-less request that was served
+    by_key = {row.label: row for row in selectors.request_totals().keys}
+    assert (by_key["alice"].day_requests, by_key["alice"].day_throttled) == (0, 1)
+    assert (by_key["(open access)"].day_requests, by_key["(open access)"].day_throttled) == (1, 0)
