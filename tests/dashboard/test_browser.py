@@ -178,10 +178,15 @@ def test_dashboard_totals_move_and_indicator_follows_the_server(browser, gateway
     print(f"key total on the page {time.monotonic() - sent:.2f} s after the request was sent")
     expect(page.locator("#top-keys tr", has_text="e2e")).to_have_count(1)
 
+    live = page.locator("#live")
+    page.context.set_offline(True)  # the browser loses its network: offline at once
+    expect(live).to_have_text("offline · no network", timeout=2_000)
+    page.context.set_offline(False)
+    expect(live).to_have_class(re.compile(r"\blive\b"), timeout=15_000)
+
     page.evaluate(STATES)
     stopped = time.monotonic()
     gateway.proc.send_signal(signal.SIGTERM)
-    live = page.locator("#live")
     expect(live).to_have_class(re.compile(r"\boffline\b"), timeout=5_000)  # the bound: within 5 s
     print(f"offline {time.monotonic() - stopped:.2f} s after SIGTERM")
     assert "reconnecting" in page.evaluate("window.__states")
