@@ -346,8 +346,8 @@ async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequenc
 async def _totals_send(layer: Any) -> None:
     """The hour/day totals, at most every DASHBOARD_TOTALS_INTERVAL seconds per process (longer
     when their queries are slow: a busy day's aggregates keep to a quarter of the time). Rows
-    written inside the interval leave them due, and the next flush sends them, with rows or
-    without (a request's totals are on the page an interval plus a flush after it, never later)."""
+    written inside the interval leave them due, and the first flush after it sends them, with
+    rows or without (they used to wait for the next request's flush)."""
     interval = max(settings.DASHBOARD_TOTALS_INTERVAL, TOTALS_DUTY * _totals["took"])
     if _totals["due"] and time.monotonic() - _totals["sent"] >= interval:
         started = time.monotonic()
