@@ -12,7 +12,7 @@ from gateway.traffic import TRAFFIC
 def _fresh_channel_layer():
     """A new in-memory channel layer per test: its queues belong to one event loop."""
     channel_layers.backends.clear()
-    services._totals.update(due=False, sent=0.0)
+    services._totals.update(due=False, sent=0.0, took=0.0)
     services.DATABASE.reset()
     services._refusals.clear()
     services._attempts_left.clear()
