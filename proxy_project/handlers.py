@@ -62,7 +62,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 # Paths served with the full middleware stack (sessions, CSRF, auth): everything a person uses.
 FULL_STACK_PREFIXES = ("/admin", "/dashboard", "/api/", "/static/", "/accounts")
-PUBLIC_PATHS = frozenset({"/", "/health", "/metrics"})  # HEAD / probe, health checks, Prometheus (staff-checked)
+# HEAD / probe, health checks, Prometheus (staff-checked), and what browsers ask for by themselves (404s,
+# never "invalid key" refusals: a favicon request was counted as a 401 on the dashboard).
+PUBLIC_PATHS = frozenset({"/", "/health", "/metrics", "/favicon.ico", "/robots.txt"})
 
 
 class RequestAborted(Exception):
