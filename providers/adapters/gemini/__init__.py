@@ -16,18 +16,25 @@ from providers.adapters.gemini.errors import classify_error
 from providers.adapters.gemini.request import translate_request, versioned_base
 from providers.adapters.gemini.response import translate_response
 from providers.adapters.gemini.stream import GeminiStreamTranslator
+from providers.adapters.openai_compat import models_probe
+from providers.adapters.spec import GENERATION, AuthSpec, KindSpec, Option
 
 __all__ = ["GeminiAdapter", "GeminiStreamTranslator"]
 
 
 class GeminiAdapter:
     kind: ClassVar[str] = "gemini"
-    # the header an API key travels in (client.py applies it; bearer/OAuth auth types still win)
-    auth_header: ClassVar[str] = "x-goog-api-key"
+    spec: ClassVar[KindSpec] = KindSpec(
+        label="Google Gemini native API (generateContent, thought signatures)",
+        # an API key travels in x-goog-api-key (bearer/OAuth auth types still send a Bearer token)
+        auth=AuthSpec(key_header="x-goog-api-key", key_prefix=""),
+        options={**GENERATION,
+                 "schema_drop_keywords": Option("str_set", "JSON-schema keywords removed from tool schemas")},
+    )
 
-    def models_url(self, base_url: str) -> str:
-        """The cheap keyed read the health check GETs (models.list)."""
-        return versioned_base(base_url) + "/models"
+    def probe(self, target: Target) -> UpstreamRequest:
+        """GET models (models.list): the cheap keyed read."""
+        return models_probe(target, versioned_base(target.base_url))
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
         return translate_request(req, target)
