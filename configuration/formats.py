@@ -5,11 +5,14 @@
   that family word, other keys model routes),
   ``routing.agent_routing`` (agent name or prompt fingerprint -> model), ``fallback`` (a list of
   models tried after every primary, or a map model -> fallbacks), optional ``upstream``
-  ``{base_url, api_key}`` (default: the Anthropic API).
+  ``{base_url, api_key}`` (default: the Anthropic API). Models named the LiteLLM way
+  (``gemini/…``, ``vertex_ai/…``, ``bedrock/…``, ``openai/…``...) go to a provider of their own
+  kind (configuration/litellm.py); other names to the upstream.
 - ``ccproxy`` settings.json: ``providers.<name>.{apiKey, baseURL, responseStyle}``,
   ``models.{bigModel, middleModel?, smallModel}`` as ``model`` or ``model@provider``,
   ``defaultProvider``. Layered files (user, then project, then managed) are merged key by key,
-  later files winning.
+  later files winning. A ``gemini`` provider is the native Gemini kind, a Vertex AI base URL the
+  Vertex kinds with its project and location (configuration/google.py).
 - ``providers.json`` (fuergaosi233's claude-code-proxy): ``providers[]`` with ``name``,
   ``base_url``, ``api_key``, ``priority`` (lower first), ``enabled``, ``models.{big, middle,
   small}``, ``timeout``, ``max_retries``, ``custom_headers``, ``type`` (openai, anthropic, bedrock,
@@ -48,6 +51,8 @@ from configuration.errors import (
     gather,
     raise_all,
 )
+from configuration.google import GEMINI_NAMES, GOOGLE_KINDS, VERTEX_HOST, google_notes, vertex_endpoint
+from configuration.litellm import LiteLLMNames
 
 # generate_hashes (routing/fingerprints.py) writes 16 hex characters; other tools write a whole
 # SHA-256 (64). Both are kept as written, so an export imports back to the same rows.
@@ -76,10 +81,14 @@ def _auth_for(key: str) -> str:
 
 def _guess_kind(name: str, base_url: str) -> str:
     probe = f"{name} {base_url}".lower()
+    if VERTEX_HOST in base_url.lower():  # before "anthropic": Vertex's Claude paths name the publisher
+        return "vertex" if "/publishers/anthropic" in probe else "gemini_vertex"
     if "anthropic" in probe or "claude" in probe:
         return "anthropic"
     if "generativelanguage.googleapis.com" in probe and "/openai" not in probe:
         return "gemini"  # the native API (its OpenAI-compatible layer lives under /v1beta/openai)
+    if not base_url and name.lower() in GEMINI_NAMES:
+        return "gemini"  # ccproxy's "gemini" provider: the native API at its default URL
     return "bedrock" if "bedrock" in probe else "openai_compat"
 
 
@@ -112,8 +121,13 @@ def parse_claude_proxy(data: Any, source: Origin) -> dict[str, Any]:
         return _agent(source, str(pair[0]), pair[1], ("routing", "agent_routing", str(pair[0])))
 
     chains, agents = _both(lambda: gather(chain, model_routing.items()), lambda: gather(agent, agent_routing.items()))
-    tiers, routes = _claude_proxy_tiers(chains, provider["name"])
-    return {"providers": [provider], "tiers": tiers, "routes": routes, "agents": agents}
+    names = LiteLLMNames(provider["name"])  # LiteLLM's gemini/..., vertex_ai/..., bedrock/... names
+    placed = [(alias, [names.place(m) for m in models]) for alias, models in chains]
+    for item in agents:
+        item["model"] = names.spec(item["model"]) if item["model"] else ""
+    tiers, routes = _claude_proxy_tiers(placed)
+    return {"providers": [provider, *names.providers.values()], "tiers": tiers, "routes": routes, "agents": agents,
+            "notes": names.notes}
 
 
 def _both(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
@@ -129,7 +143,7 @@ def _both(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
     return results[0], results[1]
 
 
-def _claude_proxy_tiers(chains: list[tuple[str, list[str]]], provider: str
+def _claude_proxy_tiers(chains: list[tuple[str, list[tuple[str, str]]]]
                         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """haiku/sonnet/opus keys become tiers matched by family; other keys model routes.
 
@@ -143,12 +157,12 @@ def _claude_proxy_tiers(chains: list[tuple[str, list[str]]], provider: str
         family = next((a for a in ALIAS_TIERS if a in alias.lower()), None)
         if family is None:
             routes.extend({"name": f"model:{alias}"[:100], "scenario": "model", "pattern": alias,
-                           "provider": provider, "model": m} for m in models)
+                           "provider": p, "model": m} for p, m in models)
             continue
         tier = tiers.setdefault(ALIAS_TIERS[family], {"name": ALIAS_TIERS[family], "patterns": family,
                                                       "strategy": "priority", "entries": []})
-        known = [e["model"] for e in tier["entries"]]
-        tier["entries"] = _entries(provider, [*known, *models])
+        known = [(e["provider"], e["model"]) for e in tier["entries"]]
+        tier["entries"] = [{"provider": p, "model": m, "enabled": True} for p, m in dict.fromkeys([*known, *models])]
     return list(tiers.values()), routes
 
 
@@ -212,7 +226,7 @@ def parse_ccproxy(data: Any, source: Origin) -> dict[str, Any]:
     refs.setdefault("middle", refs["big"])  # ccproxy's big model serves sonnet and opus alike
     tiers = [{"name": t, "patterns": TIER_PATTERNS[t], "strategy": "priority",
               "entries": _entries(refs[t][1], [refs[t][0]])} for t in ("small", "middle", "big")]
-    return {"providers": providers, "tiers": tiers}
+    return {"providers": providers, "tiers": tiers, "notes": google_notes(providers)}
 
 
 def _ccproxy_provider(source: Origin, name: str, spec: Any, index: int) -> dict[str, Any]:
@@ -229,9 +243,10 @@ def _ccproxy_provider(source: Origin, name: str, spec: Any, index: int) -> dict[
     default_url = DEFAULT_URLS.get(kind)
     if "baseURL" not in spec and default_url is None:
         raise source.error((*path, "baseURL"), "the provider's base URL")
-    return {"name": slug(source, name, path), "kind": kind,
-            "base_url": url(source, spec.get("baseURL", default_url), (*path, "baseURL")),
-            "auth_type": _auth_for(key), "api_key": key, "priority": index * 10}
+    kind, base, options = vertex_endpoint(kind, url(source, spec.get("baseURL", default_url), (*path, "baseURL")))
+    auth = "api_key" if kind in GOOGLE_KINDS else _auth_for(key)  # no key: Application Default Credentials
+    return {"name": slug(source, name, path), "kind": kind, "base_url": base, "options": options,
+            "auth_type": auth, "api_key": key, "priority": index * 10}
 
 
 def _model_ref(source: Origin, value: Any, path: Path, providers: list[str], default: str) -> tuple[str, str]:

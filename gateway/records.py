@@ -1,9 +1,10 @@
 """What the request path reports, through one narrow interface: a record per client request (its
 upstream attempts nested in it), per request the gateway refused itself, and per fallback.
 
-Observability installs the sink at start-up (dashboard/apps.py: queued, bulk-written log rows,
-metrics, console lines); the request path calls the three functions below and imports nothing of
-it. Without a sink (the gateway's apps used alone) records are dropped. The calls never block.
+Observability installs its sinks at start-up (dashboard/apps.py: queued, bulk-written log rows,
+metrics and console lines; OpenTelemetry spans when OTEL_TRACES_ENABLED); the request path calls the
+three functions below and imports nothing of them. Without a sink records are dropped. Sinks never
+block: they queue.
 """
 
 from __future__ import annotations
@@ -22,23 +23,17 @@ class RecordSink(Protocol):
     def fallback(self, *, fields: dict[str, Any]) -> None: ...
 
 
-class _Discard:
-    def request(self, *, client_name: str, fields: dict[str, Any]) -> None:
-        return None
-
-    def refusal(self, *, key_id: int | None, client_name: str, status: int, reason: str, endpoint: str) -> None:
-        return None
-
-    def fallback(self, *, fields: dict[str, Any]) -> None:
-        return None
-
-
-_sink: RecordSink = _Discard()  # one per process, installed once by the observing app
+_sinks: tuple[RecordSink, ...] = ()  # one set per process, installed once by the observing app
 
 
 def sink_install(sink: RecordSink) -> None:
-    global _sink
-    _sink = sink
+    """Add a sink (idempotent per sink class, so a second ``ready()`` adds nothing)."""
+    global _sinks
+    _sinks = tuple(s for s in _sinks if type(s) is not type(sink)) + (sink,)
+
+
+def sinks_installed() -> tuple[RecordSink, ...]:
+    return _sinks
 
 
 def request_log_record(*, client_name: str = "", **fields: Any) -> None:
@@ -47,14 +42,17 @@ def request_log_record(*, client_name: str = "", **fields: Any) -> None:
     now = time.monotonic()
     for attempt in fields.get("attempts") or ():
         TRAFFIC.record(attempt.get("provider", ""), int(attempt.get("status", 0)), now)
-    _sink.request(client_name=client_name, fields=fields)
+    for sink in _sinks:
+        sink.request(client_name=client_name, fields=fields)
 
 
 def refusal_record(*, key_id: int | None, client_name: str, status: int, reason: str, endpoint: str) -> None:
     """A request the gateway refused itself (a key's rate limit or budget, 401, 408, 413, 529)."""
-    _sink.refusal(key_id=key_id, client_name=client_name, status=status, reason=reason, endpoint=endpoint)
+    for sink in _sinks:
+        sink.refusal(key_id=key_id, client_name=client_name, status=status, reason=reason, endpoint=endpoint)
 
 
 def fallback_event_record(**fields: Any) -> None:
     """A move to the next provider before the first byte (from_provider, to_provider, reason...)."""
-    _sink.fallback(fields=fields)
+    for sink in _sinks:
+        sink.fallback(fields=fields)

@@ -365,6 +365,9 @@ HEALTH_ERROR_WINDOW = env_float("HEALTH_ERROR_WINDOW", 300.0)
 HEALTH_ERROR_MIN_CALLS = env_int("HEALTH_ERROR_MIN_CALLS", 5)
 HEALTH_ERROR_RATE = env_float("HEALTH_ERROR_RATE", 0.5)
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)  # Prometheus counting and /metrics (staff token or session)
+# OpenTelemetry traces (the `otel` extra): a span per request, a child per upstream attempt, OTLP over
+# HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (dashboard/tracing.py).
+OTEL_TRACES_ENABLED = env_bool("OTEL_TRACES_ENABLED", False)
 REQUEST_CONSOLE_LOG = env_bool("REQUEST_CONSOLE_LOG", True)  # one line per request on the console
 
 LOGGING = {

@@ -15,7 +15,7 @@ from providers.adapters.anthropic import AnthropicAdapter
 from providers.adapters.base import Adapter
 from providers.adapters.bedrock import BedrockAdapter
 from providers.adapters.bedrock_converse import BedrockConverseAdapter
-from providers.adapters.gemini import GeminiAdapter
+from providers.adapters.gemini import GeminiAdapter, GeminiVertexAdapter
 from providers.adapters.openai_compat import OpenAICompatAdapter
 from providers.adapters.openai_responses import OpenAIResponsesAdapter
 from providers.adapters.spec import KindSpec, options_problems
@@ -27,6 +27,7 @@ REGISTRY: dict[str, Adapter] = {
     BedrockAdapter.kind: BedrockAdapter(),
     OpenAIResponsesAdapter.kind: OpenAIResponsesAdapter(),
     GeminiAdapter.kind: GeminiAdapter(),
+    GeminiVertexAdapter.kind: GeminiVertexAdapter(),
     VertexAdapter.kind: VertexAdapter(),
     BedrockConverseAdapter.kind: BedrockConverseAdapter(),
 }

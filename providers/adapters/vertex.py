@@ -10,7 +10,7 @@ Anthropic SSE, so the passthrough's stream reader and error classes serve it unc
 Claude model names map to Vertex ids (``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5@20250929``)
 through ``MODEL_IDS`` (overridable with ``Target.model_map``); an id with ``@`` is used as is.
 ``normalize_model`` turns the Vertex ids Claude Code sends in Vertex mode back into Claude names.
-Google OAuth tokens are applied by ``providers/client.py`` (``auth_scheme``): this module never
+Google OAuth tokens are applied by ``providers/client.py`` (``spec.auth``): this module never
 sees credentials.
 """
 

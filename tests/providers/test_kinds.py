@@ -22,7 +22,15 @@ from providers.health import health_probe, probe_request
 from providers.models import Provider
 from providers.presets import PRESETS
 from runtime import crypto
-from tests.fakes import FakeAnthropic, FakeBedrockConverse, FakeGemini, FakeOpenAI, FakeResponses, Reply
+from tests.fakes import (
+    FakeAnthropic,
+    FakeBedrockConverse,
+    FakeGemini,
+    FakeGeminiVertex,
+    FakeOpenAI,
+    FakeResponses,
+    Reply,
+)
 from tests.fakes.bedrock_server import FAKE_CREDENTIALS, FakeBedrock
 from tests.fakes.gemini_server import FAKE_GEMINI_KEY
 from tests.fakes.vertex_server import FakeVertex
@@ -45,6 +53,7 @@ def config(kind: str, base_url: str = "http://127.0.0.1:9", *, key: str = KEY, *
     ("bedrock", {"authorization": f"Bearer {KEY}"}),          # a Bedrock API key
     ("bedrock_converse", {"authorization": f"Bearer {KEY}"}),
     ("vertex", {"authorization": f"Bearer {KEY}"}),           # an access token stored as the key
+    ("gemini_vertex", {"authorization": f"Bearer {KEY}"}),
 ])
 def test_auth_headers_for_a_plain_key(kind, expected):
     assert upstream_client.auth_headers(config(kind)) == expected
@@ -62,14 +71,15 @@ def test_auth_type_wins_over_the_kinds_key_header(kind, auth_type, auth_header, 
 
 
 @pytest.mark.parametrize(("kind", "signed"), [("bedrock", True), ("bedrock_converse", True), ("vertex", True),
-                                              ("openai_compat", False), ("anthropic", False)])
+                                              ("gemini_vertex", True), ("openai_compat", False),
+                                              ("anthropic", False), ("gemini", False)])
 def test_json_keys_are_signed_or_minted_only_by_kinds_that_say_so(kind, signed):
     headers = upstream_client.auth_headers(config(kind, key=json.dumps(FAKE_CREDENTIALS)))
     assert (headers == {}) is signed
 
 
 @pytest.mark.parametrize(("kind", "ambient"), [("bedrock", True), ("bedrock_converse", True), ("vertex", True),
-                                               ("anthropic", False), ("openai_compat", False), ("gemini", False)])
+                                               ("gemini_vertex", True), ("anthropic", False), ("openai_compat", False), ("gemini", False)])
 def test_only_kinds_with_ambient_credentials_need_no_stored_key(kind, ambient):
     assert (upstream_client.credential_missing(config(kind, key="")) == "") is ambient
 
@@ -97,6 +107,8 @@ TARGETS = {
                                model="amazon.nova-micro-v1:0", region_prefix="us"),
     "vertex": Target(kind="vertex", base_url="https://aiplatform.googleapis.com", model="claude-haiku-4-5",
                      project="proj", region="us-east5"),
+    "gemini_vertex": Target(kind="gemini_vertex", base_url="https://aiplatform.googleapis.com",
+                            model="gemini-2.5-flash-lite", project="proj", region="global"),
 }
 PROBES = {
     "anthropic": ("GET", "https://api.anthropic.com/v1/models"),
@@ -109,6 +121,8 @@ PROBES = {
                                  "us.amazon.nova-micro-v1%3A0/converse"),
     "vertex": ("POST", "https://us-east5-aiplatform.googleapis.com/v1/projects/proj/locations/us-east5"
                        "/publishers/anthropic/models/count-tokens:rawPredict"),
+    "gemini_vertex": ("POST", "https://aiplatform.googleapis.com/v1/projects/proj/locations/global"
+                              "/publishers/google/models/gemini-2.5-flash-lite:generateContent"),
 }
 
 
@@ -128,6 +142,8 @@ def test_probe_request_per_kind(kind):
                                           "messages": [{"role": "user", "content": "ping"}]}
     elif kind == "bedrock":
         assert json.loads(probe.body)["max_tokens"] == 1
+    elif kind == "gemini_vertex":
+        assert json.loads(probe.body)["generationConfig"]["maxOutputTokens"] == 1
     else:
         assert json.loads(probe.body)["inferenceConfig"]["maxTokens"] == 1
 
@@ -253,6 +269,21 @@ def test_probe_vertex_fake_is_a_count_tokens_with_a_minted_token(_no_cached_toke
         other = config("vertex", up.base_url, key=json.dumps(up.service_account()),
                        options={"project": "not-mine", "region": up.region})
         assert health_probe(other, timeout=5).status == 404
+
+
+def test_probe_gemini_vertex_fake_is_a_one_token_generation_with_a_minted_token(_no_cached_tokens):
+    with FakeGeminiVertex(models={"gemini-2.5-flash-lite"}) as up:
+        cfg = config("gemini_vertex", up.base_url, key=json.dumps(up.service_account()),
+                     options={"project": up.project, "region": up.region})
+        result = health_probe(cfg, timeout=5)
+        assert result.ok and result.status == 200, (result, up.rejected)
+        rec = up.main_requests[-1]
+        assert rec.path.endswith("/publishers/google/models/gemini-2.5-flash-lite:generateContent")
+        assert rec.headers["authorization"].startswith("Bearer ya29.fake-gemini-")
+        assert "x-goog-api-key" not in rec.headers
+        unserved = config("gemini_vertex", up.base_url, key=json.dumps(up.service_account()),
+                          options={"project": up.project, "region": up.region, "probe_model": "gemini-9"})
+        assert health_probe(unserved, timeout=5).status == 404
 
 
 def test_probe_reports_retry_after_of_a_rate_limited_fake():
