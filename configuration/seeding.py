@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 
+from providers.adapters import starter_models
 from providers.models import Provider
 from providers.oauth import oauth_token_store
 from routing.models import ModelTier, TierEntry
 
-DEFAULT_MODELS = {
-    "openai": {"big": "gpt-4.1", "middle": "gpt-4.1", "small": "gpt-4.1-mini"},
-    "anthropic": {"big": "claude-opus-4-8", "middle": "claude-sonnet-5", "small": "claude-haiku-4-5"},
-}
+# The seeded providers' tier models: their kinds' starters (the init command's defaults too).
+DEFAULT_MODELS = {name: starter_models(kind) for name, kind in (("openai", "openai_compat"), ("anthropic", "anthropic"))}
 TIER_PATTERNS = {"small": "haiku", "middle": "sonnet", "big": "opus"}
 
 

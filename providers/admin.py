@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from audit.services import audit_changes
+from providers.adapters import REGISTRY
 from providers.envvars import env_refs_refused, env_refusal_message
 from providers.health import health_check_run
 from providers.models import OAuthToken, Provider
@@ -18,6 +19,12 @@ from providers.presets import PRESETS, preset_fields
 from providers.services import provider_preset_apply
 from runtime import crypto
 from runtime.display import truncated
+
+
+def options_help() -> str:
+    """Each kind's option names (the adapter entry's ``spec.options``); any other key is refused."""
+    lines = (f"{kind}: {', '.join(sorted(a.spec.options)) or '(none)'}" for kind, a in REGISTRY.items())
+    return "A JSON object; the keys each kind takes. " + "; ".join(lines) + "."
 
 
 class ProviderForm(forms.ModelForm):
@@ -53,6 +60,7 @@ class ProviderForm(forms.ModelForm):
             "a field you typed on this page is kept, the stored key is never touched.")
         self.fields["preset"].widget.attrs["data-preset-fields"] = json.dumps(
             {name: preset_fields(name) for name in PRESETS})
+        self.fields["options"].help_text = options_help()
         options = self.instance.options if isinstance(self.instance.options, dict) else {}
         self.fields["vertex_project"].initial = options.get("project", "")
         self.fields["vertex_region"].initial = options.get("region", "")

@@ -1,6 +1,10 @@
 """The one network seam: a shared httpx.AsyncClient, credentials applied here and nowhere else.
 
-Tests swap the transport with ``set_transport()`` (an ``httpx.MockTransport`` or a real one).
+How a kind authenticates (key header, SigV4 signing, Google tokens) is its adapter entry's
+``spec.auth`` (providers/adapters/spec.py). Sync callers (Celery, the admin: health probes, token
+refresh) use the shared sync client through ``send_sync`` / ``token_post_sync``. Tests swap the
+transports with ``set_transport()`` / ``set_sync_transport()`` (an ``httpx.MockTransport`` or a
+real one).
 """
 
 from __future__ import annotations
@@ -10,20 +14,23 @@ import functools
 import json
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 
-from providers.adapters import REGISTRY
+from providers.adapters import kind_spec
 from providers.adapters.base import UpstreamRequest
+from providers.adapters.spec import BEARER, AuthSpec
 from providers.config import ProviderConfig
 from providers.envvars import env_refs_refused, env_refusal_message, expand_env
-from providers.google_auth import agoogle_token_get
+from providers.google_auth import agoogle_token_get, google_token_get
 from providers.transport import NullCookies, upstream_transport
 from runtime import crypto
 from runtime.redaction import known_secrets
@@ -130,14 +137,13 @@ _KEY_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 def credential_missing(provider: CredentialHolder) -> str:
     """Why ``provider`` cannot authenticate, or "" (it has a credential, or needs none).
 
-    Bedrock without a stored key signs with the AWS chain (checked when signing); an unreadable
-    key is reported by the request itself (CredentialsUnreadable)."""
+    A kind with ambient credentials (the AWS chain, Google's Application Default Credentials)
+    needs no stored key (checked when signing or minting); an unreadable key is reported by the
+    request itself (CredentialsUnreadable)."""
     if provider.auth_type == "none" and urlsplit(provider.base_url).hostname in KEYED_HOSTS:
         return credential_hint(provider.name)  # an older seed stored "none" for the public API
-    if provider.auth_type == "none" or (_sigv4_kind(provider) and not provider.api_key_encrypted):
+    if provider.auth_type == "none" or (_auth(provider).ambient and not provider.api_key_encrypted):
         return ""
-    if not provider.api_key_encrypted and _google_auth(provider):
-        return ""  # Application Default Credentials, checked when the token is minted
     try:
         if _secret(provider):
             return ""
@@ -163,25 +169,27 @@ def credential_hint(name: str, raw_key: str = "") -> str:
     return f"provider {name!r} has no API key: {todo}"
 
 
+def _auth(provider: CredentialHolder) -> AuthSpec:
+    """The kind's auth answer (a kind no entry serves: a Bearer key)."""
+    spec = kind_spec(provider.kind)
+    return spec.auth if spec is not None else BEARER
+
+
 def auth_headers(provider: ProviderConfig) -> dict[str, str]:
     """The credential headers for ``provider`` (the only place a secret is decrypted)."""
     key = _secret(provider)
     if not key or provider.auth_type == "none":
         return {}
-    if _sigv4_kind(provider) and _is_aws_keys(key):
-        return {}  # SigV4-signed in _sign_aws; a plain key is a Bedrock API key (Bearer, below)
-    if _is_aws_keys(key) and _google_auth(provider):
-        return {}  # a service-account key: the token is minted in _request; a plain one is sent as Bearer
+    auth = _auth(provider)
+    if _is_json_key(key) and (auth.signing or auth.token):
+        # AWS keys (signed in _sign_aws) or a service-account key (its token minted in _request);
+        # a plain key is a Bedrock API key or an access token, sent below.
+        return {}
     if provider.auth_type == "header" and provider.auth_header:
         return {provider.auth_header: key}
     if provider.auth_type in ("bearer", "oauth"):
         return {"authorization": f"Bearer {key}"}
-    if provider.kind == "anthropic":
-        return {"x-api-key": key}
-    key_header = getattr(REGISTRY.get(provider.kind), "auth_header", "")  # e.g. Gemini's x-goog-api-key
-    if key_header:
-        return {key_header: key}
-    return {"authorization": f"Bearer {key}"}
+    return {auth.key_header: auth.key_prefix + key}
 
 
 def _timeout(provider: ProviderConfig) -> httpx.Timeout | None:
@@ -190,16 +198,21 @@ def _timeout(provider: ProviderConfig) -> httpx.Timeout | None:
     return None
 
 
-def _build(up: UpstreamRequest, provider: ProviderConfig) -> httpx.Request:
-    client = get_client()
-    headers = {**up.headers, **auth_headers(provider)}
+def _headers(up: UpstreamRequest, provider: ProviderConfig) -> dict[str, str]:
     for name, value in provider.headers.items():
         if CREDENTIAL_HEADER.search(name):  # a key configured as a custom header
             known_secrets.add(value)
+    return {**up.headers, **auth_headers(provider)}
+
+
+def _build(up: UpstreamRequest, provider: ProviderConfig) -> httpx.Request:
+    client = get_client()
+    headers = _headers(up, provider)
+    content = up.body or None
     timeout = _timeout(provider)
     if timeout is None:
-        return client.build_request("POST", up.url, content=up.body, headers=headers)
-    return client.build_request("POST", up.url, content=up.body, headers=headers, timeout=timeout)
+        return client.build_request(up.method, up.url, content=content, headers=headers)
+    return client.build_request(up.method, up.url, content=content, headers=headers, timeout=timeout)
 
 
 # --- AWS SigV4 (Bedrock) ---------------------------------------------------------------------------
@@ -213,20 +226,16 @@ class AWSCredentialsError(httpx.RequestError):
     """A Bedrock provider has no usable AWS credentials (a provider failure, like an unreachable host)."""
 
 
-def _is_aws_keys(secret: str) -> bool:
+def _is_json_key(secret: str) -> bool:
+    """AWS keys or a Google service-account key (JSON objects), not a plain key or token."""
     return secret.lstrip().startswith("{")
 
 
-def _sigv4_kind(provider: CredentialHolder) -> bool:
-    """The provider's adapter asks for AWS SigV4 signing (``signing``): bedrock, bedrock_converse."""
-    return getattr(REGISTRY.get(provider.kind), "signing", "") == "sigv4"
-
-
 def _uses_sigv4(provider: ProviderConfig) -> bool:
-    if not _sigv4_kind(provider) or provider.auth_type == "none":
+    if _auth(provider).signing != "sigv4" or provider.auth_type == "none":
         return False
     secret = _secret(provider)
-    return not secret or _is_aws_keys(secret)
+    return not secret or _is_json_key(secret)
 
 
 @functools.cache
@@ -275,22 +284,30 @@ def _aws_region(provider: ProviderConfig) -> str:
 
 
 async def _sign_aws(request: httpx.Request, provider: ProviderConfig) -> None:
-    """Add SigV4 headers (service "bedrock") signing host, content-type and the body."""
+    if provider.api_key_encrypted:
+        _sigv4_apply(request, provider, _aws_stored_credentials(provider))
+    else:  # the chain may read files or call IMDS/SSO: off the event loop
+        _sigv4_apply(request, provider, await asyncio.to_thread(_aws_chain_credentials))
+
+
+def _sign_aws_sync(request: httpx.Request, provider: ProviderConfig) -> None:
+    creds = _aws_stored_credentials(provider) if provider.api_key_encrypted else _aws_chain_credentials()
+    _sigv4_apply(request, provider, creds)
+
+
+def _sigv4_apply(request: httpx.Request, provider: ProviderConfig, creds: Any) -> None:
+    """Add SigV4 headers (the kind's ``auth.service``) signing host, content-type and the body."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
-    if provider.api_key_encrypted:
-        creds = _aws_stored_credentials(provider)
-    else:
-        creds = await asyncio.to_thread(_aws_chain_credentials)
-        if creds is None:
-            raise AWSCredentialsError(f"provider {provider.name}: no AWS credentials in the environment "
-                                      "or profile", request=request)
+    if creds is None:
+        raise AWSCredentialsError(f"provider {provider.name}: no AWS credentials in the environment "
+                                  "or profile", request=request)
     for part in (creds.access_key, creds.secret_key, creds.token or ""):
         known_secrets.add(part)
     signed = {name: request.headers[name] for name in ("host", "content-type") if name in request.headers}
     aws = AWSRequest(method=request.method, url=str(request.url), data=request.content, headers=signed)
-    SigV4Auth(creds, "bedrock", _aws_region(provider)).add_auth(aws)
+    SigV4Auth(creds, _auth(provider).service, _aws_region(provider)).add_auth(aws)
     for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
         if name in aws.headers:
             request.headers[name] = aws.headers[name]
@@ -300,16 +317,16 @@ async def _sign_aws(request: httpx.Request, provider: ProviderConfig) -> None:
 
 
 def _google_auth(provider: CredentialHolder) -> bool:
-    """The provider's adapter asks for Google OAuth tokens (``auth_scheme``) and auth is not "none"."""
-    scheme = getattr(REGISTRY.get(provider.kind), "auth_scheme", "")
-    return scheme == "google" and provider.auth_type != "none"
+    """The kind authenticates with Google OAuth tokens (``auth.token``) and auth is not "none"."""
+    return _auth(provider).token == "google" and provider.auth_type != "none"
 
 
-async def _google_bearer(request: httpx.Request, provider: ProviderConfig) -> None:
-    """``Authorization: Bearer <access token>`` from the stored service-account key, else ADC."""
+def _google_source(provider: ProviderConfig) -> tuple[str, dict[str, Any] | None] | None:
+    """(cache key, service-account info or None for ADC) to mint a token from; None when the
+    stored key is a plain access token (auth_headers sent it already)."""
     secret = _secret(provider)
-    if secret and not _is_aws_keys(secret):
-        return  # a plain access token stored as the key: auth_headers sent it already
+    if secret and not _is_json_key(secret):
+        return None
     try:
         info = json.loads(secret) if secret else None
     except ValueError:
@@ -318,18 +335,23 @@ async def _google_bearer(request: httpx.Request, provider: ProviderConfig) -> No
         raise CredentialsUnreadable(f"provider {provider.name!r}: the stored service-account key is not JSON")
     if info is not None and info.get("private_key"):
         known_secrets.add(str(info["private_key"]))
-    key = f"{provider.id}:{hash(provider.api_key_encrypted)}"
-    token = await agoogle_token_get(cache_key=key, info=info)
+    return f"{provider.id}:{hash(provider.api_key_encrypted)}", info
+
+
+def _bearer_set(request: httpx.Request, token: str) -> None:
     known_secrets.add(token)
     request.headers["authorization"] = f"Bearer {token}"
 
 
 async def _request(up: UpstreamRequest, provider: ProviderConfig) -> httpx.Request:
+    """The request with its credential: headers, then a SigV4 signature or a minted Google token."""
     request = _build(up, provider)
     if _uses_sigv4(provider):
         await _sign_aws(request, provider)
     elif _google_auth(provider):
-        await _google_bearer(request, provider)
+        source = _google_source(provider)
+        if source is not None:
+            _bearer_set(request, await agoogle_token_get(cache_key=source[0], info=source[1]))
     return request
 
 
@@ -347,14 +369,55 @@ async def stream(up: UpstreamRequest, provider: ProviderConfig) -> AsyncIterator
         await response.aclose()
 
 
-# --- OAuth token endpoint (refresh-token grant) ----------------------------------------------------
+# --- sync calls (Celery, the admin): health probes and token refresh -------------------------------
 _sync_transport: httpx.BaseTransport | None = None
+_sync_clients: list[httpx.Client] = []  # at most one: the process's sync client
+_sync_lock = threading.Lock()
 
 
 def set_sync_transport(transport: httpx.BaseTransport | None) -> None:
     """Test seam for the sync calls (Celery/admin): token refresh and health checks."""
     global _sync_transport
-    _sync_transport = transport
+    with _sync_lock:
+        _sync_transport = transport
+        while _sync_clients:
+            _sync_clients.pop().close()
+
+
+def _sync_client() -> httpx.Client:
+    """The process-wide sync client (thread-safe; each call passes its own timeout).
+
+    Its cookie jar refuses every cookie: one upstream's cookies must not reach another."""
+    with _sync_lock:
+        if not _sync_clients or _sync_clients[0].is_closed:
+            _sync_clients[:] = [httpx.Client(
+                transport=_sync_transport, timeout=httpx.Timeout(30.0, connect=settings.CONNECT_TIMEOUT),
+                follow_redirects=False, trust_env=False,
+                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            )]
+        return _sync_clients[0]
+
+
+def _request_sync(up: UpstreamRequest, provider: ProviderConfig, timeout: httpx.Timeout) -> httpx.Request:
+    """The sync twin of ``_request``: the same headers, signature or token, minted in this thread."""
+    request = _sync_client().build_request(up.method, up.url, content=up.body or None,
+                                           headers=_headers(up, provider), timeout=timeout)
+    if _uses_sigv4(provider):
+        _sign_aws_sync(request, provider)
+    elif _google_auth(provider):
+        source = _google_source(provider)
+        if source is not None:
+            _bearer_set(request, google_token_get(cache_key=source[0], info=source[1]))
+    return request
+
+
+def send_sync(up: UpstreamRequest, provider: ProviderConfig, *, timeout: float) -> Reply:
+    """``send`` for sync callers (the health probe): one call, ``timeout`` seconds at most per phase.
+
+    Raises httpx errors as ``send`` does (credential problems are httpx.RequestError too)."""
+    limits = httpx.Timeout(timeout, connect=min(timeout, settings.CONNECT_TIMEOUT))
+    response = _sync_client().send(_request_sync(up, provider, limits))
+    return Reply(response.status_code, response.headers, response.content)
 
 
 def _token_result(response: httpx.Response) -> tuple[int, dict[str, Any]]:
@@ -371,5 +434,4 @@ async def token_post(url: str, payload: dict[str, str], seconds: float) -> tuple
 
 
 def token_post_sync(url: str, payload: dict[str, str], seconds: float) -> tuple[int, dict[str, Any]]:
-    with httpx.Client(transport=_sync_transport, timeout=seconds, trust_env=False) as sync_client:
-        return _token_result(sync_client.post(url, json=payload))
+    return _token_result(_sync_client().post(url, json=payload, timeout=seconds))

@@ -1,8 +1,9 @@
 """Provider health checks (sync: Celery tasks and the admin's "test connection").
 
 Steps of health_check_run: claim the check (a conditional UPDATE of health_checked_at, so two
-workers never check one provider at the same moment) -> GET the provider's models endpoint with
-its credential and a short timeout -> store ok/latency/error on the Provider -> announce the
+workers never check one provider at the same moment) -> send the kind's probe (its adapter
+entry's ``probe``: a models list, a count-tokens or a one-token generation) through the network
+seam with the provider's credential and a short timeout -> store ok/latency/error on the Provider -> announce the
 result (``providers.signals.provider_probed``): routing feeds its breakers from it (a success closes
 the provider's failure-opened circuits; a provider failure is counted on the circuit of every model
 the provider serves, see routing/circuits.py) and the dashboard redraws the provider.
@@ -21,13 +22,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from providers.adapters import REGISTRY
-from providers.adapters.anthropic import OAUTH_BETA
-from providers.adapters.base import parse_retry_after
-from providers.client import auth_headers
+from providers.adapters.base import AdapterError, UpstreamRequest, parse_retry_after
+from providers.client import send_sync
 from providers.config import ProviderConfig
 from providers.models import Provider
 from providers.selectors import provider_config
 from providers.signals import provider_probed
+from providers.targets import target_for
 
 # Which statuses move circuits is routing's breaker_class, as on the request path.
 TIMEOUT_STATUS = 504
@@ -37,7 +38,7 @@ CONNECT_STATUS = 502
 @dataclass(frozen=True, slots=True)
 class HealthResult:
     provider_id: int
-    ok: bool | None  # None: not checked (claimed elsewhere, or the kind has no check)
+    ok: bool | None  # None: not checked (claimed elsewhere, or no entry serves the kind)
     status: int = 0  # HTTP status; 502/504 stand for connection errors and timeouts
     latency_ms: float | None = None
     error: str = ""
@@ -82,47 +83,40 @@ def _claim(provider_id: int, now: datetime) -> bool:
     ).update(health_checked_at=now) == 1
 
 
-def models_url(cfg: ProviderConfig) -> str | None:
-    """The cheap read-only endpoint that needs a valid credential; None: no check for this kind."""
-    base = cfg.base_url.rstrip("/")
-    if cfg.kind == "anthropic":
-        return base + "/models" if base.endswith("/v1") else base + "/v1/models"
-    if cfg.kind == "openai_compat":
-        return base + "/models"
-    models_url_for = getattr(REGISTRY.get(cfg.kind), "models_url", None)  # e.g. Gemini's /v1beta/models
-    if callable(models_url_for):
-        return str(models_url_for(cfg.base_url))
-    return None  # bedrock: the runtime endpoint has no cheap unsigned read; not checked
+def probe_request(cfg: ProviderConfig) -> UpstreamRequest | None:
+    """The kind's probe (its adapter entry decides: a models list read, a count-tokens or a
+    one-token generation, see each ``probe``); None: no entry serves this kind.
 
-
-def _headers(cfg: ProviderConfig) -> dict[str, str]:
-    headers = {**dict(cfg.headers), **auth_headers(cfg)}
-    if cfg.kind == "anthropic":
-        headers.setdefault("anthropic-version", "2023-06-01")
-        if cfg.auth_type == Provider.AuthType.OAUTH:
-            headers["anthropic-beta"] = OAUTH_BETA
-    return headers
+    Hosted kinds probe a model: ``options["probe_model"]``, else the entry's ``spec.probe_model``.
+    Raises AdapterError when the provider's settings make the probe impossible (Vertex without
+    a project), as the request path would.
+    """
+    adapter = REGISTRY.get(cfg.kind)
+    if adapter is None:
+        return None
+    model = str(cfg.options.get("probe_model") or adapter.spec.probe_model)
+    return adapter.probe(target_for(cfg, model))
 
 
 def health_probe(cfg: ProviderConfig, *, timeout: float) -> HealthResult:
-    """One GET of the models endpoint. Never raises for network errors: they are the result."""
-    url = models_url(cfg)
-    if url is None:
-        return HealthResult(cfg.id, None, error=f"no health check for {cfg.kind} providers", skipped=True)
-    limits = httpx.Timeout(timeout, connect=min(timeout, settings.CONNECT_TIMEOUT))
+    """One probe through the network seam. Never raises for network errors: they are the result."""
     started = time.perf_counter()
     try:
-        with httpx.Client(timeout=limits, trust_env=False, follow_redirects=False) as http:
-            response = http.get(url, headers=_headers(cfg))
+        probe = probe_request(cfg)
+        if probe is None:
+            return HealthResult(cfg.id, None, error=f"no health check for {cfg.kind} providers", skipped=True)
+        reply = send_sync(probe, cfg, timeout=timeout)
+    except AdapterError as exc:
+        return HealthResult(cfg.id, False, exc.status, _ms(started), exc.message[:300])
     except httpx.TimeoutException:
         return HealthResult(cfg.id, False, TIMEOUT_STATUS, _ms(started), f"timed out after {timeout:g} s")
     except httpx.HTTPError as exc:
         return HealthResult(cfg.id, False, CONNECT_STATUS, _ms(started), f"connection failed ({type(exc).__name__})")
     latency = _ms(started)
-    if response.is_success:
-        return HealthResult(cfg.id, True, response.status_code, latency)
-    return HealthResult(cfg.id, False, response.status_code, latency, f"HTTP {response.status_code}",
-                        retry_after=parse_retry_after(response.headers, now=time.time()))
+    if 200 <= reply.status < 300:
+        return HealthResult(cfg.id, True, reply.status, latency)
+    return HealthResult(cfg.id, False, reply.status, latency, f"HTTP {reply.status}",
+                        retry_after=parse_retry_after(reply.headers, now=time.time()))
 
 
 def _ms(started: float) -> float:

@@ -3,14 +3,12 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from providers.adapters import KIND_LABELS, REGISTRY
+from providers.adapters import kind_choices, kind_option_problems
 from providers.envvars import env_refs_refused, env_refusal_message
 from providers.presets import preset_choices
 from runtime import crypto
 
-
-def kind_choices() -> list[tuple[str, str]]:
-    return [(kind, KIND_LABELS.get(kind, kind)) for kind in REGISTRY]
+__all__ = ["OAuthToken", "Provider", "kind_choices"]
 
 
 class Provider(models.Model):
@@ -36,7 +34,7 @@ class Provider(models.Model):
     max_retries = models.PositiveSmallIntegerField(default=0)
     max_tokens_cap = models.PositiveIntegerField(null=True, blank=True)
     headers = models.JSONField(default=dict, blank=True, help_text="Extra headers sent upstream.")
-    # Backend quirks as data: any Target field (drop_params, reasoning_effort, path, ...).
+    # Backend quirks as data: the options the kind's adapter entry declares (spec.options), typed.
     options = models.JSONField(default=dict, blank=True)
     # The last health check (providers/health.py). health_checked_at doubles as the
     # claim that keeps two workers from checking the same provider at once.
@@ -62,8 +60,18 @@ class Provider(models.Model):
             refused = env_refs_refused(texts)
             if refused:
                 errors[field] = env_refusal_message(refused)
+        options_error = self._options_error()
+        if options_error:
+            errors["options"] = options_error
         if errors:
             raise ValidationError(errors)
+
+    def _options_error(self) -> str:
+        """Why ``options`` does not suit the kind ("" when it does): unknown keys name the allowed ones."""
+        if not isinstance(self.options, dict):
+            return "a JSON object of the kind's options"
+        problems = kind_option_problems(self.kind, self.options)
+        return "; ".join(f"{name}: {why}" for name, why in sorted(problems.items()))
 
     def set_api_key(self, plaintext: str) -> None:
         self.api_key_encrypted = crypto.encrypt(plaintext)

@@ -3,32 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 
+from providers.adapters import kind_spec
 from providers.adapters.base import Target
 from providers.config import ProviderConfig
 from providers.model_limits import is_reasoning_model, output_limit
 
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
-_FROZEN_SETS = {"drop_params", "schema_drop_keywords"}
-_TUPLES = {"beta_allow", "beta_deny"}
 # Target fields that come from Provider columns, never from Provider.options.
 _SET_BY_PROVIDER = {"kind", "base_url", "model", "provider", "headers", "max_tokens_cap", "oauth"}
 
 
-def target_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Provider.options restricted to Target fields, with list values made hashable."""
+def target_options(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The kind's declared Target options from Provider.options, converted (lists made hashable).
+
+    Keys the kind does not declare were refused when the row was saved (Provider.clean); a row
+    written before that check still loads, without them.
+    """
+    spec = kind_spec(kind)
+    declared = spec.options if spec is not None else {}
     out: dict[str, Any] = {}
     for name, value in options.items():
-        if name not in _TARGET_FIELDS or name in _SET_BY_PROVIDER:
+        option = declared.get(name)
+        if option is None or not option.target or name not in _TARGET_FIELDS or name in _SET_BY_PROVIDER:
             continue
-        if name in _FROZEN_SETS and isinstance(value, list | tuple | set):
-            value = frozenset(value)
-        elif name in _TUPLES and isinstance(value, list):
-            value = tuple(value)
-        out[name] = value
+        out[name] = option.convert(value)
     return out
 
 
@@ -53,7 +56,8 @@ def output_cap_learn(*, provider_id: int, model: str, cap: int) -> None:
 def target_for(provider: ProviderConfig, model: str) -> Target:
     caps = [c for c in (provider.max_tokens_cap, settings.MAX_TOKENS_LIMIT,
                         _learned_caps.get((provider.id, model))) if c]
-    if not provider.max_tokens_cap and provider.kind == "openai_compat":
+    spec = kind_spec(provider.kind)
+    if not provider.max_tokens_cap and spec is not None and spec.known_output_limits:
         known = output_limit(model)  # the model's own limit, when we know it
         if known:
             caps.append(known)
@@ -65,5 +69,5 @@ def target_for(provider: ProviderConfig, model: str) -> Target:
         max_tokens_cap=min(caps) if caps else None,
         oauth=provider.auth_type == "oauth",
         headers=dict(provider.headers),
-        **target_options(_auto(dict(provider.options), model)),
+        **target_options(provider.kind, _auto(dict(provider.options), model)),
     )

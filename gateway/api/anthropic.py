@@ -19,8 +19,8 @@ from gateway.health import ahealth_summary
 from gateway.records import refusal_record
 from gateway.token_count import estimate_input_tokens
 from gateway.validation import COUNT_TOKENS, MESSAGES, BadRequest, body_check, body_parse
+from providers.adapters import claude_model_name
 from providers.adapters.base import AdapterError, ChatRequest, dumps
-from providers.adapters.bedrock import normalize_model
 from routing.selectors import route_table_get
 
 router = Router(auth=ClientKeyAuth())
@@ -121,7 +121,7 @@ async def _messages(request: HttpRequest, prefix: str | None) -> HttpResponse | 
         body = parse_body(request, need_max_tokens=True)
     except BadRequest as exc:
         return bad_request(exc)
-    model = normalize_model(body["model"])  # Bedrock-style ids from Claude Code in Bedrock mode
+    model = claude_model_name(body["model"])  # a cloud host's id (ANTHROPIC_MODEL kept from Bedrock mode)
     if model != body["model"]:
         body["model"] = model
     url_provider, url_model = split_prefix(prefix)

@@ -28,8 +28,12 @@ from providers.adapters.base import (
     loads,
     parse_retry_after,
 )
+from providers.adapters.spec import ANTHROPIC_BETAS, SSE_PASSTHROUGH, AuthSpec, KindSpec, Option, Starter
 
 OAUTH_BETA = "oauth-2025-04-20"
+DEFAULT_VERSION = "2023-06-01"
+# The tiers `manage.py init` offers for Claude models, wherever they are hosted.
+CLAUDE_TIERS = ("claude-opus-4-8", "claude-sonnet-5", "claude-haiku-4-5")
 
 
 def replace_model(raw: bytes, old: str, new: str) -> bytes | None:
@@ -101,13 +105,34 @@ def hosted_message_start(data: JSON, requested_model: str) -> JSON | None:
     return {**data, "message": {**message, "model": requested_model}}
 
 
-def messages_url(base_url: str) -> str:
+def v1_url(base_url: str, path: str) -> str:
+    """``{base}/v1{path}``; a base URL that names /v1 already is not given a second one."""
     base = base_url.rstrip("/")
-    return base + "/messages" if base.endswith("/v1") else base + "/v1/messages"
+    return base + path if base.endswith("/v1") else base + "/v1" + path
+
+
+def messages_url(base_url: str) -> str:
+    return v1_url(base_url, "/messages")
 
 
 class AnthropicAdapter:
     kind: ClassVar[str] = "anthropic"
+    spec: ClassVar[KindSpec] = KindSpec(
+        label="Anthropic Messages API",
+        auth=AuthSpec(key_header="x-api-key", key_prefix=""),
+        stream_framing=SSE_PASSTHROUGH,  # the upstream's events reach the client byte for byte
+        options={"anthropic_version": Option("str", "anthropic-version when the client sends none"),
+                 **ANTHROPIC_BETAS},
+        starter=Starter("https://api.anthropic.com", *CLAUDE_TIERS),
+    )
+
+    def probe(self, target: Target) -> UpstreamRequest:
+        """GET /v1/models: free, read-only, and refused without a valid key or OAuth token."""
+        headers = {"anthropic-version": target.anthropic_version or DEFAULT_VERSION, **dict(target.headers)}
+        if target.oauth:
+            headers["anthropic-beta"] = OAUTH_BETA
+        return UpstreamRequest(url=v1_url(target.base_url, "/models"), body=b"", headers=headers, stream=False,
+                               method="GET")
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
         ledger: list[str] = []

@@ -12,9 +12,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import orjson
+
+if TYPE_CHECKING:
+    from providers.adapters.spec import KindSpec
 
 JSON = dict[str, Any]
 
@@ -90,7 +93,8 @@ class Target:
 
 @dataclass(slots=True)
 class UpstreamRequest:
-    """What the network seam sends: a POST of ``body`` to ``url`` (auth is added by client.py)."""
+    """What the network seam sends: ``method`` (a POST of ``body`` unless a probe's GET) to ``url``
+    (auth is added by client.py)."""
 
     url: str
     body: bytes
@@ -103,6 +107,7 @@ class UpstreamRequest:
     # estimated input tokens, for message_start when the backend reports usage only at the end
     input_estimate: int = 0
     requested_model: str = ""
+    method: str = "POST"
 
 
 @dataclass(slots=True)
@@ -209,7 +214,14 @@ class StreamTranslator(Protocol):
 
 
 class Adapter(Protocol):
+    """One backend kind: its translation, plus what it decides besides (``spec``, ``probe``)."""
+
     kind: ClassVar[str]
+    spec: ClassVar[KindSpec]
+
+    def probe(self, target: Target) -> UpstreamRequest:
+        """The health check's request: a cheap call that needs a valid credential."""
+        ...
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest: ...
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, unquote
 
 from providers.adapters.anthropic import (
+    CLAUDE_TIERS,
     PassthroughStream,
     classify_anthropic_error,
     hosted_beta_flags,
@@ -41,6 +42,17 @@ from providers.adapters.base import (
     is_context_length_message,
     loads,
     parse_retry_after,
+)
+from providers.adapters.spec import (
+    EVENTSTREAM,
+    HOSTED_ANTHROPIC,
+    PROBE_MODEL,
+    REGION,
+    SIGV4_BEDROCK,
+    KindSpec,
+    Option,
+    Starter,
+    probe_chat,
 )
 
 BEDROCK_VERSION = "bedrock-2023-05-31"
@@ -168,10 +180,32 @@ def _body(req: ChatRequest, target: Target, ledger: list[str]) -> dict[str, Any]
     return body
 
 
+REGION_PREFIX = Option("str", 'cross-region inference profile prefix: "us", "eu", "apac", "global"...')
+
+
 class BedrockAdapter:
     kind: ClassVar[str] = "bedrock"
-    signing: ClassVar[str] = "sigv4"            # client.py signs with SigV4 (service "bedrock")
-    stream_framing: ClassVar[str] = "eventstream"  # Anthropic events in event-stream "chunk" messages
+    spec: ClassVar[KindSpec] = KindSpec(
+        label="AWS Bedrock (Anthropic models, SigV4)",
+        auth=SIGV4_BEDROCK,                # AWS keys JSON or the AWS chain; a plain key is a Bedrock API key
+        stream_framing=EVENTSTREAM,        # Anthropic events in event-stream "chunk" messages
+        options={**HOSTED_ANTHROPIC, "region_prefix": REGION_PREFIX, "region": REGION, "probe_model": PROBE_MODEL},
+        starter=Starter("https://bedrock-runtime.us-east-1.amazonaws.com", *CLAUDE_TIERS),
+        probe_model="claude-haiku-4-5",
+        claude_name=normalize_model,
+    )
+    stream_framing: ClassVar[str] = spec.stream_framing  # read by providers/eventstream.py
+
+    def probe(self, target: Target) -> UpstreamRequest:
+        """A one-token invoke of ``target.model``, signed and shaped as live traffic is.
+
+        The runtime host has no free read: ListFoundationModels lives on the control-plane host
+        (``bedrock.<region>``) behind its own IAM action, which a role that may only invoke
+        lacks, and CountTokens needs ``bedrock:CountTokens``. One token of the smallest Claude
+        model checks exactly what requests need (signature, region, model access, quota) for a
+        few millionths of a dollar.
+        """
+        return self.translate_request(probe_chat(target.model), target)
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
         ledger: list[str] = []

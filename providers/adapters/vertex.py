@@ -10,7 +10,7 @@ Anthropic SSE, so the passthrough's stream reader and error classes serve it unc
 Claude model names map to Vertex ids (``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5@20250929``)
 through ``MODEL_IDS`` (overridable with ``Target.model_map``); an id with ``@`` is used as is.
 ``normalize_model`` turns the Vertex ids Claude Code sends in Vertex mode back into Claude names.
-Google OAuth tokens are applied by ``providers/client.py`` (``auth_scheme``): this module never
+Google OAuth tokens are applied by ``providers/client.py`` (``spec.auth``): this module never
 sees credentials.
 """
 
@@ -36,6 +36,15 @@ from providers.adapters.base import (
     Target,
     UpstreamRequest,
     dumps,
+)
+from providers.adapters.spec import (
+    GOOGLE_OAUTH,
+    HOSTED_ANTHROPIC,
+    PROBE_MODEL,
+    REGION,
+    KindSpec,
+    Option,
+    probe_messages,
 )
 
 VERTEX_VERSION = "vertex-2023-10-16"
@@ -125,16 +134,38 @@ def _body(req: ChatRequest, target: Target, ledger: list[str]) -> dict[str, Any]
     return body
 
 
+def _require_project(target: Target) -> None:
+    if not target.project:
+        raise AdapterError(f"provider {target.provider or 'vertex'} has no Google Cloud project "
+                           "(options.project)", status=502, retryable=True)
+
+
 class VertexAdapter:
     kind: ClassVar[str] = "vertex"
-    # How providers/client.py authenticates this kind: a Google OAuth access token (minted from a
-    # stored service-account JSON, or Application Default Credentials) as a Bearer header.
-    auth_scheme: ClassVar[str] = "google"
+    spec: ClassVar[KindSpec] = KindSpec(
+        label="Google Vertex AI (Anthropic models, Google OAuth)",
+        # a Google OAuth access token (minted from a stored service-account JSON, or Application
+        # Default Credentials) as a Bearer header
+        auth=GOOGLE_OAUTH,
+        options={**HOSTED_ANTHROPIC, "project": Option("str", "Google Cloud project id"), "region": REGION,
+                 "probe_model": PROBE_MODEL},
+        probe_model="claude-haiku-4-5",
+    )
+
+    def probe(self, target: Target) -> UpstreamRequest:
+        """Vertex's count-tokens for ``target.model`` (``…/models/count-tokens:rawPredict``).
+
+        Free, yet it needs what requests need: a token Google accepts, the project and location,
+        and the Claude model enabled in the project. A GET of the publisher model would not
+        check the project (its path names none).
+        """
+        _require_project(target)
+        body = {"anthropic_version": VERTEX_VERSION, "model": vertex_model_id(target), "messages": probe_messages()}
+        return UpstreamRequest(url=predict_url(target, "count-tokens", stream=False), body=dumps(body),
+                               headers={"content-type": "application/json", **dict(target.headers)}, stream=False)
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
-        if not target.project:
-            raise AdapterError(f"provider {target.provider or 'vertex'} has no Google Cloud project "
-                               "(options.project)", status=502, retryable=True)
+        _require_project(target)
         ledger: list[str] = []
         body = _body(req, target, ledger)
         model_id = vertex_model_id(target)

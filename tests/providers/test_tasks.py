@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from routing.models import CircuitState
 from routing.resolution import Candidate
 from tests.conftest import make_provider, make_tiers
 from tests.fakes import FakeAnthropic, FakeOpenAI, Reply
+from tests.fakes.bedrock_server import FAKE_CREDENTIALS, FakeBedrock
 from tests.support.gateway import REPO_ROOT, gateway_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -126,10 +128,15 @@ def test_provider_health_check_connection_refused():
     assert (result.ok, result.status) == (False, 502) and "connection failed" in result.error
 
 
-def test_provider_health_check_skips_bedrock():
-    provider = make_provider("bedrock", "https://bedrock-runtime.us-east-1.amazonaws.com", kind="bedrock")
-    result = health_check_run(provider_id=provider.pk)
-    assert result.ok is None and result.skipped and "bedrock" in result.error
+def test_provider_health_check_probes_bedrock_with_a_signed_one_token_call():
+    with FakeBedrock() as up:
+        provider = make_provider("bedrock", up.base_url, kind="bedrock", key=json.dumps(FAKE_CREDENTIALS),
+                                 options={"region": "us-east-1", "region_prefix": "us"})
+        result = health_check_run(provider_id=provider.pk)
+        assert result.ok and not result.skipped and up.rejected == []
+        assert up.main_requests[-1].json["max_tokens"] == 1
+    provider.refresh_from_db()
+    assert provider.health_ok is True and provider.health_error == ""
 
 
 def test_provider_health_check_runs_once_when_two_workers_race(eager):

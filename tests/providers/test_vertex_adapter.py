@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.adapters import KIND_LABELS, REGISTRY
+from providers.adapters import REGISTRY
 from providers.adapters.base import AdapterError, ChatRequest, UpstreamRequest, loads
 from providers.adapters.vertex import VertexAdapter, normalize_model, vertex_model_id
 from providers.sse import SSEParser
@@ -59,8 +59,8 @@ def test_translate_response_case(case):
 
 def test_registered_with_label_and_google_auth_scheme():
     assert isinstance(REGISTRY["vertex"], VertexAdapter)
-    assert "Vertex" in KIND_LABELS["vertex"]
-    assert REGISTRY["vertex"].auth_scheme == "google"
+    assert "Vertex" in REGISTRY["vertex"].spec.label
+    assert REGISTRY["vertex"].spec.auth.token == "google"
 
 
 def test_translate_request_without_project_is_a_retryable_provider_error():

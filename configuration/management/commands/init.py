@@ -11,14 +11,16 @@ from django.core.management.base import CommandError, CommandParser
 from audit.commands import AuditedCommand
 from configuration.canonical import TIER_PATTERNS, clean
 from configuration.errors import Source
-from configuration.seeding import DEFAULT_MODELS
 from configuration.services import ConfigError, config_import
+from providers.adapters import REGISTRY
+from providers.adapters.spec import Starter
 
-KINDS = {
-    "openai_compat": ("https://api.openai.com/v1", DEFAULT_MODELS["openai"]),
-    "anthropic": ("https://api.anthropic.com", DEFAULT_MODELS["anthropic"]),
-    "bedrock": ("https://bedrock-runtime.us-east-1.amazonaws.com", DEFAULT_MODELS["anthropic"]),
-}
+# The kinds init can start without further settings: those whose adapter entry names a starter
+# (its public endpoint and a model per tier), the default one first.
+KINDS: dict[str, Starter] = dict(sorted(
+    ((kind, a.spec.starter) for kind, a in REGISTRY.items() if a.spec.starter is not None),
+    key=lambda item: not item[1].default))
+DEFAULT_KIND = next(iter(KINDS))
 
 
 class Command(AuditedCommand):
@@ -29,7 +31,7 @@ class Command(AuditedCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--kind", choices=sorted(KINDS), help="backend kind (default openai_compat)")
+        parser.add_argument("--kind", choices=sorted(KINDS), help=f"backend kind (default {DEFAULT_KIND})")
         parser.add_argument("--name", help="provider name (default: openai, anthropic or bedrock)")
         parser.add_argument("--base-url", help="the backend's base URL (default: the kind's public API)")
         parser.add_argument("--api-key", help="the backend's API key (or set it later in the admin)")
@@ -77,12 +79,13 @@ class Command(AuditedCommand):
                 raise CommandError(f"no answer for {question!r} (standard input closed)")
             return reply.strip() or default
 
-        kind = value("kind", "Backend kind (openai_compat, anthropic, bedrock)", "openai_compat")
+        kind = value("kind", f"Backend kind ({', '.join(KINDS)})", DEFAULT_KIND)
         if kind not in KINDS:
             raise CommandError(f"kind: expected one of {', '.join(sorted(KINDS))}, got {kind!r}")
-        url, models = KINDS[kind]
+        starter = KINDS[kind]
+        models = starter.models()
         answers = {"kind": kind, "name": value("name", "Provider name", kind.split("_")[0]),
-                   "base_url": value("base_url", "Base URL", url),
+                   "base_url": value("base_url", "Base URL", starter.base_url),
                    "api_key": value("api_key", "API key (empty: none)", "")}
         for tier in ("big", "middle", "small"):
             default = models[tier]

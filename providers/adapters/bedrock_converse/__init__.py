@@ -14,18 +14,40 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from providers.adapters.base import AdapterError, ChatRequest, ChatResponse, Target, UpstreamRequest
-from providers.adapters.bedrock import BedrockAdapter
+from providers.adapters.bedrock import REGION_PREFIX, BedrockAdapter
 from providers.adapters.bedrock_converse.request import translate_request
 from providers.adapters.bedrock_converse.response import translate_response
 from providers.adapters.bedrock_converse.stream import ConverseStreamTranslator
+from providers.adapters.spec import (
+    EVENTSTREAM_TYPED,
+    GENERATION,
+    PROBE_MODEL,
+    REGION,
+    SIGV4_BEDROCK,
+    KindSpec,
+    Option,
+    probe_chat,
+)
 
 __all__ = ["BedrockConverseAdapter", "ConverseStreamTranslator"]
 
 
 class BedrockConverseAdapter:
     kind: ClassVar[str] = "bedrock_converse"
-    signing: ClassVar[str] = "sigv4"           # client.py signs with SigV4 (service "bedrock")
-    stream_framing: ClassVar[str] = "eventstream-typed"  # events named by :event-type, JSON payloads
+    spec: ClassVar[KindSpec] = KindSpec(
+        label="AWS Bedrock Converse API (Nova, Llama, Qwen, DeepSeek, Mistral...; SigV4)",
+        auth=SIGV4_BEDROCK,
+        stream_framing=EVENTSTREAM_TYPED,  # events named by :event-type, JSON payloads
+        options={**GENERATION, "model_map": Option("str_map", "model name -> Bedrock model id"),
+                 "region_prefix": REGION_PREFIX, "region": REGION, "probe_model": PROBE_MODEL},
+        # Nova Micro: Bedrock's cheapest text model; set probe_model where it is not enabled
+        probe_model="amazon.nova-micro-v1:0",
+    )
+    stream_framing: ClassVar[str] = spec.stream_framing  # read by providers/eventstream.py
+
+    def probe(self, target: Target) -> UpstreamRequest:
+        """A one-token Converse call of ``target.model`` (see BedrockAdapter.probe for why)."""
+        return translate_request(probe_chat(target.model), target)
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
         return translate_request(req, target)

@@ -18,13 +18,29 @@ from providers.adapters.gemini.request import translate_request, upstream_url, v
 from providers.adapters.gemini.response import translate_response
 from providers.adapters.gemini.stream import GeminiStreamTranslator
 from providers.adapters.gemini.vertex import vertex_url
+from providers.adapters.openai_compat import models_probe
+from providers.adapters.spec import (
+    GENERATION,
+    GOOGLE_OAUTH,
+    PROBE_MODEL,
+    REGION,
+    AuthSpec,
+    KindSpec,
+    Option,
+    probe_chat,
+)
 
 __all__ = ["GeminiAdapter", "GeminiStreamTranslator", "GeminiVertexAdapter"]
+
+GEMINI_OPTIONS: dict[str, Option] = {
+    **GENERATION,
+    "schema_drop_keywords": Option("str_set", "JSON-schema keywords removed from tool schemas"),
+}
 
 
 class _GeminiWire:
     """The generateContent translation both Gemini endpoints share; ``upstream_url`` is where
-    the endpoints differ (with how client.py authenticates: the subclasses' class attributes)."""
+    the endpoints differ (with how client.py authenticates: the subclasses' ``spec.auth``)."""
 
     def upstream_url(self, target: Target, stream: bool) -> str:
         return upstream_url(target, stream)
@@ -46,22 +62,39 @@ class GeminiAdapter(_GeminiWire):
     """The Gemini Developer API (generativelanguage.googleapis.com) with an API key."""
 
     kind: ClassVar[str] = "gemini"
-    # the header an API key travels in (client.py applies it; bearer/OAuth auth types still win)
-    auth_header: ClassVar[str] = "x-goog-api-key"
+    spec: ClassVar[KindSpec] = KindSpec(
+        label="Google Gemini native API (generateContent, thought signatures)",
+        # an API key travels in x-goog-api-key (bearer/OAuth auth types still send a Bearer token)
+        auth=AuthSpec(key_header="x-goog-api-key", key_prefix=""),
+        options=GEMINI_OPTIONS,
+    )
 
-    def models_url(self, base_url: str) -> str:
-        """The cheap keyed read the health check GETs (models.list)."""
-        return versioned_base(base_url) + "/models"
+    def probe(self, target: Target) -> UpstreamRequest:
+        """GET models (models.list): the cheap keyed read."""
+        return models_probe(target, versioned_base(target.base_url))
 
 
 class GeminiVertexAdapter(_GeminiWire):
     """Gemini on Vertex AI: project/location URLs (vertex.py), Google OAuth access tokens minted by
     client.py from a stored service-account key or Application Default Credentials (as for the
-    ``vertex`` kind; a plain stored secret is sent as a Bearer access token). No health check: the
-    probe has no Google token (like ``vertex``)."""
+    ``vertex`` kind; a plain stored secret is sent as a Bearer access token)."""
 
     kind: ClassVar[str] = "gemini_vertex"
-    auth_scheme: ClassVar[str] = "google"
+    spec: ClassVar[KindSpec] = KindSpec(
+        label="Google Gemini on Vertex AI (generateContent, Google OAuth)",
+        auth=GOOGLE_OAUTH,
+        options={**GEMINI_OPTIONS, "project": Option("str", "Google Cloud project id"), "region": REGION,
+                 "probe_model": PROBE_MODEL},
+        probe_model="gemini-2.5-flash-lite",  # the cheapest Gemini; set probe_model where it is not served
+    )
 
     def upstream_url(self, target: Target, stream: bool) -> str:
         return vertex_url(target, stream)
+
+    def probe(self, target: Target) -> UpstreamRequest:
+        """A one-token generateContent of ``target.model`` at the provider's project and location.
+
+        It needs what requests need (a token Google accepts, the project, the location, the model);
+        ``:countTokens`` would check the same for free once the fake upstream speaks it.
+        """
+        return self.translate_request(probe_chat(target.model), target)

@@ -5,7 +5,7 @@
 (``{region}-aiplatform.googleapis.com``; ``aiplatform.googleapis.com`` for ``global``, which the
 Gemini 3 previews require). The body is the Developer API's: Vertex additionally insists on a
 ``role`` on every content, which the request half always writes. Authentication is a Google OAuth
-access token that ``providers/client.py`` mints (the adapter's ``auth_scheme``); this module, like
+access token that ``providers/client.py`` mints (the adapter's ``spec.auth``); this module, like
 every adapter, never sees it.
 """
 

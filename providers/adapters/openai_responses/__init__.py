@@ -18,20 +18,26 @@ from providers.adapters.base import (
     Target,
     UpstreamRequest,
 )
+from providers.adapters.openai_compat import OPENAI_OPTIONS, models_probe
 from providers.adapters.openai_compat.errors import classify_error
 from providers.adapters.openai_responses.request import translate_request
 from providers.adapters.openai_responses.response import translate_response
 from providers.adapters.openai_responses.stream import ResponsesStreamTranslator
+from providers.adapters.spec import KindSpec
 
 __all__ = ["OpenAIResponsesAdapter", "ResponsesStreamTranslator"]
 
 
 class OpenAIResponsesAdapter:
     kind: ClassVar[str] = "openai_responses"
+    spec: ClassVar[KindSpec] = KindSpec(
+        label="OpenAI Responses API (/v1/responses; reasoning carried across turns)",
+        options=OPENAI_OPTIONS,
+    )
 
-    def models_url(self, base_url: str) -> str:
-        """The cheap keyed read the health check GETs (as openai_compat's)."""
-        return base_url.rstrip("/") + "/models"
+    def probe(self, target: Target) -> UpstreamRequest:
+        """GET /models, as openai_compat's (the same API key opens both)."""
+        return models_probe(target, target.base_url)
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
         return translate_request(req, target)

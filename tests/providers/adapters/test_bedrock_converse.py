@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.adapters import KIND_LABELS, REGISTRY
+from providers.adapters import REGISTRY
 from providers.adapters.base import AdapterError, ChatRequest, Target, UpstreamRequest, loads
 from providers.adapters.bedrock_converse import BedrockConverseAdapter
 from providers.adapters.bedrock_converse.common import family_of
@@ -49,10 +49,10 @@ def translate(case):
 
 def test_registry_preset_label_and_adapter_attributes():
     assert isinstance(REGISTRY["bedrock_converse"], BedrockConverseAdapter)
-    assert "Converse" in KIND_LABELS["bedrock_converse"]
+    assert "Converse" in REGISTRY["bedrock_converse"].spec.label
     assert PRESETS["bedrock_converse"]["kind"] == "bedrock_converse"
     assert PRESETS["bedrock_converse"]["base_url"] == "https://bedrock-runtime.us-east-1.amazonaws.com"
-    assert BedrockConverseAdapter.signing == REGISTRY["bedrock"].signing == "sigv4"
+    assert BedrockConverseAdapter.spec.auth.signing == REGISTRY["bedrock"].spec.auth.signing == "sigv4"
     assert isinstance(event_parser_for("bedrock_converse"), EventStreamParser)
 
 

@@ -44,7 +44,7 @@ def translate(case):
 
 def test_registry_lists_gemini_with_its_key_header():
     assert isinstance(REGISTRY["gemini"], GeminiAdapter)
-    assert GeminiAdapter.auth_header == "x-goog-api-key"
+    assert GeminiAdapter.spec.auth.key_header == "x-goog-api-key" and GeminiAdapter.spec.auth.key_prefix == ""
 
 
 # -- requests ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.adapters import KIND_LABELS, REGISTRY
+from providers.adapters import REGISTRY
 from providers.adapters.base import AdapterError, ChatRequest, Target, UpstreamRequest, loads
 from providers.adapters.gemini import GeminiAdapter, GeminiVertexAdapter
 from providers.adapters.gemini.vertex import model_id, vertex_url
@@ -33,11 +33,10 @@ def translate(case):
 
 def test_registry_entry_carries_the_differences_as_data():
     adapter = REGISTRY["gemini_vertex"]
-    assert isinstance(adapter, GeminiVertexAdapter) and "Vertex" in KIND_LABELS["gemini_vertex"]
-    assert adapter.auth_scheme == "google"  # client.py mints a Google OAuth token
-    assert not hasattr(adapter, "auth_header")  # never an x-goog-api-key
-    assert not hasattr(adapter, "models_url")  # no unauthenticated health read
-    assert not hasattr(REGISTRY["gemini"], "auth_scheme")
+    assert isinstance(adapter, GeminiVertexAdapter) and "Vertex" in adapter.spec.label
+    assert adapter.spec.auth.token == "google"  # client.py mints a Google OAuth token
+    assert adapter.spec.auth.key_header == "authorization"  # never an x-goog-api-key
+    assert REGISTRY["gemini"].spec.auth.token == ""
 
 
 @casekit.load_cases("gemini_vertex", "request_")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.adapters import KIND_LABELS, REGISTRY
+from providers.adapters import REGISTRY
 from providers.adapters.base import AdapterError, ChatRequest, StreamEvent, UpstreamRequest, loads
 from providers.adapters.openai_responses import OpenAIResponsesAdapter
 from providers.adapters.openai_responses.common import SIGNATURE_PREFIX, signature_decode, signature_encode
@@ -48,7 +48,7 @@ def translate(case):
 
 def test_registry_lists_the_kind_with_a_label():
     assert isinstance(REGISTRY["openai_responses"], OpenAIResponsesAdapter)
-    assert "Responses" in KIND_LABELS["openai_responses"]
+    assert "Responses" in REGISTRY["openai_responses"].spec.label
 
 
 # -- requests ---------------------------------------------------------------------------------------
