@@ -25,7 +25,7 @@ from providers.adapters.base import UpstreamRequest
 from providers.envvars import env_refs_refused, env_refusal_message, expand_env
 from providers.google_auth import agoogle_token_get
 from providers.redaction import known_secrets
-from providers.transport import NullCookies, upstream_transport
+from providers.transport import NoCookieJar, upstream_transport
 from routing.resolution import ProviderConfig
 
 if TYPE_CHECKING:  # botocore costs ~0.4 s to import: loaded on the first Bedrock request only
@@ -75,8 +75,8 @@ def get_client() -> httpx.AsyncClient:
             ),
             follow_redirects=False,
             trust_env=False,
+            cookies=NoCookieJar(),  # a shared client must not carry one upstream's cookies to others
         )
-        client._cookies = NullCookies()  # a shared client must not carry one upstream's cookies to others
         _clients[loop_id] = client
     return client
 
