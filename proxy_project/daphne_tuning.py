@@ -3,8 +3,9 @@
 Claude Code requests are often 100 KB to a few MB (tool schemas, long histories). By default
 Twisted spools any body of 100,000 bytes or more to a temporary file on disk and daphne then
 hands it to the application in 8 KiB ASGI messages (25 messages for 200 KB). Keeping bodies up to
-REQUEST_BODY_IN_MEMORY_MAX in memory and passing them in 1 MiB messages removes that work.
-Applied when proxy_project.asgi is imported, which daphne does before it builds its server.
+IN_MEMORY_MAX in memory (``EdgeRequest.gotLength``: Twisted's public hook that picks the body's
+file) and passing them in 1 MiB messages removes that work. Applied when proxy_project.asgi is
+imported, which daphne does before it builds its server.
 
 Twisted also collects a whole request body before daphne starts the application, so the edge
 checks of proxy_project/handlers.py (client key, MAX_REQUEST_BYTES, REQUEST_BODY_TIMEOUT) would
@@ -21,7 +22,7 @@ import asyncio
 import functools
 import io
 from collections.abc import Callable, Coroutine
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote
 
 IN_MEMORY_MAX = 64 * 1024 * 1024
@@ -35,18 +36,8 @@ def apply() -> None:
     _applied.append(True)
     try:
         from daphne import server as daphne_server
-        from twisted.web import http
     except ImportError:  # not running under daphne
         return
-    original: Callable[[int | None], IO[bytes]] | None = getattr(http, "_getContentFile", None)
-    if original is not None:
-        def content_file(length: int | None) -> IO[bytes]:
-            if length is not None and length <= IN_MEMORY_MAX:
-                return io.BytesIO()
-            return original(length)
-
-        http._getContentFile = content_file  # type: ignore[attr-defined]
-
     init = daphne_server.Server.__init__
 
     @functools.wraps(init)
@@ -85,7 +76,10 @@ def _edge_request_class(base: type[Any]) -> type[Any]:  # noqa: C901 - one small
         _edge_size = 0
 
         def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name
-            super().gotLength(length)
+            if length is not None and length <= IN_MEMORY_MAX:
+                self.content = io.BytesIO()  # Twisted's own spools 100,000 bytes and more to a file
+            else:
+                super().gotLength(length)
             if self.requestHeaders.hasHeader(b"upgrade"):
                 self._edge_state = "done"  # a websocket: the channels router and its auth take it
                 return
