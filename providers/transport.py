@@ -112,9 +112,9 @@ class LeanPool:
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         if request.url.scheme not in (b"http", b"https"):
             raise httpcore.UnsupportedProtocol(f"Request URL has an unsupported protocol {request.url.scheme!r}.")
-        timeout = request.extensions.get("timeout", {}).get("pool")
+        wait = request.extensions.get("timeout", {}).get("pool")
         for _ in range(_ATTEMPTS):
-            connection = await self._acquire(request.url.origin, timeout)
+            connection = await self._acquire(request.url.origin, wait)
             try:
                 response = await connection.handle_async_request(request)
             except httpcore.ConnectionNotAvailable:
@@ -132,10 +132,10 @@ class LeanPool:
                                      content=_Body(response.stream, release), extensions=response.extensions)
         raise httpcore.ConnectError("no upstream connection became available")
 
-    async def _acquire(self, origin: httpcore.Origin, timeout: float | None) -> httpcore.AsyncHTTPConnection:
+    async def _acquire(self, origin: httpcore.Origin, wait: float | None) -> httpcore.AsyncHTTPConnection:
         if self._slots is not None:
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(wait):
                     await self._slots.acquire()
             except TimeoutError:
                 raise httpcore.PoolTimeout("no upstream connection became free in time") from None

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from providers import client
-import httpx
-
 from providers.transport import LeanPool, UpstreamTransport, upstream_transport
 from tests.fakes import Reply, openai_completion
 
