@@ -26,8 +26,8 @@ TRACKED = (
     # Upstream headers may carry credentials (Azure "api-key", custom auth headers).
     Tracked("providers.Provider", secret=frozenset({"headers"}), ignored=_TIMESTAMPS | {
         "health_checked_at", "health_ok", "health_latency_ms", "health_error"}),
-    Tracked("providers.ClientKey", ignored=_TIMESTAMPS | {"last_used"}),
-    Tracked("providers.StaffToken", ignored=_TIMESTAMPS | {"last_used"}),
+    Tracked("clients.ClientKey", ignored=_TIMESTAMPS | {"last_used"}),
+    Tracked("clients.StaffToken", ignored=_TIMESTAMPS | {"last_used"}),
     Tracked("providers.OAuthToken", ignored=_TIMESTAMPS | {
         "refreshing_since", "last_refresh_at", "last_error", "refresh_failures"}),
     Tracked("routing.ModelTier", ignored=_TIMESTAMPS),

@@ -47,10 +47,10 @@ def per_call_us(fn: Callable[[], Any], budget_s: float = 0.4) -> float:
 
 
 def main() -> None:
+    from gateway.token_count import estimate_input_tokens
     from providers.adapters.base import ChatRequest, Target
     from providers.adapters.openai_compat import OpenAICompatAdapter
     from providers.sse import SSEParser, encode_many
-    from providers.tokens import estimate_input_tokens
 
     adapter = OpenAICompatAdapter()
     target = Target(

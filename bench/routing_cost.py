@@ -26,8 +26,8 @@ django.setup()
 
 from payloads import anthropic_body  # noqa: E402
 
-from providers.circuit import Circuit, Policy  # noqa: E402
 from routing import meta as routing_meta  # noqa: E402
+from routing.breaker import Circuit, Policy  # noqa: E402
 from routing.fingerprints import fingerprint  # noqa: E402
 from routing.resolution import (  # noqa: E402
     AgentConfig,

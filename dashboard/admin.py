@@ -21,8 +21,8 @@ from django.utils.safestring import SafeString
 
 from dashboard.models import FallbackEvent, RequestLog
 from providers.models import Provider
-from proxy_project.admin_site import truncated
 from routing.models import Route, TierEntry
+from runtime.display import truncated
 
 COUNT_CAP = 10_000
 

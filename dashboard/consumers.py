@@ -37,10 +37,12 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=snapshot.html)
 
     async def _heartbeat(self) -> None:
-        """Tell the gateways someone is watching, so they render and publish live events."""
+        """Tell the gateways someone is watching, so they render and publish live events, and tell
+        the browser the socket is alive (connection.js calls a socket silent for long stalled)."""
         while True:
             await dashboard_viewer_present_mark()
             await asyncio.sleep(VIEWER_TTL / 3)
+            await self.send(text_data=fragments.live_stamp())
 
     async def disconnect(self, code: int) -> None:
         heartbeat = getattr(self, "heartbeat", None)

@@ -27,7 +27,7 @@ from django.db import (
     transaction,
 )
 
-from proxy_project.outage import DATABASE_ERRORS
+from runtime.outage import DATABASE_ERRORS
 
 logger = logging.getLogger("gateway.logs")
 

@@ -45,6 +45,12 @@ def totals_panel(totals: Totals) -> str:
     return partial("totals", {"totals": totals, "oob": True})
 
 
+def live_stamp() -> str:
+    """The connection indicator as the server sees it (sent with each heartbeat, so a silent
+    socket shows in the page's stamp and connection.js can tell a stalled connection)."""
+    return partial("live", {"now": timezone.now(), "oob": True})
+
+
 def event(html: str, *, kind: str = "", ids: Sequence[int] = ()) -> dict[str, Any]:
     return {"type": "dashboard.event", "html": html, "kind": kind, "ids": list(ids)}
 

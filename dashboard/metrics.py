@@ -13,8 +13,6 @@ The breaker state per scope is read from the circuit rows at scrape time, not co
 from __future__ import annotations
 
 import os
-import time
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,9 +30,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from providers.models import CircuitState
-from providers.staff_auth import astaff_user
-from proxy_project.outage import DATABASE, DATABASE_ERRORS
+from clients.staff_auth import astaff_user
+from routing.models import CircuitState
+from runtime.outage import DATABASE, DATABASE_ERRORS
 
 # Latency of a whole request, and time to its first token: seconds, Claude-sized (up to minutes).
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
@@ -72,7 +70,6 @@ def request_count(row: Mapping[str, Any], key: str) -> None:
 
 def attempt_count(provider: str, status: int) -> None:
     ATTEMPTS.labels(provider, str(status)).inc()
-    TRAFFIC.record(provider, status, time.monotonic())
 
 
 def refusal_count(reason: str, status: int, key: str) -> None:
@@ -139,45 +136,7 @@ def metrics_render(scopes: Iterable[BreakerScope]) -> bytes:
     return generate_latest(registry)
 
 
-# --- Recent upstream outcomes (the traffic part of /health) ---------------------------------------
 
-
-def attempt_failed(status: int) -> bool:
-    """What counts against a provider's health: no answer, a 5xx, or a refused credential.
-    A 429 is the breaker's (cooling down), a client's 4xx and a hang-up (499) are not the provider's."""
-    return status == 0 or (status >= 500) or status in (401, 403)
-
-
-class Traffic:
-    """The last outcomes per provider in this process (bounded: TRAFFIC_SAMPLES each)."""
-
-    SAMPLES = 200
-
-    def __init__(self) -> None:
-        self.outcomes: dict[str, deque[tuple[float, bool]]] = {}
-
-    def record(self, provider: str, status: int, now: float) -> None:
-        if not provider:
-            return
-        queue = self.outcomes.get(provider)
-        if queue is None:
-            queue = self.outcomes[provider] = deque(maxlen=self.SAMPLES)
-        queue.append((now, attempt_failed(status)))
-
-    def rates(self, *, window: float, now: float) -> dict[str, tuple[int, int]]:
-        """Per provider: (calls, failed calls) in the last ``window`` seconds."""
-        out = {}
-        for provider, queue in self.outcomes.items():
-            recent = [failed for when, failed in queue if when >= now - window]
-            if recent:
-                out[provider] = (len(recent), sum(recent))
-        return out
-
-    def clear(self) -> None:
-        self.outcomes.clear()
-
-
-TRAFFIC = Traffic()
 
 
 # --- The /metrics view (served by the lean API handler: async, no session middleware) -------------

@@ -27,7 +27,7 @@ class RequestLog(models.Model):
     # the admin's time filter, the dashboard's hour/day totals (range scans) and retention deletes.
     created = models.DateTimeField(db_index=True)
     client_key = models.ForeignKey(
-        "providers.ClientKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "clients.ClientKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     endpoint = models.CharField(max_length=32, default="messages")
     requested_model = models.CharField(max_length=200, blank=True)

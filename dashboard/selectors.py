@@ -11,6 +11,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -20,13 +21,16 @@ from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
+from clients.models import ClientKey
+from dashboard import chart
 from dashboard.models import FallbackEvent, RequestAttempt, RequestLog
-from providers.catalog import SEVERITY, HealthInputs, health_reasons, provider_state
-from providers.circuit import Circuit, status_label
+from gateway.catalog import SEVERITY, HealthInputs, health_reasons, provider_state
 from providers.client import credential_missing
-from providers.models import CircuitState, ClientKey, Provider
-from proxy_project.outage import REDIS, REDIS_ERRORS
-from routing.selectors import provider_config
+from providers.models import Provider
+from providers.selectors import provider_config
+from routing.breaker import Circuit, status_label
+from routing.models import CircuitState
+from runtime.outage import REDIS, REDIS_ERRORS
 
 RECENT_REQUESTS = 50
 RECENT_FALLBACKS = 20
@@ -263,6 +267,32 @@ class TotalRow:
     bar: int  # 0-100: the day's requests relative to the busiest row
     hour_throttled: int = 0  # refused by the key's own limits (429)
     day_throttled: int = 0
+    day_input_tokens: int = 0  # uncached input (the backends report cache reads apart)
+    day_cached_tokens: int = 0  # input read from the prompt cache
+    # Money: None until the price table exists (issue 13, item 2); the page shows "unknown", never $0.
+    day_cost: Decimal | None = None
+    day_saved: Decimal | None = None  # what the cache reads saved against uncached input
+
+    @property
+    def hit_percent(self) -> int:
+        """The cache-read share of the day's input tokens."""
+        total = self.day_input_tokens + self.day_cached_tokens
+        return round(100 * self.day_cached_tokens / total) if total else 0
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalRow:
+    """Requests of one key the gateway refused for one reason over the last day."""
+
+    client: str
+    refusal: str
+    status: int
+    requests: int
+    last: datetime
+
+    @property
+    def reason(self) -> str:
+        return str(RequestLog.Refusal(self.refusal).label) if self.refusal in RequestLog.Refusal.values else self.refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,9 +323,10 @@ class HourBar:
     error_height: int
 
 
-CHART_HEIGHT = 60
-BAR_WIDTH, BAR_GAP = 10, 2
-CHART_WIDTH = 24 * (BAR_WIDTH + BAR_GAP)
+CHART_HEIGHT = chart.PLOT_HEIGHT
+BAR_WIDTH, BAR_GAP = chart.BAR_WIDTH, chart.BAR_GAP
+CHART_WIDTH = chart.PLOT_WIDTH
+TOP_KEYS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,17 +336,42 @@ class Totals:
     hours: list[HourBar]
     peak: int  # the busiest hour's requests (chart scale)
     sessions: list[SessionRow] = field(default_factory=list)
-    chart_width: ClassVar[int] = CHART_WIDTH
-    chart_height: ClassVar[int] = CHART_HEIGHT
+    refusals: list[RefusalRow] = field(default_factory=list)
+    y_ticks: list[chart.Tick] = field(default_factory=list)
+    x_ticks: list[chart.Tick] = field(default_factory=list)
+    chart_width: ClassVar[int] = chart.WIDTH
+    chart_height: ClassVar[int] = chart.HEIGHT
+    plot_left: ClassVar[int] = chart.LEFT
+    plot_top: ClassVar[int] = chart.TOP
+    plot_right: ClassVar[int] = chart.LEFT + chart.PLOT_WIDTH
+    plot_bottom: ClassVar[int] = chart.TOP + chart.PLOT_HEIGHT
+    plot_mid_x: ClassVar[int] = chart.LEFT + chart.PLOT_WIDTH // 2
+    plot_mid_y: ClassVar[int] = chart.TOP + chart.PLOT_HEIGHT // 2
+    y_title_x: ClassVar[int] = -(chart.TOP + chart.PLOT_HEIGHT // 2)  # the y title is rotated -90°
     bar_width: ClassVar[int] = BAR_WIDTH
+
+    @property
+    def top_keys(self) -> list[TotalRow]:
+        """The keys with the most tokens over the last day (by cost once prices exist); a key
+        only refused is in the throttled panel, not here."""
+        served = [row for row in self.keys if row.day_requests]
+        return sorted(served, key=lambda row: (row.day_tokens, row.day_requests), reverse=True)[:TOP_KEYS]
+
+    @property
+    def cache_rows(self) -> list[tuple[str, TotalRow]]:
+        """Providers, then keys, that read or wrote input over the last day."""
+        rows = [("provider", r) for r in self.providers] + [("key", r) for r in self.keys]
+        return [(kind, r) for kind, r in rows if r.day_input_tokens or r.day_cached_tokens]
 
 
 def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[Any, dict[str, Any]]:
     """Conditional aggregation over the last day. Served by the index on created (range scan)."""
     in_hour = Q(created__gte=hour_ago)
+    # Refusals have no provider; one without a key (an invalid key) is no key's either: the
+    # throttled panel shows it.
+    keyless_refusal = REFUSED & Q(client_key__isnull=True)
     qs = RequestLog.objects.filter(created__gte=day_ago)
-    if field == "provider":  # refusals have no provider
-        qs = qs.filter(SERVED)
+    qs = qs.filter(SERVED) if field == "provider" else qs.exclude(keyless_refusal)
     return (
         qs.values(field)
         .annotate(
@@ -323,6 +379,8 @@ def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[Any,
             day_tokens=Coalesce(Sum(TOKENS), 0), day_throttled=rows_sum(THROTTLED),
             hour_requests=rows_sum(SERVED & in_hour), hour_errors=rows_sum(ERRORS & in_hour),
             hour_tokens=Coalesce(Sum(TOKENS, filter=in_hour), 0), hour_throttled=rows_sum(THROTTLED & in_hour),
+            day_input_tokens=Coalesce(Sum("input_tokens", filter=SERVED), 0),
+            day_cached_tokens=Coalesce(Sum("cached_tokens", filter=SERVED), 0),
         )
         .order_by("-day_requests")
     )
@@ -352,14 +410,29 @@ def _sessions(day_ago: datetime) -> QuerySet[Any, Any]:
     )
 
 
-def _totals_queries(
-    now: datetime,
-) -> tuple[QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any], QuerySet[Any, Any]]:
+REFUSALS_SHOWN = 20
+
+
+def _refusals(day_ago: datetime) -> QuerySet[Any, Any]:
+    """Refused requests of the last day per key and reason, most recent first (a range scan of
+    the created index; refusal rows are few: a flood is aggregated into counted rows)."""
+    return (
+        RequestLog.objects.filter(REFUSED, created__gte=day_ago)
+        .values("client_key__name", "refusal")
+        .annotate(requests=rows_sum(REFUSED), status=Max("status"), last=Max("created"))
+        .order_by("-last")[:REFUSALS_SHOWN]
+    )
+
+
+TotalsQueries = tuple[QuerySet[Any, Any], ...]
+
+
+def _totals_queries(now: datetime) -> TotalsQueries:
     # The chart's 24 bars end with the current hour, so the day window starts on an hour.
     day_ago = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     hour_ago = now - timedelta(hours=1)
     return (_grouped("provider", day_ago, hour_ago), _grouped("client_key__name", day_ago, hour_ago),
-            _hourly(day_ago), _sessions(day_ago))
+            _hourly(day_ago), _sessions(day_ago), _refusals(day_ago))
 
 
 def _total_rows(rows: list[dict[str, Any]], field: str, empty: str) -> list[TotalRow]:
@@ -370,52 +443,56 @@ def _total_rows(rows: list[dict[str, Any]], field: str, empty: str) -> list[Tota
             hour_tokens=r["hour_tokens"], day_requests=r["day_requests"], day_errors=r["day_errors"],
             day_tokens=r["day_tokens"], bar=round(100 * r["day_requests"] / busiest),
             hour_throttled=r.get("hour_throttled", 0), day_throttled=r.get("day_throttled", 0),
+            day_input_tokens=r.get("day_input_tokens", 0), day_cached_tokens=r.get("day_cached_tokens", 0),
         )
         for r in rows
     ]
 
 
 def hour_bars(now: datetime, counts: Mapping[datetime, tuple[int, int]]) -> tuple[list[HourBar], int]:
-    """PURE: 24 hourly bars ending with ``now``'s hour, scaled to the busiest hour."""
+    """PURE: 24 hourly bars ending with ``now``'s hour, scaled to the y axis over the busiest hour."""
     last = now.replace(minute=0, second=0, microsecond=0)
     starts = [last - timedelta(hours=23 - i) for i in range(24)]
     peak = max((counts.get(s, (0, 0))[0] for s in starts), default=0)
+    top, _ = chart.y_scale(peak)
     bars = []
     for i, start in enumerate(starts):
         requests, errors = counts.get(start, (0, 0))
-        height = round(CHART_HEIGHT * requests / peak) if peak else 0
-        error_height = round(CHART_HEIGHT * errors / peak) if peak else 0
+        height = round(CHART_HEIGHT * requests / top)
+        error_height = round(CHART_HEIGHT * errors / top)
         bars.append(HourBar(start, requests, errors, i * (BAR_WIDTH + BAR_GAP), CHART_HEIGHT - height, height,
                             CHART_HEIGHT - error_height, error_height))
     return bars, peak
 
 
 def totals_build(now: datetime, by_provider: list[dict[str, Any]], by_key: list[dict[str, Any]],
-                 hourly: list[dict[str, Any]], sessions: list[dict[str, Any]] | None = None) -> Totals:
+                 hourly: list[dict[str, Any]], sessions: list[dict[str, Any]] | None = None,
+                 refusals: list[dict[str, Any]] | None = None) -> Totals:
     counts = {timezone.localtime(r["hour"], UTC): (r["requests"], r["errors"]) for r in hourly}
     bars, peak = hour_bars(timezone.localtime(now, UTC), counts)
     session_rows = [SessionRow(r["session_id"], r["provider"] or "", r["requests"], r["input"], r["cached"])
                     for r in sessions or ()]
+    refusal_rows = [RefusalRow(r["client_key__name"] or "(no key)", r["refusal"], r["status"], r["requests"],
+                               r["last"]) for r in refusals or ()]
     return Totals(_total_rows(by_provider, "provider", "(no provider)"),
-                  _total_rows(by_key, "client_key__name", "(open access)"), bars, peak, session_rows)
+                  _total_rows(by_key, "client_key__name", "(open access)"), bars, peak, session_rows,
+                  refusal_rows, chart.y_ticks(*chart.y_scale(peak)),
+                  chart.x_ticks([timezone.localtime(bar.start) for bar in bars]))
 
 
 def request_totals(now: datetime | None = None) -> Totals:
     """Per provider and per client key (last hour and day), and requests per hour.
 
-    Queries: four aggregates over the last day (providers, keys, hours, sessions), each a range
-    scan of the created index.
+    Queries: five aggregates over the last day (providers, keys, hours, sessions, refusals), each
+    a range scan of the created index.
     """
     now = now or timezone.now()
-    by_provider, by_key, hourly, sessions = _totals_queries(now)
-    return totals_build(now, list(by_provider), list(by_key), list(hourly), list(sessions))
+    return totals_build(now, *(list(qs) for qs in _totals_queries(now)))
 
 
 async def arequest_totals(now: datetime | None = None) -> Totals:
     now = now or timezone.now()
-    by_provider, by_key, hourly, sessions = _totals_queries(now)
-    return totals_build(now, [r async for r in by_provider], [r async for r in by_key], [r async for r in hourly],
-                        [r async for r in sessions])
+    return totals_build(now, *[[r async for r in qs] for qs in _totals_queries(now)])
 
 
 # --- Redis -----------------------------------------------------------------------------------------
@@ -424,7 +501,7 @@ async def arequest_totals(now: datetime | None = None) -> Totals:
 def redis_unreachable() -> bool:
     """True when the gateway uses Redis and Redis does not answer (sync; views and snapshots).
 
-    While it is down and in its back-off (proxy_project/outage.py) no call is made; otherwise one
+    While it is down and in its back-off (runtime/outage.py) no call is made; otherwise one
     cheap GET tells. Without REDIS_URL there is nothing to be unreachable."""
     cache = caches["default"]
     if isinstance(cache, LocMemCache):

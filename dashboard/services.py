@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from clients.models import ClientKey
 from dashboard import console, fragments, metrics
 from dashboard.durable import DatabaseDown, rows_write
 from dashboard.models import FallbackEvent, RequestAttempt, RequestLog
@@ -33,12 +34,11 @@ from dashboard.selectors import (
     provider_health_summary,
     request_row,
 )
-from providers.models import ClientKey
-from providers.redaction import redact_known
-from proxy_project import memory
-from proxy_project.dbconn import connections_cleaned
-from proxy_project.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
 from routing.services import fingerprint_sightings_aflush
+from runtime import memory
+from runtime.dbconn import connections_cleaned
+from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
+from runtime.redaction import redact_known
 
 logger = logging.getLogger("gateway.logs")
 
@@ -49,7 +49,9 @@ _attempts_left: list[dict[str, Any]] = []  # attempts whose request row is writt
 _flusher: dict[int, asyncio.Task[None]] = {}
 _backlog: dict[str, Any] = {"dropped": 0, "warned": False}  # rows dropped at the bound this outage
 # The database as the log writer sees it: rows wait in the queues while it is down.
-_totals = {"due": False, "sent": 0.0}  # the hour/day totals wait for rows and DASHBOARD_TOTALS_INTERVAL
+# The hour/day totals wait for rows and DASHBOARD_TOTALS_INTERVAL; "took" is their last queries' time.
+_totals = {"due": False, "sent": 0.0, "took": 0.0}
+TOTALS_DUTY = 4  # totals queries that take t seconds run at most every TOTALS_DUTY * t seconds
 
 REDACTED_KEYS = ("authorization", "x-api-key", "api-key", "token", "secret", "password")
 
@@ -126,6 +128,26 @@ def _refusals_seal() -> None:
         slot.row = None
         if slot.second < now:
             del _refusals[key]
+
+
+class LogSink:
+    """gateway.records' sink (installed in dashboard/apps.py): the request path's records become
+    queued rows, metrics and console lines."""
+
+    def request(self, *, client_name: str, fields: dict[str, Any]) -> None:
+        _queue(fields, client_name)
+
+    def refusal(self, *, key_id: int | None, client_name: str, status: int, reason: str, endpoint: str) -> None:
+        refusal_record(key_id=key_id, client_name=client_name, status=status, reason=reason, endpoint=endpoint)
+
+    def fallback(self, *, fields: dict[str, Any]) -> None:
+        fallback_event_record(**fields)
+
+
+def status_changed_receive(*, provider_ids: Collection[int] = (), provider_id: int | None = None,
+                           **_signal: Any) -> None:
+    """Receiver of providers' provider_probed / provider_status_changed: redraw those providers."""
+    dashboard_status_send(provider_ids=set(provider_ids) | ({provider_id} if provider_id is not None else set()))
 
 
 def fallback_event_record(**fields: Any) -> None:
@@ -309,13 +331,17 @@ async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequenc
     """Publish freshly written rows to the dashboard group as small out-of-band fragments.
 
     Steps: the new request rows (one message, newest first) -> the new fallback events -> the
-    status rows of the providers involved -> the hour/day totals, at most every
-    DASHBOARD_TOTALS_INTERVAL seconds per process. Queries (async ORM): client key names, the
-    involved providers and their circuits, and (when due) the three totals aggregates.
+    status rows of the providers involved -> the hour/day totals (_totals_send). Queries (async
+    ORM): client key names, the involved providers and their circuits, and (when due) the totals
+    aggregates.
     """
     layer = get_channel_layer()
-    if layer is None or not (logs or fallbacks) or not await dashboard_viewers_present():
-        return  # nobody is watching: no rendering, no totals queries on the gateway's loop
+    _totals["due"] = _totals["due"] or bool(logs)
+    if layer is None or not (logs or fallbacks or _totals["due"]):
+        return
+    if not await dashboard_viewers_present():
+        _totals["due"] = False  # nobody is watching: no rendering, no totals queries on the gateway's loop
+        return
     # Refusals count in the totals (throttled per key), they are not listed: a flood would push
     # every answer out of the recent-requests table (as dashboard.selectors.recent_requests).
     listed = [log for log in logs if not log.refusal]
@@ -334,11 +360,21 @@ async def dashboard_event_send(*, logs: Sequence[RequestLog], fallbacks: Sequenc
     if involved:
         status = fragments.provider_rows(await aprovider_health_summary(names=involved))
         await _publish(layer, fragments.event(status))
-    _totals["due"] = _totals["due"] or bool(logs)
-    if _totals["due"] and time.monotonic() - _totals["sent"] >= settings.DASHBOARD_TOTALS_INTERVAL:
-        _totals.update(due=False, sent=time.monotonic())
-        html = fragments.totals_panel(await arequest_totals())
-        await _publish(layer, fragments.event(html))
+    await _totals_send(layer)
+
+
+async def _totals_send(layer: Any) -> None:
+    """The hour/day totals, at most every DASHBOARD_TOTALS_INTERVAL seconds per process (longer
+    when their queries are slow: a busy day's aggregates keep to a quarter of the time). Rows
+    written inside the interval leave them due, and the first flush after it sends them, with
+    rows or without (they used to wait for the next request's flush)."""
+    interval = max(settings.DASHBOARD_TOTALS_INTERVAL, TOTALS_DUTY * _totals["took"])
+    if _totals["due"] and time.monotonic() - _totals["sent"] >= interval:
+        started = time.monotonic()
+        _totals.update(due=False, sent=started)
+        totals = await arequest_totals()
+        _totals["took"] = time.monotonic() - started
+        await _publish(layer, fragments.event(fragments.totals_panel(totals)))
 
 
 def _ids(rows: Sequence[Any]) -> list[int]:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -11,24 +10,14 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from audit.services import audit_changes
-from dashboard.services import dashboard_status_send
-from providers import crypto
-from providers.auth import client_key_cache_clear
 from providers.envvars import env_refs_refused, env_refusal_message
-from providers.models import CircuitState, ClientKey, OAuthToken, Provider
+from providers.health import health_check_run
+from providers.models import OAuthToken, Provider
+from providers.oauth import oauth_token_refresh
 from providers.presets import PRESETS, preset_fields
-from providers.services.circuits import circuit_reset
-from providers.services.health import health_check_run
-from providers.services.keys import client_key_create, client_key_rotate
-from providers.services.presets import provider_preset_apply
-from providers.services.tokens import oauth_token_refresh
-from proxy_project.admin_site import truncated
-from routing.services import (
-    route_config_changed,
-    route_config_delete,
-    route_config_delete_many,
-    route_config_save,
-)
+from providers.services import provider_preset_apply
+from runtime import crypto
+from runtime.display import truncated
 
 
 class ProviderForm(forms.ModelForm):
@@ -141,13 +130,7 @@ class ProviderAdmin(admin.ModelAdmin):
             obj.set_api_key(form.cleaned_data["api_key"])
         elif form.cleaned_data.get("service_account_json"):
             obj.set_api_key(form.cleaned_data["service_account_json"])
-        route_config_save(obj=obj)
-
-    def delete_model(self, request: HttpRequest, obj: Provider) -> None:
-        route_config_delete(obj=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
-        route_config_delete_many(queryset=queryset)
+        obj.save()  # routing reloads its route table on commit (its post_save receiver)
 
     @admin.action(description="Test connection (health check now)")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
@@ -160,58 +143,6 @@ class ProviderAdmin(admin.ModelAdmin):
             else:
                 messages.error(request, f"{provider.name}: failed: {result.error}")
 
-
-
-class ClientKeyForm(forms.ModelForm):
-    class Meta:
-        model = ClientKey
-        fields = ("name", "enabled", "expires_at", "requests_per_minute", "requests_per_day", "tokens_per_day")
-        error_messages = {"name": {"unique": "A client key with this name already exists: pick another name, "
-                                             "or rotate that key."}}
-
-
-@admin.register(ClientKey)
-class ClientKeyAdmin(admin.ModelAdmin):
-    form = ClientKeyForm
-    list_display = ("name", "key_prefix", "enabled", "expires_at", "requests_per_minute", "requests_per_day",
-                    "tokens_per_day", "created", "last_used")
-    list_filter = ("enabled",)
-    search_fields = ("name", "key_prefix")
-    readonly_fields = ("key_prefix", "created", "last_used")
-    actions = ["rotate_with_grace", "rotate_now"]
-
-    @admin.action(description="Rotate: issue a new key; the old one works one more hour")
-    def rotate_with_grace(self, request: HttpRequest, queryset: QuerySet[ClientKey]) -> None:
-        self._rotate(request, queryset, 3600)
-
-    @admin.action(description="Rotate now: issue a new key; the old one stops at once")
-    def rotate_now(self, request: HttpRequest, queryset: QuerySet[ClientKey]) -> None:
-        self._rotate(request, queryset, 0)
-
-    def _rotate(self, request: HttpRequest, queryset: QuerySet[ClientKey], grace_seconds: int) -> None:
-        for key_id in list(queryset.values_list("pk", flat=True)):
-            row, plaintext = client_key_rotate(key_id=key_id, grace_seconds=grace_seconds)
-            messages.warning(request, f"New key for {row.name} (shown once, copy it now): {plaintext}")
-
-    def save_model(self, request: HttpRequest, obj: ClientKey, form: Any, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        row, plaintext = client_key_create(
-            name=obj.name, requests_per_minute=obj.requests_per_minute, requests_per_day=obj.requests_per_day,
-            tokens_per_day=obj.tokens_per_day, expires_at=obj.expires_at,
-        )
-        obj.pk = row.pk
-        obj.key_hash, obj.key_prefix, obj.created = row.key_hash, row.key_prefix, row.created
-        if not obj.enabled:
-            with audit_changes(row=row):  # update() sends no signal: record the change here
-                ClientKey.objects.filter(pk=row.pk).update(enabled=False)
-        messages.warning(request, f"New client key (shown once, copy it now): {plaintext}")
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        # A disabled key stops working in this process at once (elsewhere: CLIENT_KEY_CACHE_TTL).
-        client_key_cache_clear()
 
 
 class OAuthTokenForm(forms.ModelForm):
@@ -247,7 +178,7 @@ class OAuthTokenAdmin(admin.ModelAdmin):
             obj.set_tokens(access, refresh or None)
         elif refresh:
             obj.refresh_token_encrypted = crypto.encrypt(refresh)
-        route_config_save(obj=obj)  # the route table carries the access token
+        obj.save()  # the route table carries the access token: routing reloads it on commit
 
     @admin.action(description="Refresh token now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[OAuthToken]) -> None:
@@ -258,39 +189,3 @@ class OAuthTokenAdmin(admin.ModelAdmin):
                 messages.success(request, f"{token.provider.name}: token refreshed")
             else:
                 messages.error(request, f"{token.provider.name}: {result.error}")
-        route_config_changed()
-
-
-@admin.register(CircuitState)
-class CircuitStateAdmin(admin.ModelAdmin):
-    list_display = ("provider", "model", "state", "failure_count", "reopens", "cooling_until", "reason", "updated")
-    list_filter = ("state", "provider")
-    list_select_related = ("provider",)
-    search_fields = ("model", "key")
-    # Breaker state is written by the request path with conditional updates; the admin only resets it.
-    readonly_fields = ("key", "provider", "model", "state", "failure_count", "reopens", "probe_since", "reason",
-                       "cooling_until", "limit_streak", "limit_explicit", "updated")
-    exclude = ("open_until", "limited_until")
-    actions = ["reset_circuit"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    @admin.display(description="open until")
-    def reopens(self, obj: CircuitState) -> str:
-        if not obj.open_until:
-            return "–"
-        return f"{datetime.fromtimestamp(obj.open_until, tz=UTC):%Y-%m-%d %H:%M:%S} UTC"
-
-    @admin.display(description="429 cooldown until")
-    def cooling_until(self, obj: CircuitState) -> str:
-        if not obj.limited_until:
-            return "–"
-        return f"{datetime.fromtimestamp(obj.limited_until, tz=UTC):%Y-%m-%d %H:%M:%S} UTC"
-
-    @admin.action(description="Reset circuit (close it now)")
-    def reset_circuit(self, request: HttpRequest, queryset: QuerySet[CircuitState]) -> None:
-        rows = list(queryset.values_list("pk", "provider_id"))
-        reset = sum(circuit_reset(circuit_id=pk) for pk, _ in rows)
-        dashboard_status_send(provider_ids={provider_id for _, provider_id in rows})
-        messages.success(request, f"{reset} circuit(s) closed.")

@@ -19,14 +19,14 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
-from providers import crypto
 from providers.adapters import REGISTRY
 from providers.adapters.base import UpstreamRequest
+from providers.config import ProviderConfig
 from providers.envvars import env_refs_refused, env_refusal_message, expand_env
 from providers.google_auth import agoogle_token_get
-from providers.redaction import known_secrets
 from providers.transport import NoCookieJar, upstream_transport
-from routing.resolution import ProviderConfig
+from runtime import crypto
+from runtime.redaction import known_secrets
 
 if TYPE_CHECKING:  # botocore costs ~0.4 s to import: loaded on the first Bedrock request only
     import botocore.session

@@ -1,17 +1,12 @@
 from __future__ import annotations
 
-import hashlib
-import secrets
-
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.utils import timezone
 
-from providers import crypto
 from providers.adapters import KIND_LABELS, REGISTRY
 from providers.envvars import env_refs_refused, env_refusal_message
 from providers.presets import preset_choices
+from runtime import crypto
 
 
 def kind_choices() -> list[tuple[str, str]]:
@@ -43,7 +38,7 @@ class Provider(models.Model):
     headers = models.JSONField(default=dict, blank=True, help_text="Extra headers sent upstream.")
     # Backend quirks as data: any Target field (drop_params, reasoning_effort, path, ...).
     options = models.JSONField(default=dict, blank=True)
-    # The last health check (providers/services/health.py). health_checked_at doubles as the
+    # The last health check (providers/health.py). health_checked_at doubles as the
     # claim that keeps two workers from checking the same provider at once.
     health_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     health_ok = models.BooleanField(null=True, blank=True, editable=False)  # None: never checked/skipped
@@ -79,83 +74,6 @@ class Provider(models.Model):
             return crypto.mask(crypto.decrypt(self.api_key_encrypted))
         except ValueError:
             return "(undecryptable)"
-
-
-class ClientKeyQuerySet(models.QuerySet["ClientKey"]):
-    def enabled(self) -> ClientKeyQuerySet:
-        """Keys that open the gateway now: enabled and not past their expiry."""
-        return self.filter(enabled=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now())
-        )
-
-
-class ClientKey(models.Model):
-    """A key the gateway issues to its own clients. Only its SHA-256 is stored."""
-
-    PREFIX = "sk-gw-"
-
-    # Unique: the dashboard, usage reports and rotation name keys; two "ci" keys were ambiguous.
-    name = models.CharField(max_length=100, unique=True)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    key_prefix = models.CharField(max_length=16, editable=False)
-    enabled = models.BooleanField(default=True)
-    expires_at = models.DateTimeField(null=True, blank=True,
-                                      help_text="Empty: never. A rotated key expires after its grace period.")
-    created = models.DateTimeField(auto_now_add=True)
-    last_used = models.DateTimeField(null=True, blank=True, editable=False)
-    # Optional budgets (empty: unlimited), enforced on the request path by providers/limits.py.
-    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
-    requests_per_day = models.PositiveIntegerField(null=True, blank=True)
-    tokens_per_day = models.PositiveBigIntegerField(null=True, blank=True, help_text="Input plus output tokens.")
-
-    objects = ClientKeyQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.key_prefix}…)"
-
-    @staticmethod
-    def hash_key(key: str) -> str:
-        # Keys are 256-bit random strings, so a fast hash is as safe as a slow one here.
-        return hashlib.sha256(key.encode()).hexdigest()
-
-    @classmethod
-    def generate(cls) -> str:
-        return cls.PREFIX + secrets.token_urlsafe(32)
-
-
-class CircuitState(models.Model):
-    """Circuit breaker state, shared by every web and Celery worker through the database.
-
-    Transitions are conditional updates (see providers/services/circuits.py).
-    """
-
-    class State(models.TextChoices):
-        CLOSED = "closed"
-        OPEN = "open"
-        HALF_OPEN = "half_open"
-
-    key = models.CharField(max_length=300, unique=True)  # provider id : model : credential hash
-    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="circuits")
-    model = models.CharField(max_length=200)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
-    failure_count = models.PositiveIntegerField(default=0)
-    open_until = models.FloatField(default=0)  # epoch seconds
-    probe_since = models.FloatField(default=0)
-    reason = models.CharField(max_length=200, blank=True)
-    # The 429 cooldown, kept apart from the failure count (providers/circuit.py explains why).
-    limited_until = models.FloatField(default=0)  # epoch seconds
-    limit_streak = models.PositiveIntegerField(default=0)
-    limit_explicit = models.BooleanField(default=False)  # limited_until is the provider's Retry-After
-    updated = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["provider", "model"]
-
-    def __str__(self) -> str:
-        return f"{self.provider.name}/{self.model}: {self.state}"
 
 
 class OAuthToken(models.Model):
@@ -194,26 +112,3 @@ class OAuthToken(models.Model):
             return crypto.mask(crypto.decrypt(self.access_token_encrypted))
         except ValueError:
             return "(undecryptable)"
-
-
-class StaffToken(models.Model):
-    """A bearer token for the admin REST API, owned by a staff user. Only its SHA-256 is stored."""
-
-    PREFIX = "sk-gwadm-"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gateway_tokens")
-    name = models.CharField(max_length=100)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    key_prefix = models.CharField(max_length=16, editable=False)
-    created = models.DateTimeField(auto_now_add=True)
-    last_used = models.DateTimeField(null=True, blank=True, editable=False)
-
-    class Meta:
-        ordering = ["user", "name"]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.key_prefix}…)"
-
-    @classmethod
-    def generate(cls) -> str:
-        return cls.PREFIX + secrets.token_urlsafe(32)

@@ -136,6 +136,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "auth_type": "api_key",  # sent as x-goog-api-key (the adapter's auth_header)
         "options": {},
     },
+    "gemini_vertex": {
+        "label": "Google Gemini on Vertex AI (native API; service-account JSON or ADC)",
+        "kind": "gemini_vertex",
+        # Google's endpoint: the adapter picks the host for options.region; "global" serves every
+        # Gemini model, the Gemini 3 previews only there
+        "base_url": "https://aiplatform.googleapis.com",
+        "auth_type": "api_key",  # a service-account key (or none: ADC) -> minted Google OAuth tokens
+        "options": {"project": "", "region": "global"},
+    },
     "vertex": {
         "label": "Google Vertex AI (Anthropic models; service-account JSON or ADC)",
         "kind": "vertex",

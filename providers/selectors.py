@@ -1,70 +1,33 @@
-"""Sync reads for the admin API and the status command: usage per client key, provider state."""
+"""Reads of provider rows for the apps above: the immutable snapshot routing and the seam use."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from typing import Any
-
-from django.db.models import QuerySet, Sum
-from django.db.models.functions import TruncDate
-from django.utils import timezone
-
-from dashboard.models import RequestLog
-from dashboard.selectors import ERRORS, REFUSED, SERVED, THROTTLED, rows_sum
-from providers.models import CircuitState, ClientKey, Provider
+from providers.config import ProviderConfig
+from providers.envvars import expand_env
+from providers.models import Provider
 
 
-def usage_by_key(*, days: int = 7, key_id: int | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Requests, errors, throttled (the key's own 429s), all refusals and tokens per client key per
-    UTC day, newest day first. One request is one RequestLog row (dashboard.selectors' counts).
-
-    Query: one grouped SELECT over RequestLog (reqlog_key_created index) for the last ``days``.
-    """
-    now = now or timezone.now()
-    since = (now - timedelta(days=max(1, days) - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    qs: QuerySet[RequestLog] = RequestLog.objects.filter(created__gte=since, client_key__isnull=False)
-    if key_id is not None:
-        qs = qs.filter(client_key_id=key_id)
-    rows = (
-        qs.annotate(day=TruncDate("created"))
-        .values("client_key_id", "client_key__name", "day")
-        .annotate(requests=rows_sum(SERVED), errors=rows_sum(ERRORS), throttled=rows_sum(THROTTLED),
-                  refused=rows_sum(REFUSED), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"),
-                  cached_tokens=Sum("cached_tokens"))
-        .order_by("-day", "client_key_id")
+def provider_config(p: Provider) -> ProviderConfig:
+    """The immutable snapshot; an OAuth provider's credential is its current access token."""
+    token = getattr(p, "oauth_token", None) if p.auth_type == Provider.AuthType.OAUTH else None
+    credential = p.api_key_encrypted
+    if token is not None and token.access_token_encrypted:
+        credential = token.access_token_encrypted
+    return ProviderConfig(
+        id=p.pk,
+        name=p.name,
+        kind=p.kind,
+        base_url=expand_env(p.base_url),
+        auth_type=p.auth_type,
+        auth_header=p.auth_header,
+        api_key_encrypted=credential,
+        enabled=p.enabled,
+        priority=p.priority,
+        timeout=p.timeout,
+        max_retries=p.max_retries,
+        max_tokens_cap=p.max_tokens_cap,
+        headers={str(k): expand_env(str(v)) for k, v in (p.headers or {}).items()},
+        options=dict(p.options or {}),
+        oauth_token_id=token.pk if token is not None else None,
+        credential_scope=f"oauth:{token.pk}" if token is not None else "",
     )
-    return [
-        {"key_id": r["client_key_id"], "name": r["client_key__name"], "day": _day(r["day"]),
-         "requests": r["requests"], "errors": r["errors"], "throttled": r["throttled"], "refused": r["refused"],
-         "input_tokens": r["input_tokens"] or 0,
-         "output_tokens": r["output_tokens"] or 0, "cached_tokens": r["cached_tokens"] or 0}
-        for r in rows
-    ]
-
-
-def _day(value: date | datetime | str) -> str:
-    return value.isoformat()[:10] if isinstance(value, date | datetime) else str(value)[:10]
-
-
-def provider_rows() -> list[dict[str, Any]]:
-    """Providers with the worst state of their circuits. Queries: providers, circuits."""
-    circuits: dict[int, list[CircuitState]] = {}
-    for c in CircuitState.objects.all():
-        circuits.setdefault(c.provider_id, []).append(c)
-    order = {"closed": 0, "half_open": 1, "open": 2}
-    out = []
-    for p in Provider.objects.order_by("priority", "name"):
-        states = circuits.get(p.pk, [])
-        worst = max((c.state for c in states), key=lambda s: order.get(s, 0), default="closed")
-        out.append({"id": p.pk, "name": p.name, "kind": p.kind, "base_url": p.base_url, "priority": p.priority,
-                    "enabled": p.enabled, "circuit": worst, "failures": sum(c.failure_count for c in states)})
-    return out
-
-
-def client_key_rows() -> list[dict[str, Any]]:
-    return [
-        {"id": k.pk, "name": k.name, "prefix": k.key_prefix, "enabled": k.enabled, "last_used": k.last_used,
-         "requests_per_minute": k.requests_per_minute, "requests_per_day": k.requests_per_day,
-         "tokens_per_day": k.tokens_per_day}
-        for k in ClientKey.objects.order_by("name")
-    ]

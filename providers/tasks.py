@@ -1,25 +1,20 @@
 """Celery tasks: thin wrappers that take ids and call services, with explicit time limits.
 
 Every task is safe to run twice at once: health checks claim the provider with a conditional
-update, token refreshes claim the token, and pruning deletes by id batches.
+update and token refreshes claim the token. (Log retention: dashboard/tasks.py; fingerprint
+sighting retention: routing/tasks.py.)
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
-from django.utils import timezone
 
-from dashboard.services import request_log_prune_batch
-from providers.services.health import health_check_run, provider_ids_to_check
-from providers.services.tokens import oauth_token_refresh as token_refresh_service
-from providers.services.tokens import oauth_tokens_due
-from routing.services import fingerprint_sightings_prune_batch
+from providers.health import health_check_run, provider_ids_to_check
+from providers.oauth import oauth_token_refresh as token_refresh_service
+from providers.oauth import oauth_tokens_due
 
 logger = logging.getLogger("gateway.tasks")
 
@@ -28,7 +23,6 @@ logger = logging.getLogger("gateway.tasks")
 HEALTH_SOFT_LIMIT, HEALTH_HARD_LIMIT = 30, 45
 FANOUT_SOFT_LIMIT, FANOUT_HARD_LIMIT = 20, 30
 TOKEN_SOFT_LIMIT, TOKEN_HARD_LIMIT = 40, 60
-PRUNE_SOFT_LIMIT, PRUNE_HARD_LIMIT = 240, 300
 
 
 @shared_task(soft_time_limit=HEALTH_SOFT_LIMIT, time_limit=HEALTH_HARD_LIMIT)
@@ -57,37 +51,3 @@ def oauth_token_refresh_due() -> list[int]:
     for token_id in ids:
         oauth_token_refresh.delay(token_id)
     return ids
-
-
-@shared_task(soft_time_limit=PRUNE_SOFT_LIMIT, time_limit=PRUNE_HARD_LIMIT)
-def request_log_prune() -> int:
-    """Delete logs older than REQUEST_LOG_RETENTION_DAYS in batches until none are left or the
-    soft limit hits (the next run goes on from there). Returns the rows deleted."""
-    days = settings.REQUEST_LOG_RETENTION_DAYS
-    if days <= 0:
-        return 0
-    before = timezone.now() - timedelta(days=days)
-    deleted = 0
-    try:
-        while batch := request_log_prune_batch(before=before, batch_size=settings.REQUEST_LOG_PRUNE_BATCH):
-            deleted += batch
-    except SoftTimeLimitExceeded:
-        logger.warning("request log retention stopped at the time limit after %d rows", deleted)
-    return deleted
-
-
-@shared_task(soft_time_limit=PRUNE_SOFT_LIMIT, time_limit=PRUNE_HARD_LIMIT)
-def fingerprint_sightings_prune() -> int:
-    """Delete unassigned agent fingerprints not seen for FINGERPRINT_SIGHTINGS_RETENTION_DAYS, in
-    batches (as request_log_prune). Returns the rows deleted."""
-    days = settings.FINGERPRINT_SIGHTINGS_RETENTION_DAYS
-    if days <= 0:
-        return 0
-    before = timezone.now() - timedelta(days=days)
-    deleted = 0
-    try:
-        while batch := fingerprint_sightings_prune_batch(before=before, batch_size=settings.REQUEST_LOG_PRUNE_BATCH):
-            deleted += batch
-    except SoftTimeLimitExceeded:
-        logger.warning("fingerprint sighting retention stopped at the time limit after %d rows", deleted)
-    return deleted

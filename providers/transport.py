@@ -6,7 +6,8 @@
   request, where httpcore's ``AsyncConnectionPool`` re-examines every connection (and lists them
   once more per idle one) on each request and each response close. ``lean=False`` puts the stock
   pool behind the same transport, built with its public constructor (the bench's ``stock-pool``).
-- ``NoCookieJar`` is a cookie jar that keeps nothing: upstream Set-Cookie headers never leak from one user's request into another's through the shared client.
+- ``NoCookieJar`` is a cookie jar that keeps nothing: upstream Set-Cookie headers never leak
+  from one user's request into another's through the shared client.
 """
 
 from __future__ import annotations

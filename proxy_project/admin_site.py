@@ -18,8 +18,6 @@ from django.contrib.admin.apps import AdminConfig
 from django.db.models import Model
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
 
 SITE_HEADER = "Claude Code gateway"
 SYSTEM_LABEL = "system"
@@ -33,7 +31,7 @@ SYSTEM_MODELS = frozenset({
     ("django_celery_beat", "ClockedSchedule"),
 })
 # The gateway's apps first, in the order an operator works through them; the rest keep Django's order.
-APP_ORDER = ("providers", "routing", "dashboard", "audit", "auth", SYSTEM_LABEL)
+APP_ORDER = ("providers", "routing", "clients", "dashboard", "audit", "auth", SYSTEM_LABEL)
 
 
 class GatewayAdminSite(admin.AdminSite):
@@ -110,9 +108,3 @@ class GatewayAdminConfig(AdminConfig):
     def ready(self) -> None:
         super().ready()  # autodiscover: every app's admin.py has registered by now
         system_models_restrict(admin.site)
-
-
-def truncated(value: object) -> SafeString:
-    """A list cell cut to its column by CSS (admin-gateway.css) with the whole value as its title."""
-    text = "" if value is None else str(value)
-    return format_html('<span class="gw-truncate" title="{}">{}</span>', text, text)

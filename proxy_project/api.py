@@ -15,15 +15,17 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from providers.admin_api import router as admin_router
-from providers.api import public_router, router
-from providers.api_bedrock import bedrock_auth_error, is_bedrock_path
-from providers.api_bedrock import router as bedrock_router
-from providers.api_openai import is_openai_path, openai_error
-from providers.api_openai import router as openai_router
-from providers.api_vertex import router as vertex_router
-from providers.services.errors import error_body
-from providers.staff_auth import StaffTokenAuth
+from clients.admin_api import router as clients_admin_router
+from clients.staff_auth import STAFF_AUTH, StaffTokenAuth
+from dashboard.admin_api import router as usage_admin_router
+from gateway.api.anthropic import public_router, router
+from gateway.api.bedrock import bedrock_auth_error, is_bedrock_path
+from gateway.api.bedrock import router as bedrock_router
+from gateway.api.openai import is_openai_path, openai_error
+from gateway.api.openai import router as openai_router
+from gateway.api.vertex import router as vertex_router
+from gateway.errors import error_body
+from providers.admin_api import router as providers_admin_router
 from routing.admin_api import router as routing_admin_router
 
 logger = logging.getLogger("gateway.api")
@@ -110,5 +112,6 @@ api.add_router("", router)
 api.add_router("", openai_router)
 api.add_router("", bedrock_router)
 api.add_router("", vertex_router)
-api.add_router("/api/admin", admin_router)
-api.add_router("/api/admin", routing_admin_router)
+# Each app's admin REST API, all behind the staff bearer token or a staff session.
+for admin_router in (providers_admin_router, routing_admin_router, clients_admin_router, usage_admin_router):
+    api.add_router("/api/admin", admin_router, auth=STAFF_AUTH)

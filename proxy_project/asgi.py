@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
-from proxy_project import memory
+from runtime import memory
 
 memory.arenas_limit()  # before Django and the servers start their threads
 

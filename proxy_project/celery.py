@@ -26,6 +26,6 @@ def broker_folders_ensure(sender: Celery, **kwargs: Any) -> None:
 def beat_defaults_ensure(sender: Any = None, **kwargs: Any) -> None:
     """Beat starts with the default periodic tasks in the database (the admin edits them)."""
     # This module is imported with the settings, before the app registry is ready for models.
-    from providers.services.schedules import beat_schedule_ensure
+    from proxy_project.schedules import beat_schedule_ensure
 
     beat_schedule_ensure()

@@ -40,9 +40,7 @@ from django.http import HttpResponse, HttpResponseBase
 from django.urls import set_script_prefix
 from ninja.errors import AuthenticationError
 
-from dashboard.services import refusal_record
-from providers.api_openai import is_openai_path, openai_error
-from providers.auth import (
+from clients.auth import (
     MISS,
     REFUSED,
     SCOPE_KEY,
@@ -53,8 +51,10 @@ from providers.auth import (
     client_without_key,
     presented_key_in_headers,
 )
-from providers.services.errors import error_body
-from proxy_project import dbconn, memory
+from gateway.api.openai import is_openai_path, openai_error
+from gateway.errors import error_body
+from gateway.records import refusal_record
+from runtime import dbconn, memory
 
 logger = logging.getLogger("gateway.edge")
 Scope = dict[str, Any]
@@ -62,7 +62,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 # Paths served with the full middleware stack (sessions, CSRF, auth): everything a person uses.
 FULL_STACK_PREFIXES = ("/admin", "/dashboard", "/api/", "/static/", "/accounts")
-PUBLIC_PATHS = frozenset({"/", "/health", "/metrics"})  # HEAD / probe, health checks, Prometheus (staff-checked)
+# HEAD / probe, health checks, Prometheus (staff-checked), and what browsers ask for by themselves (404s,
+# never "invalid key" refusals: a favicon request was counted as a 401 on the dashboard).
+PUBLIC_PATHS = frozenset({"/", "/health", "/metrics", "/favicon.ico", "/robots.txt"})
 
 
 class RequestAborted(Exception):

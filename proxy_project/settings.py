@@ -10,7 +10,7 @@ import dj_database_url
 import dotenv
 from django.core.exceptions import ImproperlyConfigured
 
-from proxy_project import secrets_store
+from runtime import secrets_store
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A checkout (or a copy of its tree) keeps its data in data/ and reads ./.env; an installed
@@ -113,7 +113,7 @@ _SECRET_KEY_ENV = env_secret("SECRET_KEY", "")
 if not _SECRET_KEY_ENV and env_bool("REQUIRE_SECRET_KEY", False):
     raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set when REQUIRE_SECRET_KEY is on")
 SECRET_KEY = _SECRET_KEY_ENV or _generated(secrets_store.SECRET_KEY_FILE)
-# Provider keys, AWS secrets and OAuth tokens are encrypted (providers/crypto.py) with the first
+# Provider keys, AWS secrets and OAuth tokens are encrypted (runtime/crypto.py) with the first
 # of these keys; the others still decrypt until `manage.py rotate_encryption_key` re-encrypts.
 # From FIELD_ENCRYPTION_KEYS (comma list, newest first) or FIELD_ENCRYPTION_KEY, else the data
 # directory's file (FIELD_ENCRYPTION_KEYS_FILE below, "" when the environment gives the keys).
@@ -172,11 +172,15 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
-    "routing",
     "providers",
+    "routing",
+    "clients",
+    "gateway",
     "dashboard",
+    "configuration",
     "audit",
     "sso",
+    "proxy_project",
 ]
 
 MIDDLEWARE = [
@@ -247,7 +251,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    # Short socket timeouts: an unreachable Redis must fail fast (proxy_project/outage.py backs off).
+    # Short socket timeouts: an unreachable Redis must fail fast (runtime/outage.py backs off).
     # The channel layer gets the connect timeout only: its receive blocks in BRPOP for seconds.
     _redis_timeout = env_float("REDIS_SOCKET_TIMEOUT", 1.0)
     CHANNEL_LAYERS = {
@@ -296,7 +300,7 @@ LISTEN_BACKLOG = env_int("LISTEN_BACKLOG", 4096)                 # kernel accept
 MAX_INFLIGHT_REQUESTS = env_int("MAX_INFLIGHT_REQUESTS", 1500)
 OVERLOAD_RETRY_AFTER = env_int("OVERLOAD_RETRY_AFTER", 2)        # seconds, sent as retry-after with 529
 # `manage.py serve` runs with PYTHONMALLOC=malloc (unless PYTHONMALLOC is set) so that memory
-# goes back to the OS after a burst (proxy_project/memory.py).
+# goes back to the OS after a burst (runtime/memory.py).
 GATEWAY_SYSTEM_MALLOC = env_bool("GATEWAY_SYSTEM_MALLOC", True)
 
 
@@ -361,6 +365,9 @@ HEALTH_ERROR_WINDOW = env_float("HEALTH_ERROR_WINDOW", 300.0)
 HEALTH_ERROR_MIN_CALLS = env_int("HEALTH_ERROR_MIN_CALLS", 5)
 HEALTH_ERROR_RATE = env_float("HEALTH_ERROR_RATE", 0.5)
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)  # Prometheus counting and /metrics (staff token or session)
+# OpenTelemetry traces (the `otel` extra): a span per request, a child per upstream attempt, OTLP over
+# HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (dashboard/tracing.py).
+OTEL_TRACES_ENABLED = env_bool("OTEL_TRACES_ENABLED", False)
 REQUEST_CONSOLE_LOG = env_bool("REQUEST_CONSOLE_LOG", True)  # one line per request on the console
 
 LOGGING = {

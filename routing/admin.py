@@ -1,38 +1,18 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from proxy_project.admin_site import truncated
-from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
-from routing.services import (
-    route_config_changed,
-    route_config_delete,
-    route_config_delete_many,
-    route_config_save,
-)
-
-
-class RouteConfigAdmin(admin.ModelAdmin):
-    """Saves and deletes go through the routing services, so the next request sees them."""
-
-    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
-        route_config_save(obj=obj)
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)  # inlines (tier entries)
-        route_config_changed()
-
-    def delete_model(self, request: HttpRequest, obj: Model) -> None:
-        route_config_delete(obj=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        route_config_delete_many(queryset=queryset)
+from providers.signals import provider_status_changed
+from routing.circuits import circuit_reset
+from routing.models import AgentFingerprint, CircuitState, ModelTier, Route, TierEntry
+from runtime.display import truncated
 
 
 class TierEntryInline(admin.TabularInline):
@@ -43,7 +23,7 @@ class TierEntryInline(admin.TabularInline):
 
 
 @admin.register(ModelTier)
-class ModelTierAdmin(RouteConfigAdmin):
+class ModelTierAdmin(admin.ModelAdmin):
     list_display = ("name", "patterns_cell", "strategy", "entry_list", "updated")
     inlines = [TierEntryInline]
 
@@ -62,7 +42,7 @@ class ModelTierAdmin(RouteConfigAdmin):
 
 
 @admin.register(Route)
-class RouteAdmin(RouteConfigAdmin):
+class RouteAdmin(admin.ModelAdmin):
     list_display = ("name", "scenario", "pattern", "threshold", "provider", "model", "position", "enabled")
     list_editable = ("position", "enabled")
     list_filter = ("scenario", "enabled", "provider")
@@ -86,7 +66,7 @@ class AssignmentFilter(admin.SimpleListFilter):
 
 
 @admin.register(AgentFingerprint)
-class AgentFingerprintAdmin(RouteConfigAdmin):
+class AgentFingerprintAdmin(admin.ModelAdmin):
     list_display = ("name", "fingerprint_cell", "model", "seen_count", "last_seen")
     list_filter = (AssignmentFilter,)
     search_fields = ("name", "fingerprint", "description", "sample")
@@ -113,3 +93,38 @@ def sightings_retention_note() -> str:
     return (f"Retention: unassigned fingerprints seen in traffic are {kept}, at most "
             f"{settings.FINGERPRINT_SIGHTINGS_MAX} of them (the least recently seen make room); "
             f"FINGERPRINT_SIGHTINGS_RETENTION_DAYS, FINGERPRINT_SIGHTINGS_MAX.")
+
+
+@admin.register(CircuitState)
+class CircuitStateAdmin(admin.ModelAdmin):
+    list_display = ("provider", "model", "state", "failure_count", "reopens", "cooling_until", "reason", "updated")
+    list_filter = ("state", "provider")
+    list_select_related = ("provider",)
+    search_fields = ("model", "key")
+    # Breaker state is written by the request path with conditional updates; the admin only resets it.
+    readonly_fields = ("key", "provider", "model", "state", "failure_count", "reopens", "probe_since", "reason",
+                       "cooling_until", "limit_streak", "limit_explicit", "updated")
+    exclude = ("open_until", "limited_until")
+    actions = ["reset_circuit"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="open until")
+    def reopens(self, obj: CircuitState) -> str:
+        if not obj.open_until:
+            return "–"
+        return f"{datetime.fromtimestamp(obj.open_until, tz=UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+    @admin.display(description="429 cooldown until")
+    def cooling_until(self, obj: CircuitState) -> str:
+        if not obj.limited_until:
+            return "–"
+        return f"{datetime.fromtimestamp(obj.limited_until, tz=UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+    @admin.action(description="Reset circuit (close it now)")
+    def reset_circuit(self, request: HttpRequest, queryset: QuerySet[CircuitState]) -> None:
+        rows = list(queryset.values_list("pk", "provider_id"))
+        reset = sum(circuit_reset(circuit_id=pk) for pk, _ in rows)
+        provider_status_changed.send(sender=CircuitState, provider_ids={provider_id for _, provider_id in rows})
+        messages.success(request, f"{reset} circuit(s) closed.")

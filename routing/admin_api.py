@@ -1,5 +1,6 @@
 """Admin REST API for routing under /api/admin/: model tiers (with their entries), scenario
-routes and agent fingerprints. Thin sync operations over providers.services.records."""
+routes, agent fingerprints and the breakers' circuits. Thin sync operations over routing/services.py
+and routing/circuits.py (proxy_project/api.py mounts it behind the staff token or session)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
-from providers.admin_api import INT32, Text, get_or_404, patch_schema
 from providers.models import Provider
-from providers.services.records import record_delete, record_save, tier_save
-from providers.staff_auth import STAFF_AUTH
-from routing.models import AgentFingerprint, ModelTier, Route
+from routing.circuits import circuit_reset
+from routing.models import AgentFingerprint, CircuitState, ModelTier, Route
+from routing.services import tier_save
+from runtime.rest import INT32, Text, get_or_404, patch_schema
+from runtime.rows import record_delete, record_save
 
-router = Router(auth=STAFF_AUTH, tags=["admin"])
+router = Router(tags=["admin"])
 
 
 # --- tiers ---------------------------------------------------------------------------------------
@@ -202,3 +204,43 @@ def fingerprint_update(request: HttpRequest, fingerprint_id: int, payload: Finge
 def fingerprint_delete(request: HttpRequest, fingerprint_id: int) -> Any:
     record_delete(row=get_or_404(AgentFingerprint, fingerprint_id))
     return Status(204, None)
+
+
+# --- circuits ------------------------------------------------------------------------------------
+
+class CircuitOut(Schema):
+    id: int
+    provider: str = Field(alias="provider.name")
+    model: str
+    state: str
+    failure_count: int
+    open_until: float
+    reason: str
+    updated: datetime
+
+
+class ResetOut(Schema):
+    reset: int
+
+
+class CircuitFilter(Schema):
+    provider_id: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # a bigint: larger is a 400, not a 500
+
+
+@router.get("/circuits", response=list[CircuitOut])
+def circuits_list(request: HttpRequest, filters: Query[CircuitFilter]) -> Any:
+    qs = CircuitState.objects.select_related("provider").order_by("provider__name", "model")
+    return list(qs.filter(provider_id=filters.provider_id) if filters.provider_id is not None else qs)
+
+
+@router.post("/circuits/{circuit_id}/reset", response=ResetOut)
+def circuit_reset_one(request: HttpRequest, circuit_id: int) -> Any:
+    get_or_404(CircuitState, circuit_id)
+    return {"reset": int(circuit_reset(circuit_id=circuit_id))}
+
+
+@router.post("/providers/{provider_id}/circuits/reset", response=ResetOut)
+def provider_circuits_reset(request: HttpRequest, provider_id: int) -> Any:
+    get_or_404(Provider, provider_id)
+    ids = CircuitState.objects.filter(provider_id=provider_id).values_list("pk", flat=True)
+    return {"reset": sum(circuit_reset(circuit_id=pk) for pk in list(ids))}

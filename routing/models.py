@@ -123,3 +123,36 @@ class AgentFingerprint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or '(unknown agent)'} [{self.fingerprint}] -> {self.model or 'unassigned'}"
+
+
+class CircuitState(models.Model):
+    """Circuit breaker state, shared by every web and Celery worker through the database.
+
+    Transitions are conditional updates (see routing/circuits.py).
+    """
+
+    class State(models.TextChoices):
+        CLOSED = "closed"
+        OPEN = "open"
+        HALF_OPEN = "half_open"
+
+    key = models.CharField(max_length=300, unique=True)  # provider id : model : credential hash
+    provider = models.ForeignKey("providers.Provider", on_delete=models.CASCADE, related_name="circuits")
+    model = models.CharField(max_length=200)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
+    failure_count = models.PositiveIntegerField(default=0)
+    open_until = models.FloatField(default=0)  # epoch seconds
+    probe_since = models.FloatField(default=0)
+    reason = models.CharField(max_length=200, blank=True)
+    # The 429 cooldown, kept apart from the failure count (routing/breaker.py explains why).
+    limited_until = models.FloatField(default=0)  # epoch seconds
+    limit_streak = models.PositiveIntegerField(default=0)
+    limit_explicit = models.BooleanField(default=False)  # limited_until is the provider's Retry-After
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "providers_circuitstate"  # the table predates the breaker's move to routing
+        ordering = ["provider", "model"]
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}/{self.model}: {self.state}"

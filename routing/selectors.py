@@ -12,11 +12,11 @@ import time
 
 from django.conf import settings
 
-from providers.envvars import expand_env
 from providers.models import Provider
-from proxy_project.outage import DATABASE, DATABASE_ERRORS
+from providers.selectors import provider_config
 from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
-from routing.resolution import AgentConfig, ProviderConfig, RouteConfig, RouteTable, TierConfig
+from routing.resolution import AgentConfig, RouteConfig, RouteTable, TierConfig
+from runtime.outage import DATABASE, DATABASE_ERRORS
 
 _cache: dict[str, tuple[float, RouteTable]] = {}
 _lock: asyncio.Lock | None = None
@@ -84,30 +84,4 @@ async def route_table_load() -> RouteTable:
         routes=routes,
         agents_by_print={a.fingerprint: a for a in agents},
         agents_by_name={a.name: a for a in agents if a.name},
-    )
-
-
-def provider_config(p: Provider) -> ProviderConfig:
-    """The immutable snapshot; an OAuth provider's credential is its current access token."""
-    token = getattr(p, "oauth_token", None) if p.auth_type == Provider.AuthType.OAUTH else None
-    credential = p.api_key_encrypted
-    if token is not None and token.access_token_encrypted:
-        credential = token.access_token_encrypted
-    return ProviderConfig(
-        id=p.pk,
-        name=p.name,
-        kind=p.kind,
-        base_url=expand_env(p.base_url),
-        auth_type=p.auth_type,
-        auth_header=p.auth_header,
-        api_key_encrypted=credential,
-        enabled=p.enabled,
-        priority=p.priority,
-        timeout=p.timeout,
-        max_retries=p.max_retries,
-        max_tokens_cap=p.max_tokens_cap,
-        headers={str(k): expand_env(str(v)) for k, v in (p.headers or {}).items()},
-        options=dict(p.options or {}),
-        oauth_token_id=token.pk if token is not None else None,
-        credential_scope=f"oauth:{token.pk}" if token is not None else "",
     )

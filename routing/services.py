@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,14 +13,17 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection, models, transaction
+from django.core.exceptions import ValidationError
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from proxy_project.dbconn import connections_cleaned
+from providers.models import Provider
 from routing.fingerprints import fingerprint
-from routing.models import AgentFingerprint
+from routing.models import AgentFingerprint, ModelTier, TierEntry
 from routing.selectors import route_table_invalidate
+from runtime.dbconn import connections_cleaned
+from runtime.rows import record_save
 
 _sightings: dict[str, tuple[int, str]] = {}   # fingerprint -> (count, sample) waiting to be written
 _reported: dict[str, float] = {}               # fingerprint -> when last queued (throttle)
@@ -159,23 +163,25 @@ def fingerprint_record(*, agent: AgentFile, model: str | None = None) -> AgentFi
 # --- Admin edits of providers, tiers, tier entries, routes and agent assignments -------------------
 
 
-def route_config_changed() -> None:
+def route_config_changed(**_signal: Any) -> None:
     """Make this process reload the route table on its next request, once the edit is committed
     (reloading before the commit would cache the old rows). Other processes reload within
-    ROUTE_TABLE_TTL seconds."""
+    ROUTE_TABLE_TTL seconds. Connected to every write of the table's rows (routing/apps.py)."""
     transaction.on_commit(route_table_invalidate)
 
 
-def route_config_save(*, obj: models.Model) -> None:
-    obj.save()
-    route_config_changed()
-
-
-def route_config_delete(*, obj: models.Model) -> None:
-    obj.delete()
-    route_config_changed()
-
-
-def route_config_delete_many(*, queryset: models.QuerySet[Any]) -> None:
-    queryset.delete()
-    route_config_changed()
+@transaction.atomic
+def tier_save(*, tier: ModelTier, fields: Mapping[str, Any],
+              entries: Sequence[Mapping[str, Any]] | None = None) -> ModelTier:
+    """Create or update a tier; ``entries`` (provider name, model, enabled) replace its list."""
+    record_save(row=tier, fields=fields)
+    if entries is not None:
+        providers = {p.name: p for p in Provider.objects.filter(name__in=[e["provider"] for e in entries])}
+        tier.entries.all().delete()
+        for position, entry in enumerate(entries):
+            provider = providers.get(entry["provider"])
+            if provider is None:
+                raise ValidationError({"entries": f"entry {position}: no provider named {entry['provider']!r}"})
+            record_save(row=TierEntry(tier=tier, provider=provider, position=position),
+                        fields={"model": entry["model"], "enabled": entry.get("enabled", True)})
+    return tier

@@ -4,12 +4,12 @@ import httpx
 import pytest
 
 import proxy_project.celery  # noqa: F401  (the Celery app, as workers load it: tasks bind to it)
+from clients.auth import client_key_cache_clear
 from dashboard.services import _fallbacks, _pending
 from providers import client as upstream_client
-from providers.auth import client_key_cache_clear
-from providers.services.circuits import circuits_forget
-from providers.services.targets import _learned_caps
+from providers.targets import _learned_caps
 from routing.affinity import affinity_clear
+from routing.circuits import circuits_forget
 from routing.selectors import route_table_invalidate
 from routing.services import _sightings
 
@@ -35,7 +35,7 @@ def _fresh_caches():
 
 @pytest.fixture
 def client_key(transactional_db):
-    from providers.services.keys import client_key_create
+    from clients.services import client_key_create
 
     row, plaintext = client_key_create(name="tests", key=TEST_KEY)
     return plaintext
@@ -46,7 +46,7 @@ def staff_headers(transactional_db):
     """A staff user's admin bearer token (provider detail on /health, the admin API, the docs)."""
     from django.contrib.auth.models import User
 
-    from providers.services.keys import staff_token_create
+    from clients.services import staff_token_create
 
     user = User.objects.create_user("tests-staff", password="pw-tests-staff", is_staff=True)
     return {"authorization": f"Bearer {staff_token_create(user=user, name='tests')[1]}"}

@@ -62,7 +62,7 @@ def test_team_lead_sees_only_the_gateways_models(team_lead_client):
     assert not all_models(index) & SYSTEM_MODELS
     assert "System" not in sections(index)
     assert {"Providers", "Client keys", "Model tiers", "Request logs"} <= all_models(index)
-    assert list(sections(index))[:3] == ["Providers", "Routing", "Dashboard"]  # the gateway's apps first
+    assert list(sections(index))[:4] == ["Providers", "Routing", "Client keys", "Dashboard"]  # the gateway's apps first
     for url in ("/admin/auth/group/", "/admin/django_celery_beat/periodictask/",
                 "/admin/django_celery_beat/crontabschedule/add/"):
         assert team_lead_client.get(url).status_code == 403, url

@@ -7,8 +7,8 @@ import gc
 
 import pytest
 
-from proxy_project import dbconn, memory
 from proxy_project.handlers import INFLIGHT, BodyRefused, _read_body, edge_precheck
+from runtime import dbconn, memory
 
 BODY = {"model": "claude-sonnet-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -82,6 +82,17 @@ def test_edge_precheck_needs_no_database_for_public_paths_and_missing_keys(setti
     assert asyncio.iscoroutine(lookup)
     assert asyncio.run(lookup) == 401  # now cached: the next one answers at once
     assert edge_precheck(path="/v1/messages", headers=[(b"authorization", b"Bearer sk-gw-unknown")], length=1) == 401
+    assert edge_precheck(path="/favicon.ico", headers=[], length=0) is None  # a browser's own request: no refusal
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_browsers_favicon_request_is_a_404_not_a_refused_key(gateway_client):
+    from dashboard import services
+
+    async with gateway_client as client:
+        answer = await client.get("/favicon.ico", headers={"x-api-key": ""})
+    assert answer.status_code == 404
+    assert not [row for row in services._pending if row.get("refusal")]
 
 
 async def test_connection_cleanup_runs_only_after_queries_and_bursts_share_one(monkeypatch):

@@ -17,9 +17,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client
 
+from clients.services import client_key_create, staff_token_create
 from providers.envvars import env_refs_refused, expand_env
 from providers.models import Provider
-from providers.services.keys import client_key_create, staff_token_create
 from tests.conftest import amake_tiers
 from tests.dashboard.conftest import session_cookie
 from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, _unavailable
@@ -148,12 +148,12 @@ def test_staff_post_from_a_foreign_origin_is_refused(staff):
     staff.save()
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(staff)
-    assert browser.get("/admin/providers/clientkey/add/").status_code == 200  # sets the CSRF cookie
+    assert browser.get("/admin/clients/clientkey/add/").status_code == 200  # sets the CSRF cookie
     token = browser.cookies["csrftoken"].value
     form = {"name": "ci", "enabled": "on", "csrfmiddlewaretoken": token}
-    foreign = browser.post("/admin/providers/clientkey/add/", form, headers={"origin": "https://evil.example"})
+    foreign = browser.post("/admin/clients/clientkey/add/", form, headers={"origin": "https://evil.example"})
     assert foreign.status_code == 403
-    own = browser.post("/admin/providers/clientkey/add/", form, headers={"origin": "http://testserver"})
+    own = browser.post("/admin/clients/clientkey/add/", form, headers={"origin": "http://testserver"})
     assert own.status_code == 302
 
 

@@ -9,8 +9,8 @@ import signal
 import sys
 from typing import Any
 
-from proxy_project import memory
 from proxy_project.asgi import application  # noqa: F401 - served by daphne
+from runtime import memory
 
 
 def _rss() -> str:

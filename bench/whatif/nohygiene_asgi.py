@@ -1,10 +1,10 @@
 """What-if: the gateway without the API handler's connection cleanup (for bench/compare.py's A/B
-of proxy_project/dbconn.cleanup_schedule). A measurement aid only, never deployed."""
+of runtime/dbconn.cleanup_schedule). A measurement aid only, never deployed."""
 
 from __future__ import annotations
 
-from proxy_project import dbconn
 from proxy_project.asgi import application  # noqa: F401 - served by daphne
+from runtime import dbconn
 
 
 def _skip() -> None:

@@ -84,7 +84,7 @@ def _delegated(name: str, rest: list[str]) -> int:
     if name == "serve" and background.wants_detach(rest):
         return background.serve_detached(rest)
     django_setup()
-    from providers.management.commands.claude import split_argv
+    from proxy_project.management.commands.claude import split_argv
 
     ours = split_argv(rest)[0] if name == "claude" else rest  # claude's own --help goes to claude
     if "-h" in ours or "--help" in ours:

@@ -26,13 +26,13 @@ def wants_detach(rest: list[str]) -> bool:
 
 def _state() -> Path:
     django_setup()
-    from providers.management.commands.claude import state_dir
+    from proxy_project.management.commands.claude import state_dir
 
     return state_dir()
 
 
 def _url(host: str | None, port: str | None) -> str:
-    from providers.management.commands.claude import gateway_url
+    from proxy_project.management.commands.claude import gateway_url
 
     if host or port:
         return f"http://{host or '127.0.0.1'}:{port or os.environ.get('PORT', '8082')}"
@@ -51,7 +51,7 @@ def serve_detached(rest: list[str]) -> int:
     state = _state()
     from django.core.management.base import CommandError
 
-    from providers.management.commands.claude import gateway_start, healthy
+    from proxy_project.management.commands.claude import gateway_start, healthy
 
     url = _url(options.host, options.port)
     if healthy(url):
@@ -137,7 +137,7 @@ def status(options: argparse.Namespace) -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from providers.management.commands.claude import gateway_url, healthy
+    from proxy_project.management.commands.claude import gateway_url, healthy
 
     url = gateway_url(options.url)
     answering = healthy(url)

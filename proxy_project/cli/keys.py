@@ -30,7 +30,7 @@ def run(options: argparse.Namespace) -> int:
 
 
 def key_list() -> int:
-    from providers.selectors import client_key_rows
+    from dashboard.reports import client_key_rows
 
     rows = client_key_rows()
     if not rows:
@@ -51,8 +51,8 @@ def key_revoke(name_or_prefix: str) -> int:
     """Disable the enabled key with this name or key prefix; refuse when several match."""
     from django.db.models import Q
 
-    from providers.models import ClientKey
-    from providers.services.records import client_key_save
+    from clients.models import ClientKey
+    from clients.services import client_key_save
 
     wanted = Q(name=name_or_prefix) | Q(key_prefix=name_or_prefix) | Q(key_hash=ClientKey.hash_key(name_or_prefix))
     matches = list(ClientKey.objects.filter(wanted, enabled=True))

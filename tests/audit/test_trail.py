@@ -11,8 +11,9 @@ from django.test import AsyncClient, Client
 
 from audit.models import AuditEntry
 from audit.selectors import change_summary, recent_changes
-from providers.models import ClientKey, Provider
-from providers.services.keys import staff_token_create
+from clients.models import ClientKey
+from clients.services import staff_token_create
+from providers.models import Provider
 from routing.models import ModelTier, Route
 from tests.conftest import make_provider
 
@@ -102,7 +103,7 @@ async def test_async_request_path_sees_the_session_user(staff):
 
 def test_command_change_is_recorded_as_the_command():
     call_command("create_client_key", "ci-runner", "--key", "sk-gw-test-audit-command-4444")
-    entry = AuditEntry.objects.get(model="providers.ClientKey")
+    entry = AuditEntry.objects.get(model="clients.ClientKey")
     assert (entry.actor, entry.actor_kind, entry.action) == ("command create_client_key", "command", "create")
     assert entry.changes["key_hash"] == "changed" and entry.changes["name"]["new"] == "ci-runner"
     text = audit_table_text()
@@ -163,9 +164,9 @@ def test_audit_admin_is_read_only_with_filters(staff):
 
 def test_admin_api_token_refresh_is_recorded_without_the_tokens(api, monkeypatch):
     """The refresh writes with queryset update(); the admin API records what it changed."""
-    from providers import crypto
     from providers.models import OAuthToken
-    from providers.services.tokens import RefreshResult
+    from providers.oauth import RefreshResult
+    from runtime import crypto
 
     provider = make_provider("claude", "http://127.0.0.1:9", kind="anthropic", auth_type="oauth")
     token = OAuthToken(provider=provider)

@@ -86,7 +86,7 @@ def test_request_log_filters(admin_client, query, expected):
 
 
 def test_request_log_filter_by_client_key(admin_client):
-    from providers.services.keys import client_key_create
+    from clients.services import client_key_create
 
     key, _ = client_key_create(name="bob")
     RequestLog.objects.create(created=timezone.now(), requested_model="bobs", client_key=key)

@@ -1,20 +1,26 @@
 """The operations flow in a real browser (Debian's Chromium driven by Playwright): log into the
 admin, edit a tier, send a request through the real gateway (daphne), and watch the new row and
-the provider's status arrive on the dashboard over the websocket without a reload. An anonymous
-browser is sent to the login page and its websocket is refused.
+the provider's status arrive on the dashboard over the websocket without a reload. The connection
+indicator goes reconnecting, then offline, when the server stops, and live again when it returns,
+with what happened meanwhile on the page. An anonymous browser is sent to the login page and its
+websocket is refused.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes import FakeOpenAI, Reply
-from tests.support.gateway import start_gateway
+from tests.support.gateway import REPO_ROOT, GatewayProcess, _die_with_parent, _wait_healthy, start_gateway
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -121,3 +127,78 @@ def test_anonymous_browser_is_refused(browser, gateway):
         gateway.url.replace("http://", "ws://") + "/ws/dashboard/",
     )
     assert outcome.startswith("closed"), outcome  # the handshake is refused: never "open"
+
+
+def login(page, gateway) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{gateway.url}/admin/login/?next=/dashboard/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#live")).to_have_class(re.compile(r"\blive\b"))
+
+
+def restart(gw: GatewayProcess) -> None:
+    """daphne again on the same port and database (the page reconnects to the same URL)."""
+    cmd = [sys.executable, "-m", "proxy_project.edge_daphne", "-b", "127.0.0.1", "-p", str(gw.port),
+           "proxy_project.asgi:application"]
+    with gw.log_path.open("ab") as log:
+        gw.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=gw.env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+    _wait_healthy(gw, 20)
+
+
+WHILE_AWAY = """
+from django.utils import timezone
+from dashboard.models import RequestLog
+from clients.models import ClientKey
+RequestLog.objects.create(created=timezone.now(), client_key=ClientKey.objects.get(name="e2e"),
+                          requested_model="claude-sonnet-5", provider="openai", upstream_model="gpt-while-away",
+                          status=200, input_tokens=1, output_tokens=1)
+"""
+STATES = """() => { window.__states = [];
+    new MutationObserver(() => window.__states.push(document.getElementById("live").dataset.state))
+        .observe(document.querySelector("header"), {subtree: true, attributes: true, childList: true}); }"""
+
+
+def test_dashboard_totals_move_and_indicator_follows_the_server(browser, gateway):
+    from playwright.sync_api import expect
+
+    page = browser.new_context().new_page()
+    page.set_default_timeout(10_000)
+    login(page, gateway)
+    expect(page.locator("#top-keys tr.empty")).to_have_count(1)  # "No keys used in the last day"
+    key_totals = page.locator("#totals table.totals").nth(1).locator("tr", has_text="e2e")
+    page.evaluate("window.__sameDocument = true")
+
+    sent = time.monotonic()
+    ok = httpx.post(f"{gateway.url}/v1/messages", json=BODY, headers=gateway.headers(), timeout=30, trust_env=False)
+    assert ok.status_code == 200, ok.text
+    expect(key_totals).to_contain_text("1 / 0 /", timeout=2_000)  # the issue's bound: within 2 s
+    print(f"key total on the page {time.monotonic() - sent:.2f} s after the request was sent")
+    expect(page.locator("#top-keys tr", has_text="e2e")).to_have_count(1)
+
+    live = page.locator("#live")
+    page.context.set_offline(True)  # the browser loses its network: offline at once
+    expect(live).to_have_text("offline · no network", timeout=2_000)
+    page.context.set_offline(False)
+    expect(live).to_have_class(re.compile(r"\blive\b"), timeout=15_000)
+
+    page.evaluate(STATES)
+    stopped = time.monotonic()
+    gateway.proc.send_signal(signal.SIGTERM)
+    expect(live).to_have_class(re.compile(r"\boffline\b"), timeout=5_000)  # the issue's bound: within 5 s
+    print(f"offline {time.monotonic() - stopped:.2f} s after SIGTERM")
+    assert "reconnecting" in page.evaluate("window.__states")
+    expect(live).to_contain_text("offline since")
+    gateway.proc.wait(timeout=15)
+
+    gateway.manage("shell", "-c", WHILE_AWAY)  # a request the page missed
+    restart(gateway)
+    back = time.monotonic()
+    expect(live).to_have_class(re.compile(r"\blive\b"), timeout=10_000)
+    print(f"live {time.monotonic() - back:.2f} s after the server answered again")
+    expect(page.locator("#recent-requests tr", has_text="gpt-while-away")).to_have_count(1)  # caught up
+    expect(key_totals).to_contain_text("2 / 0 /")
+    assert page.evaluate("window.__sameDocument === true")  # no reload happened

@@ -139,3 +139,61 @@ async def test_dashboard_status_send_from_sync_code_reaches_browsers(staff_user)
     message = await receive_until(communicator, f'id="provider-{provider.pk}"')
     assert message.startswith("<tr") and "<table" not in message
     await communicator.disconnect()
+
+
+async def test_dashboard_totals_follow_a_request_written_inside_the_interval(staff_user, settings):
+    """Totals due from a flush inside DASHBOARD_TOTALS_INTERVAL go out on a later flush that writes
+    nothing (they used to wait for the next request: the per-key lag)."""
+    from clients.services import client_key_create
+    from dashboard import services
+
+    settings.DASHBOARD_TOTALS_INTERVAL = 60
+    alice, _ = await sync_to_async(client_key_create)(name="alice")
+    communicator, connected, _ = await connect(staff_user)
+    await communicator.receive_from(timeout=2)
+    request_log_record(client_key_id=alice.pk, requested_model="m", provider="openai", status=200, input_tokens=4)
+    await request_log_aflush()
+    first = await receive_until(communicator, 'id="totals"')
+    assert "<td>alice</td><td>1 / 0 / 4</td>" in first
+    request_log_record(client_key_id=alice.pk, requested_model="m", provider="openai", status=200, input_tokens=3)
+    await request_log_aflush()  # inside the interval: the row goes out, the totals wait
+    await receive_until(communicator, "request-")
+    services._totals["sent"] -= 60  # the interval has passed
+    assert await request_log_aflush() == 0
+    second = await receive_until(communicator, 'id="totals"')
+    assert "<td>alice</td><td>2 / 0 / 7</td>" in second
+    await communicator.disconnect()
+
+
+async def test_dashboard_reconnect_snapshot_holds_totals_and_refusals_missed_meanwhile(staff_user):
+    from clients.services import client_key_create
+    from dashboard.services import refusal_record
+
+    alice, _ = await sync_to_async(client_key_create)(name="alice")
+    communicator, connected, _ = await connect(staff_user)
+    assert "No throttled or refused requests" in await communicator.receive_from(timeout=2)
+    await communicator.disconnect()
+    for tokens in (5, 6):
+        request_log_record(client_key_id=alice.pk, requested_model="m", provider="openai", status=200,
+                           input_tokens=tokens, cached_tokens=11)
+    refusal_record(key_id=alice.pk, client_name="alice", status=429, reason="rate_limit", endpoint="messages")
+    await request_log_aflush()
+    communicator, connected, _ = await connect(staff_user)
+    snapshot = await communicator.receive_from(timeout=2)
+    assert "<td>alice</td><td>2 / 0 / 11</td>" in snapshot  # per key, the hour
+    assert '<tr class="refusal"><td>alice</td><td>key rate limit (429)</td><td>429</td><td>1</td>' in snapshot
+    assert '<td class="hit-rate">67 %</td>' in snapshot  # 22 cache reads of 33 input tokens
+    assert 'id="live" class="live"' in snapshot
+    await communicator.disconnect()
+
+
+async def test_dashboard_consumer_heartbeat_stamps_the_indicator(staff_user, monkeypatch):
+    from dashboard import consumers
+
+    monkeypatch.setattr(consumers, "VIEWER_TTL", 0.3)
+    communicator, connected, _ = await connect(staff_user)
+    await communicator.receive_from(timeout=2)
+    stamp = await receive_until(communicator, 'id="live"')
+    assert stamp.startswith('<span id="live" class="live"') and 'hx-swap-oob="true"' in stamp
+    assert 'data-tz="UTC"' in stamp
+    await communicator.disconnect()

@@ -12,8 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.console import HandledResponses, line_format
-from dashboard.metrics import Traffic, attempt_failed
-from providers.catalog import HealthInputs, health_reasons, provider_state
+from gateway.catalog import HealthInputs, health_reasons, provider_state
+from gateway.traffic import Traffic, attempt_failed
 from tests.fakes import FakeOpenAI
 
 BODY = {"model": "claude-sonnet-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}

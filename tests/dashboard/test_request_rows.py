@@ -17,12 +17,13 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from prometheus_client.parser import text_string_to_metric_families
 
-from dashboard import health
+from clients.models import ClientKey
+from clients.quotas import limits_cache_clear
 from dashboard.models import RequestAttempt, RequestLog
 from dashboard.selectors import provider_health_summary, request_totals
 from dashboard.services import request_log_aflush
-from providers.limits import limits_cache_clear
-from providers.models import ClientKey, Provider
+from gateway import health
+from providers.models import Provider
 from tests.conftest import amake_provider, amake_tiers
 from tests.fakes import FakeOpenAI, Reply, openai_completion
 

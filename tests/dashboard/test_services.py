@@ -28,7 +28,7 @@ async def test_dashboard_events_are_not_rendered_without_viewers(monkeypatch):
 async def test_a_row_the_database_refuses_costs_no_other_row(client_key):
     """A client key deleted while its request ran (foreign key) fails the batch; row by row, every
     row is written, that one without its key."""
-    from providers.models import ClientKey
+    from clients.models import ClientKey
 
     key = await ClientKey.objects.aget(name="tests")
     services.request_log_record(requested_model="a", status=200, client_key_id=key.pk)
@@ -58,3 +58,23 @@ async def test_rows_wait_while_the_database_is_down_and_the_oldest_go_at_the_bou
     assert not services.DATABASE.down
     assert any("4 rows were dropped" in r.message for r in caplog.records)
     assert await RequestLog.objects.acount() == 5
+
+
+async def test_totals_slow_to_compute_are_sent_less_often(monkeypatch, settings):
+    """Totals whose queries took t seconds wait TOTALS_DUTY * t (if longer than the interval)."""
+    import time
+
+    sent = []
+
+    class Layer:
+        async def group_send(self, group, event):
+            sent.append(event)
+
+    settings.DASHBOARD_TOTALS_INTERVAL = 0
+    services._totals.update(due=True, sent=time.monotonic() - 5, took=2.0)  # due again at 8 s
+    await services._totals_send(Layer())
+    assert sent == [] and services._totals["due"]
+    services._totals["sent"] -= 4
+    await services._totals_send(Layer())
+    assert len(sent) == 1 and 'id="totals"' in sent[0]["html"]
+    assert not services._totals["due"] and services._totals["took"] < 2.0  # measured again

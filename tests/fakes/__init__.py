@@ -1,4 +1,4 @@
-"""Fake upstreams: real loopback HTTP servers speaking the OpenAI, Anthropic and Gemini wire formats.
+"""Fake upstreams: real loopback HTTP servers speaking the OpenAI, Anthropic and Gemini wire formats (Gemini on Vertex AI too).
 
     from tests.fakes import FakeOpenAI, Reply, openai_text_chunks
     with FakeOpenAI() as up:
@@ -27,6 +27,7 @@ from tests.fakes.gemini_server import (
     gemini_stream,
     gemini_stream_chunks,
 )
+from tests.fakes.gemini_vertex_server import FakeGeminiVertex
 from tests.fakes.openai_server import (
     FakeOpenAI,
     openai_completion,
@@ -49,6 +50,7 @@ __all__ = [
     "FakeAnthropic",
     "FakeBedrockConverse",
     "FakeGemini",
+    "FakeGeminiVertex",
     "FakeOpenAI",
     "FakeResponses",
     "FakeServer",

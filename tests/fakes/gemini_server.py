@@ -40,6 +40,7 @@ SCHEMA_FIELDS = frozenset({"type", "format", "title", "description", "nullable",
                            "pattern", "example", "anyOf", "propertyOrdering", "items", "minimum", "maximum"})
 FORMATS = {"string": ("enum", "date-time"), "number": ("float", "double"), "integer": ("int32", "int64")}
 STOP_MAX = 5
+ROLE_MESSAGE = "Please use a valid role: user, model."
 _ids = itertools.count(1)
 
 
@@ -181,10 +182,12 @@ def _unknown(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
                               "Cannot find field.")
 
 
-def validate_request(body: Any, *, thinking_model: bool, issued: set[str]) -> None:
+def validate_request(body: Any, *, thinking_model: bool, issued: set[str], role_required: bool = False,
+                     top_fields: frozenset[str] = TOP_FIELDS) -> None:
+    """``role_required``: Vertex's rule (the Developer API takes a content without a role as the user's)."""
     if not isinstance(body, dict):
         raise GeminiRejection("Invalid JSON payload received.")
-    _unknown(body, TOP_FIELDS, "")
+    _unknown(body, top_fields, "")
     config = body.get("generationConfig") or {}
     _unknown(config, GENERATION_FIELDS, "generation_config")
     _unknown(config.get("thinkingConfig") or {}, THINKING_FIELDS, "generation_config.thinking_config")
@@ -200,7 +203,7 @@ def validate_request(body: Any, *, thinking_model: bool, issued: set[str]) -> No
     system = body.get("systemInstruction")
     if system is not None:
         _parts(system.get("parts"), "system_instruction")
-    _contents(body.get("contents"), thinking_model, issued)
+    _contents(body.get("contents"), thinking_model, issued, role_required)
 
 
 def _schema(node: Any, where: str) -> None:
@@ -233,7 +236,7 @@ def _parts(parts: Any, where: str) -> list[dict[str, Any]]:
     return parts
 
 
-def _contents(contents: Any, thinking_model: bool, issued: set[str]) -> None:
+def _contents(contents: Any, thinking_model: bool, issued: set[str], role_required: bool = False) -> None:
     """Roles, functionResponse names, and the signature rule of thinking models (current turn only:
     after the last user content that answers no function call)."""
     if not isinstance(contents, list) or not contents:
@@ -242,8 +245,10 @@ def _contents(contents: Any, thinking_model: bool, issued: set[str]) -> None:
     turn_start = 0
     for i, content in enumerate(contents):
         role = content.get("role")
+        if role is None and not role_required:
+            role = "user"
         if role not in ("user", "model"):
-            raise GeminiRejection(f"Please use a valid role: user, model. (got {role!r})")
+            raise GeminiRejection(f"{ROLE_MESSAGE} (got {role!r})")
         parts = _parts(content.get("parts"), f"contents[{i}]")
         for part in parts:
             _signature(part, issued)
@@ -258,7 +263,7 @@ def _contents(contents: Any, thinking_model: bool, issued: set[str]) -> None:
         return
     for i, content in enumerate(contents[turn_start:], start=turn_start):
         first = next((p for p in content["parts"] if "functionCall" in p), None)
-        if content["role"] == "model" and first is not None and not first.get("thoughtSignature"):
+        if content.get("role") == "model" and first is not None and not first.get("thoughtSignature"):
             raise GeminiRejection(f"Function call is missing a thought_signature in functionCall parts. This is "
                                   f"required for tools to work correctly (contents[{i}]).")
 

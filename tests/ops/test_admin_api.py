@@ -9,10 +9,12 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from clients.models import ClientKey
+from clients.services import client_key_create, staff_token_create
 from dashboard.models import RequestLog
-from providers.models import CircuitState, ClientKey, OAuthToken, Provider
-from providers.services.keys import client_key_create, staff_token_create
-from providers.services.tokens import RefreshResult
+from providers.models import OAuthToken, Provider
+from providers.oauth import RefreshResult
+from routing.models import CircuitState
 
 pytestmark = pytest.mark.django_db
 

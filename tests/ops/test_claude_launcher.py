@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from providers.management.commands.claude import split_argv
+from proxy_project.management.commands.claude import split_argv
 from tests.support.gateway import REPO_ROOT, free_port, gateway_env, start_gateway
 
 pytestmark = pytest.mark.timeout(180)

@@ -11,10 +11,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from clients.models import ClientKey, StaffToken
 from dashboard.models import RequestLog
-from providers.models import CircuitState, ClientKey, Provider, StaffToken
-from providers.services.bootstrap import gateway_prepare, staff_user_ensure
-from routing.models import ModelTier
+from providers.models import Provider
+from proxy_project.bootstrap import gateway_prepare, staff_user_ensure
+from routing.models import CircuitState, ModelTier
 from tests.support.gateway import credential, credentials_file
 
 pytestmark = pytest.mark.django_db

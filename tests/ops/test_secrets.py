@@ -20,14 +20,13 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.core.management import CommandError, call_command
 from django.core.management.base import SystemCheckError
 
-from providers import crypto
-from providers.checks import secret_files_check, stored_secrets_check
 from providers.models import OAuthToken, Provider
-from providers.services.encryption import secrets_readable_ensure, stored_secrets
-from proxy_project import secrets_store
+from proxy_project.checks import secret_files_check, stored_secrets_check
+from proxy_project.encryption import secrets_readable_ensure, stored_secrets
+from runtime import crypto, secrets_store
 from tests.support.gateway import REPO_ROOT, free_port, gateway_env
 
-# Written by the gateway before this change (providers/crypto.py at 244ff2c), kept as literals so
+# Written by the gateway before this change (runtime/crypto.py at 244ff2c), kept as literals so
 # the test does not just repeat the derivation: the first with FIELD_ENCRYPTION_KEY
 # "test-field-key-not-real", the second with the repository's old default key.
 PRE_CHANGE = ("fernet:gAAAAABrDqURppPiAVSatnKqaUQSsqKdxZLT-wFk_9EN_1uoKdXCS69ymMyEqrNyGIbPOR6vXMW1WlJuFHqAJaijk8IC"

@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from providers.circuit import CLOSED, OPEN
-from providers.models import CircuitState, OAuthToken, Provider
+from providers.models import OAuthToken, Provider
+from routing.breaker import CLOSED, OPEN
+from routing.models import CircuitState
 from tests.conftest import make_provider
 from tests.fakes import FakeOpenAI, Reply
 
@@ -53,9 +54,9 @@ def test_circuit_reset_action_closes_the_circuit(admin_client):
     provider = make_provider("openai", "http://127.0.0.1:9/v1")
     circuit = CircuitState.objects.create(key="k", provider=provider, model="gpt", state=OPEN, failure_count=5,
                                           open_until=time.time() + 60, reason="failed 503")
-    listing = admin_client.get("/admin/providers/circuitstate/").content.decode()
+    listing = admin_client.get("/admin/routing/circuitstate/").content.decode()
     assert "failed 503" in listing and "UTC" in listing
-    response = admin_client.post("/admin/providers/circuitstate/", {
+    response = admin_client.post("/admin/routing/circuitstate/", {
         "action": "reset_circuit", "_selected_action": [circuit.pk],
     }, follow=True)
     assert "1 circuit(s) closed." in messages_of(response)
@@ -103,9 +104,9 @@ def test_provider_add_without_preset_needs_kind_and_url(admin_client):
 
 
 def test_client_key_add_keeps_limits_and_shows_key_once(admin_client):
-    from providers.models import ClientKey
+    from clients.models import ClientKey
 
-    response = admin_client.post("/admin/providers/clientkey/add/", {
+    response = admin_client.post("/admin/clients/clientkey/add/", {
         "name": "team", "enabled": "on", "requests_per_minute": "30", "requests_per_day": "", "tokens_per_day": "1000",
     }, follow=True)
     [message] = [m for m in messages_of(response) if "shown once" in m]
@@ -137,11 +138,11 @@ def test_provider_form_accepts_allowed_env_vars(admin_client):
 
 
 def test_client_key_admin_refuses_a_duplicate_name(admin_client):
-    from providers.models import ClientKey
-    from providers.services.keys import client_key_create
+    from clients.models import ClientKey
+    from clients.services import client_key_create
 
     client_key_create(name="ci")
-    response = admin_client.post("/admin/providers/clientkey/add/", {"name": "ci", "enabled": "on"})
+    response = admin_client.post("/admin/clients/clientkey/add/", {"name": "ci", "enabled": "on"})
     assert response.status_code == 200
     assert "already exists" in " ".join(response.context["adminform"].form.errors["name"])
     assert ClientKey.objects.filter(name="ci").count() == 1
@@ -152,11 +153,11 @@ def test_client_key_admin_rotates_with_a_grace_hour(admin_client):
 
     from django.utils import timezone
 
-    from providers.models import ClientKey
-    from providers.services.keys import client_key_create
+    from clients.models import ClientKey
+    from clients.services import client_key_create
 
     old, _ = client_key_create(name="ci", requests_per_minute=5)
-    response = admin_client.post("/admin/providers/clientkey/", {
+    response = admin_client.post("/admin/clients/clientkey/", {
         "action": "rotate_with_grace", "_selected_action": [old.pk]}, follow=True)
     shown = [m for m in messages_of(response) if m.startswith("New key for ci")]
     assert len(shown) == 1 and "sk-gw-" in shown[0]

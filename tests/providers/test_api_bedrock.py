@@ -12,7 +12,7 @@ import pytest
 from dashboard.models import RequestAttempt, RequestLog
 from dashboard.services import request_log_aflush
 from providers import client as upstream_client
-from routing.resolution import ProviderConfig
+from providers.config import ProviderConfig
 from tests.conftest import amake_provider, amake_tiers, make_provider, make_tiers
 from tests.fakes import FakeOpenAI, Reply, openai_completion, openai_text_chunks
 from tests.fakes.bedrock_server import (

@@ -179,7 +179,7 @@ async def test_wrong_key_is_a_gateway_credential_error(gemini_up, anthropic_sdk)
 async def test_import_config_ccproxy_gemini_provider_maps_to_the_native_kind(tmp_path, spec, kind, base):
     import json
 
-    from providers.services.config_io import config_load
+    from configuration.services import config_load
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"providers": {"gemini": spec}, "models": {"bigModel": "gemini-3-pro-preview",
                                                                           "smallModel": "gemini-2.5-flash"}}))
@@ -190,8 +190,8 @@ async def test_import_config_ccproxy_gemini_provider_maps_to_the_native_kind(tmp
 async def test_health_probe_lists_models_with_the_key(gemini_up):
     from asgiref.sync import sync_to_async
 
-    from providers.services.health import health_probe
-    from routing.selectors import provider_config
+    from providers.health import health_probe
+    from providers.selectors import provider_config
 
     cfg = provider_config(gemini_up.provider)
     result = await sync_to_async(health_probe)(cfg, timeout=5)

@@ -148,9 +148,9 @@ async def test_fake_responses_rejects_what_the_real_service_rejects(transactiona
 
 
 async def test_health_probe_reads_the_models_endpoint_with_bearer_auth(responses_up):
+    from providers.health import health_probe
     from providers.models import Provider
-    from providers.services.health import health_probe
-    from routing.selectors import provider_config
+    from providers.selectors import provider_config
 
     provider = await Provider.objects.aget(name="openai-responses")
     result = await asyncio.to_thread(health_probe, provider_config(provider), timeout=5)

@@ -9,9 +9,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from providers import crypto
 from providers.models import OAuthToken, Provider
-from providers.services.tokens import oauth_token_refresh, oauth_token_store, oauth_tokens_due
+from providers.oauth import oauth_token_refresh, oauth_token_store, oauth_tokens_due
+from runtime import crypto
 from tests.conftest import amake_tiers, make_provider
 from tests.fakes import FakeAnthropic, Reply, anthropic_message
 

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from providers.models import Provider
 from providers.presets import PRESETS
-from providers.services.presets import provider_preset_apply
+from providers.services import provider_preset_apply
 from tests.conftest import amake_tiers
 from tests.fakes import FakeOpenAI, openai_text_reply
 

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from providers.redaction import MASK, SecretBook, redact, secrets_pattern
+from runtime.redaction import MASK, SecretBook, redact, secrets_pattern
 from tests.fakes import FakeOpenAI, Reply
 from tests.support.gateway import CLIENT_KEY, start_gateway
 

@@ -9,13 +9,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from configuration.seeding import seed_from_env
 from dashboard.models import FallbackEvent
 from dashboard.services import request_log_aflush
-from providers import crypto
 from providers.models import OAuthToken, Provider
-from providers.services.seeding import seed_from_env
-from providers.services.tokens import oauth_token_store
+from providers.oauth import oauth_token_store
 from routing.models import ModelTier
+from runtime import crypto
 from tests.conftest import amake_tiers, make_provider
 from tests.fakes import FakeAnthropic, FakeOpenAI, Reply
 from tests.fakes.bedrock_server import FAKE_CREDENTIALS, FakeBedrock, bedrock_message

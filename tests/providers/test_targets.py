@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from providers.config import ProviderConfig
 from providers.model_limits import output_limit
-from providers.services.targets import target_for
-from routing.resolution import Candidate, ProviderConfig
+from providers.targets import target_for
 
 
 @pytest.mark.parametrize("model,limit", [("gpt-4o-mini-2024", 16_384), ("openai/gpt-4.1", 32_768),
@@ -16,16 +16,16 @@ def test_output_limit_longest_prefix(model, limit):
 def test_target_clamps_to_known_model_limit_unless_provider_sets_a_cap(settings):
     settings.MAX_TOKENS_LIMIT = 0
     p = ProviderConfig(id=1, name="o", kind="openai_compat", base_url="http://x")
-    assert target_for(Candidate(p, "gpt-4o", "r")).max_tokens_cap == 16_384
-    assert target_for(Candidate(p, "unknown", "r")).max_tokens_cap is None
+    assert target_for(p, "gpt-4o").max_tokens_cap == 16_384
+    assert target_for(p, "unknown").max_tokens_cap is None
     capped = ProviderConfig(id=1, name="o", kind="openai_compat", base_url="http://x", max_tokens_cap=50_000)
-    assert target_for(Candidate(capped, "gpt-4o", "r")).max_tokens_cap == 50_000
+    assert target_for(capped, "gpt-4o").max_tokens_cap == 50_000
 
 
 def test_target_options_become_target_fields_but_not_provider_columns():
     p = ProviderConfig(id=1, name="g", kind="openai_compat", base_url="http://x",
                        options={"drop_params": ["top_k"], "reasoning_effort": True, "max_tokens_cap": 1, "bogus": 1})
-    t = target_for(Candidate(p, "m", "r"))
+    t = target_for(p, "m")
     assert t.drop_params == frozenset({"top_k"}) and t.reasoning_effort and t.max_tokens_cap is None
 
 
@@ -34,7 +34,7 @@ def test_target_options_become_target_fields_but_not_provider_columns():
 def test_auto_reasoning_only_for_reasoning_models(model, reasons):
     p = ProviderConfig(id=1, name="o", kind="openai_compat", base_url="http://x",
                        options={"reasoning_effort": "auto", "reasoning_model": "auto"})
-    t = target_for(Candidate(p, model, "r"))
+    t = target_for(p, model)
     assert t.reasoning_effort is reasons and t.reasoning_model is reasons
 
 

@@ -13,14 +13,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from dashboard import tasks as dashboard_tasks
 from dashboard.models import FallbackEvent, RequestLog
 from providers import tasks
-from providers.circuit import CLOSED, OPEN
-from providers.models import CircuitState, Provider
-from providers.services.health import health_check_run
-from providers.services.schedules import beat_schedule_ensure
+from providers.health import health_check_run
+from providers.models import Provider
+from providers.selectors import provider_config
+from proxy_project.schedules import beat_schedule_ensure
+from routing.breaker import CLOSED, OPEN
+from routing.models import CircuitState
 from routing.resolution import Candidate
-from routing.selectors import provider_config
 from tests.conftest import make_provider, make_tiers
 from tests.fakes import FakeAnthropic, FakeOpenAI, Reply
 from tests.support.gateway import REPO_ROOT, gateway_env
@@ -161,14 +163,14 @@ def test_request_log_prune_deletes_old_rows_in_batches(eager):
     RequestLog.objects.bulk_create([RequestLog(created=now - timedelta(days=1)) for _ in range(2)])
     FallbackEvent.objects.create(created=now - timedelta(days=30), from_provider="a", from_model="m",
                                  to_provider="b", to_model="n", reason="x")
-    assert tasks.request_log_prune.delay().get() == 6
+    assert dashboard_tasks.request_log_prune.delay().get() == 6
     assert RequestLog.objects.count() == 2 and not FallbackEvent.objects.exists()
 
 
 def test_request_log_prune_keeps_everything_when_retention_is_zero(eager):
     eager.REQUEST_LOG_RETENTION_DAYS = 0
     RequestLog.objects.create(created=timezone.now() - timedelta(days=400))
-    assert tasks.request_log_prune.delay().get() == 0
+    assert dashboard_tasks.request_log_prune.delay().get() == 0
     assert RequestLog.objects.count() == 1
 
 
@@ -191,8 +193,8 @@ def test_beat_schedule_ensure_creates_defaults_once_and_keeps_admin_edits():
 
 
 def test_beat_schedule_tasks_are_registered():
-    from providers.services.schedules import defaults
     from proxy_project.celery import app
+    from proxy_project.schedules import defaults
 
     app.loader.import_default_modules()
     for item in defaults():

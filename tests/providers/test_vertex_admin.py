@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from providers import crypto
 from providers.models import Provider
+from runtime import crypto
 from tests.fakes.vertex_server import service_account_info
 
 

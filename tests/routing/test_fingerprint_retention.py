@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from dashboard.services import request_log_aflush
-from providers import tasks
+from routing import tasks
 from routing.models import AgentFingerprint
 from routing.services import fingerprint_sightings_write
 

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 
-from routing.resolution import ProviderConfig, RequestMeta, RouteTable, UnknownProvider, resolve
+from providers.config import ProviderConfig
+from routing.resolution import RequestMeta, RouteTable, UnknownProvider, resolve
 from tests.conftest import amake_tiers, make_provider
 from tests.fakes import FakeAnthropic, FakeOpenAI
 from tests.support.gateway import start_gateway
@@ -83,8 +84,8 @@ def test_resolve_keeps_dates_and_known_providers(model):
 
 
 def test_credential_missing_names_what_to_set(monkeypatch):
-    from providers import crypto
     from providers.client import credential_missing
+    from runtime import crypto
 
     def provider(name="team", base_url="https://llm.example.com/v1", auth_type="api_key", key="", kind="openai_compat"):
         return ProviderConfig(1, name, kind, base_url, auth_type=auth_type, api_key_encrypted=crypto.encrypt(key))

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from providers.circuit import Circuit, Policy
+from routing.breaker import Circuit, Policy
 from routing.resolution import (
     AgentConfig,
     NoRoute,

@@ -11,9 +11,8 @@ from asgiref.sync import sync_to_async
 
 from dashboard.models import FallbackEvent, RequestLog
 from dashboard.services import request_log_aflush
-from providers.models import CircuitState
 from routing.fingerprints import fingerprint
-from routing.models import AgentFingerprint, ModelTier, Route
+from routing.models import AgentFingerprint, CircuitState, ModelTier, Route
 from tests.conftest import amake_provider, amake_tiers
 from tests.fakes import FakeOpenAI, Reply, openai_completion, openai_text_chunks
 

@@ -53,7 +53,8 @@ def upstream_url(target: Target, stream: bool) -> str:
     return f"{versioned_base(target.base_url)}/models/{target.model}:{verb}"
 
 
-def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
+def translate_request(req: ChatRequest, target: Target, url: str | None = None) -> UpstreamRequest:
+    """``url``: where the body goes (the Developer API's ``upstream_url`` unless the adapter says)."""
     body = req.body
     ctx = _Ctx(target)
     system, contents = _contents(body, ctx)
@@ -67,7 +68,7 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
     _finish_ledger(req, body, ctx)
     raw = dumps(out)
     return UpstreamRequest(
-        url=upstream_url(target, req.stream),
+        url=upstream_url(target, req.stream) if url is None else url,
         body=raw,
         headers={"content-type": "application/json", **target.headers},
         stream=req.stream,

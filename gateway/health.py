@@ -1,0 +1,41 @@
+"""/health's inputs, read on the event loop (the lean API handler serves /health): the route
+table and circuits (both cached by routing), the last probes, recent traffic, credentials."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+
+from gateway.catalog import HealthInputs, health_summary
+from gateway.traffic import TRAFFIC
+from providers.client import credential_missing
+from providers.models import Provider
+from routing.circuits import circuits_view
+from routing.selectors import route_table_get
+from runtime.outage import DATABASE, DATABASE_ERRORS
+
+_probes: dict[str, Any] = {"at": 0.0, "rows": {}}
+PROBES_TTL = 2.0  # seconds: /health is polled by load balancers; the checks run once a minute
+
+
+async def ahealth_summary() -> dict[str, Any]:
+    """/health's summary: the route table and circuits (both cached), the last health checks
+    (one cached query; during a database outage the last answer), this process's recent calls
+    (gateway/traffic.py) and each provider's credential."""
+    table = await route_table_get()
+    now = time.monotonic()
+    if now - _probes["at"] >= PROBES_TTL:
+        try:
+            _probes["rows"] = {n: (ok, err) async for n, ok, err in
+                               Provider.objects.values_list("name", "health_ok", "health_error")}
+        except DATABASE_ERRORS as exc:
+            DATABASE.failed(exc)
+        _probes["at"] = now
+    inputs = HealthInputs(
+        probes=_probes["rows"], traffic=TRAFFIC.rates(window=settings.HEALTH_ERROR_WINDOW, now=now),
+        missing={p.name: credential_missing(p) for p in table.providers.values()},
+        min_calls=settings.HEALTH_ERROR_MIN_CALLS, max_error_rate=settings.HEALTH_ERROR_RATE,
+    )
+    return health_summary(table, await circuits_view(), time.time(), inputs)

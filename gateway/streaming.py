@@ -1,0 +1,313 @@
+"""One upstream stream, pumped by its own task straight to the response body's waiter.
+
+The pump task owns the upstream (``async with client.stream``) and reads, parses, translates and
+encodes each chunk; the body iterator handed to StreamingHttpResponse only forwards bytes. Two
+tasks are needed because keep-alives must go out while the upstream read is blocked, but the
+hand-over between them is as small as asyncio allows: encoded bytes are appended to a list and
+the body's one pending future (if it waits) is woken; whatever piled up meanwhile leaves in one
+write, and the keep-alive timer fires once per interval, never per chunk. A client disconnect cancels
+the body (Django >= 5 cancels it under ASGI), whose ``finally`` cancels the pump, which closes the
+upstream connection. The first step (status line) is awaited before the HTTP response is
+committed, so a failing upstream still gets an HTTP error status and a fallback.
+
+Streams are judged by content: events are held back until the first content block (text, tool
+call, thinking) and forwarded with it, so TTFT is unchanged. A stream that errs or ends before
+any content, while the status is not yet committed, is a failure before the first byte and falls
+back; after STREAM_COMMIT_WAIT s of silence the 200 is committed (keep-alive comments flow) and
+such an ending becomes an SSE ``error`` event. ``on_end`` reports a committed stream's outcome
+(``upstream_error``: a mid-stream abort) so the breaker counts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+from django.conf import settings
+
+from gateway.errors import GatewayError, attempt_started, transport_error
+from providers import client
+from providers.adapters.base import (
+    Adapter,
+    AdapterError,
+    StreamEvent,
+    StreamStats,
+    UpstreamRequest,
+    anthropic_error_event,
+)
+from providers.config import ProviderConfig
+from providers.eventstream import event_parser_for
+from providers.sse import PING, encode_many
+from runtime.redaction import redact_known
+
+logger = logging.getLogger("gateway.stream")
+
+COMMENT_PING = b": keep-alive\n\n"  # before message_start an event would break SDK parsers
+
+
+# A reply may legitimately carry no content when its budget ran out or it was refused.
+CONTENTLESS_OK = frozenset({"max_tokens", "refusal"})
+EndHook = Callable[["StreamSession"], Awaitable[None]]
+
+
+def _redacted(event: StreamEvent) -> StreamEvent:
+    """An error event as the client may see it: an upstream message can quote a credential, so a
+    passthrough error is re-encoded (only when redaction changed it; errors are rare, chunks are not)."""
+    err = event.data.get("error")
+    if not isinstance(err, dict):
+        return event
+    message = err.get("message")
+    if not isinstance(message, str) or (clean := redact_known(message)) == message:
+        return event
+    return StreamEvent("error", {**event.data, "error": {**err, "message": clean}})
+
+
+def _answered(stats: StreamStats) -> bool:
+    """Whether a stream that ended without content still carried a real answer."""
+    return stats.upstream_stopped or stats.stop_reason in CONTENTLESS_OK
+
+EARLY_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "api_error": 502,
+                      "timeout_error": 504, "invalid_request_error": 400}
+
+
+def _early_error(events: list[StreamEvent]) -> AdapterError | None:
+    """An error event before any content block: the stream failed before it began."""
+    for event in events:
+        if event.event == "content_block_start":
+            return None
+        if event.event == "error":
+            err = event.data.get("error") or {}
+            error_type = str(err.get("type") or "api_error")
+            status = EARLY_ERROR_STATUS.get(error_type, 502)
+            return AdapterError(str(err.get("message") or "upstream stream failed"), status=status,
+                                retryable=status in (429, 502, 504, 529), error_type=error_type)
+    return None
+
+
+class StreamSession:
+    def __init__(self, adapter: Adapter, up: UpstreamRequest, provider: ProviderConfig, *,
+                 on_end: EndHook | None = None) -> None:
+        self.adapter = adapter
+        self.up = up
+        self.provider = provider
+        self.translator = adapter.stream_translator(up)
+        self._out: list[bytes] = []  # encoded bytes the body has not written yet
+        self._closed = False  # the pump is done: the body ends once _out is drained
+        self._waiter: asyncio.Future[None] | None = None  # the body, waiting for bytes
+        self.ttft: float | None = None
+        self.failed = False
+        self.cancelled = False
+        self.error_message = ""
+        self.upstream_error: AdapterError | None = None  # how a committed stream broke
+        self._on_end = on_end
+        self._emitted = False
+        self._content = False  # real content was forwarded: events pass straight through
+        self._held: list[StreamEvent] = []
+        self._last = time.monotonic()
+        self._first: asyncio.Future[AdapterError | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._abandoned = False
+
+    async def start(self) -> AdapterError | None:
+        """Open the upstream stream; None when it answered 2xx, else the classified error."""
+        loop = asyncio.get_running_loop()
+        self._first = loop.create_future()
+        self._task = loop.create_task(self._pump())
+        try:
+            return await self._first
+        except asyncio.CancelledError:
+            self._task.cancel()
+            raise
+
+    @property
+    def committed(self) -> bool:
+        first = self._first
+        return first is not None and first.done() and first.result() is None
+
+    async def _pump(self) -> None:
+        first = self._first
+        assert first is not None
+        try:
+            await self._run()
+            if self.committed and self._on_end is not None:
+                await self._report_end(self._on_end)
+        finally:
+            if not first.done():
+                first.set_result(AdapterError("upstream stream could not be opened", status=502,
+                                              retryable=True))
+            self._closed = True
+            self._wake()
+
+    async def _report_end(self, hook: EndHook) -> None:
+        try:
+            await hook(self)
+        except Exception:  # the breaker's bookkeeping must never break the client's stream
+            logger.exception("recording the stream's outcome failed")
+
+    async def _run(self) -> None:
+        first = self._first
+        assert first is not None
+        started = attempt_started()
+        try:
+            async with client.stream(self.up, self.provider) as resp:
+                if resp.status_code >= 400:
+                    body = await resp.aread()
+                    err = self.adapter.classify_error(resp.status_code, body, resp.headers)
+                    err.upstream_status = resp.status_code
+                    first.set_result(err)
+                    return
+                # Commit to this upstream at its first content (an error or an empty ending
+                # before it can still fall back) or after STREAM_COMMIT_WAIT s, whichever is first.
+                timer = asyncio.get_running_loop().call_later(settings.STREAM_COMMIT_WAIT, self._commit)
+                try:
+                    await self._relay(resp)
+                finally:
+                    timer.cancel()
+        except httpx.HTTPError as exc:
+            self._fail(transport_error(exc, started=started))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a translator bug must end the stream visibly, not hang it
+            logger.exception("stream translation failed")
+            self._fail(GatewayError(f"gateway stream error ({type(exc).__name__})"))
+
+    async def _relay(self, resp: httpx.Response) -> None:
+        parser = event_parser_for(self.adapter.kind)
+        feed = self.translator.feed
+        # Unencoded (as SSE streams are sent) the raw reads are the bytes: skip the decoder layer.
+        identity = resp.headers.get("content-encoding", "identity").strip().lower() in ("", "identity")
+        async for chunk in resp.aiter_raw() if identity else resp.aiter_bytes():
+            out: list[StreamEvent] = []
+            for event in parser.feed(chunk):
+                out.extend(feed(event))
+            if out:
+                self._emit(out)
+                if self._abandoned:
+                    return
+        out = []
+        for event in parser.flush():
+            out.extend(feed(event))
+        out.extend(self.translator.flush())
+        stats = self.translator.stats
+        if not stats.finished and not stats.error:
+            out.append(anthropic_error_event("api_error", "upstream stream ended before message_stop"))
+        self._emit(out)
+
+    def _fail(self, err: AdapterError) -> None:
+        first = self._first
+        if first is not None and not first.done():
+            first.set_result(err)
+            return
+        self.upstream_error = err
+        self._emit([anthropic_error_event(err.error_type, err.message)])
+
+    def _commit(self) -> None:
+        """STREAM_COMMIT_WAIT passed without content: commit the 200 and forward what is held
+        (message_start), so keep-alives can be ``ping`` events for a slow model."""
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)
+            held, self._held = self._held, []
+            if held:
+                self._forward(held)
+
+    def _emit(self, events: list[StreamEvent]) -> None:
+        if not events:
+            return
+        if not self._content:
+            judged = self._judge(events)
+            if judged is None:
+                return
+            events = judged
+        self._forward(events)
+
+    def _forward(self, events: list[StreamEvent]) -> None:
+        stats = self.translator.stats
+        if self.ttft is None and stats.first_content:
+            self.ttft = time.perf_counter()
+        for i, event in enumerate(events):
+            if event.event == "error":
+                events = events[:i] + [_redacted(event)] + events[i + 1:]
+                self.failed = True
+                self.error_message = str(events[i].data.get("error", {}).get("message", "stream error"))
+                if self.upstream_error is None:
+                    self.upstream_error = AdapterError(self.error_message, status=502)
+        self._emitted = True
+        self._last = time.monotonic()
+        self._put(encode_many(events))
+
+    def _put(self, data: bytes) -> None:
+        self._out.append(data)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _judge(self, events: list[StreamEvent]) -> list[StreamEvent] | None:
+        """Before any content: the events to forward now, or None (held, or fallen back)."""
+        first = self._first
+        assert first is not None
+        uncommitted = not first.done()
+        stats = self.translator.stats
+        early = _early_error(events)
+        if early is None and not stats.first_content and stats.finished and not _answered(stats):
+            early = AdapterError("upstream stream ended without any content", status=502, retryable=True)
+        if early is not None:
+            self._abandoned = True
+            if uncommitted:  # nothing reached the client: answer with a status, maybe fall back
+                first.set_result(early)
+                return None
+            return [anthropic_error_event(early.error_type, early.message)]  # no message_stop
+        if stats.first_content or stats.finished:
+            self._content = True
+        elif uncommitted:
+            self._held.extend(events)
+            return None
+        if uncommitted:
+            first.set_result(None)
+        held, self._held = self._held, []
+        return held + events
+
+    def _keepalive(self, loop: asyncio.AbstractEventLoop, interval: float) -> asyncio.TimerHandle:
+        idle = time.monotonic() - self._last
+        if idle >= interval * 0.95:
+            self._put(PING if self._emitted else COMMENT_PING)
+            self._last = time.monotonic()
+            idle = 0.0
+        return loop.call_later(interval - idle, self._rearm, loop, interval)
+
+    def _rearm(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        self._timer = self._keepalive(loop, interval)
+
+    async def body(self, on_done: Callable[[StreamSession], None]) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        interval = settings.STREAM_PING_INTERVAL
+        if interval > 0:
+            self._timer = loop.call_later(interval, self._rearm, loop, interval)
+        try:
+            while True:
+                if not self._out:
+                    if self._closed:
+                        break
+                    self._waiter = loop.create_future()
+                    await self._waiter
+                    self._waiter = None
+                    continue
+                # Whatever is already waiting goes out in one write (never waits for more).
+                out, self._out = self._out, []
+                yield out[0] if len(out) == 1 else b"".join(out)
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cancelled = self.failed = True
+            self.error_message = "client disconnected"
+            raise
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+            on_done(self)
