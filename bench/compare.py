@@ -9,6 +9,9 @@ Variants (``--variants``, comma-separated):
 * ``baseline``: the gateway as deployed (proxy_project.settings, proxy_project.asgi:application);
 * ``no-mw``: the same with ``MIDDLEWARE = []`` (bench/whatif/nomw_settings.py);
 * ``no-hygiene``: without the API handler's close_old_connections after each request;
+* ``stock-pool``: httpcore's own AsyncConnectionPool behind the upstream transport (not LeanPool);
+* ``stock-spool`` / ``stock-buffer``: Twisted's spooling of bodies >= 100 kB to a temporary file /
+  daphne's 8 KiB ASGI body messages, instead of daphne_tuning's (bench/whatif/stockbody_asgi.py);
 * ``sysmalloc``: ``PYTHONMALLOC=malloc`` (glibc for small objects: a burst's memory can be trimmed);
 * ``no-metrics`` / ``no-console``: without the Prometheus counting / the per-request console line;
 * ``floor-fwd``: a bare ASGI app that forwards with httpx, no Django (bench/whatif/floor_asgi.py);
@@ -16,7 +19,8 @@ Variants (``--variants``, comma-separated):
 
 ``--tree NAME=PATH`` adds the gateway as checked out at PATH (e.g. ``before=/work/main``), run
 from that tree (its own code on PYTHONPATH), so a change is A/B'd against its base in one run;
-``--scenarios streams`` measures what users feel per chunk and per body size instead.
+``--scenarios streams`` measures what users feel per chunk and per body size instead, ``--scenarios
+bodies`` large non-stream requests.
 
     .venv/bin/python bench/compare.py [--rounds 3] [--duration 3]
     .venv/bin/python bench/compare.py --variants baseline --tree before=/work/main --scenarios streams
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -40,11 +45,14 @@ sys.path.insert(0, str(BENCH))
 from run import Ctx, load, new_ctx, set_gap, setup_db, start_gateway, stop  # noqa: E402
 
 FLOOR = "bench.whatif.floor_asgi:application"
+STOCK_BODY = "bench.whatif.stockbody_asgi:application"
 VARIANTS: dict[str, tuple[str | None, dict[str, str]]] = {
     "baseline": (None, {}),
     "no-mw": (None, {"DJANGO_SETTINGS_MODULE": "bench.whatif.nomw_settings"}),
     "stock-pool": (None, {"UPSTREAM_LEAN_POOL": "false"}),
     "no-hygiene": ("bench.whatif.nohygiene_asgi:application", {}),
+    "stock-spool": (STOCK_BODY, {"WHATIF_STOCK_BODY": "spool"}),  # Twisted spools bodies >= 100 kB to a file
+    "stock-buffer": (STOCK_BODY, {"WHATIF_STOCK_BODY": "buffer"}),  # daphne's 8 KiB body messages
     "sysmalloc": (None, {"PYTHONMALLOC": "malloc"}),
     "no-metrics": (None, {"METRICS_ENABLED": "false"}),  # without the Prometheus counting (README "Numbers")
     "no-console": (None, {"REQUEST_CONSOLE_LOG": "false"}),  # without the per-request console line
@@ -76,6 +84,8 @@ SCENARIO_SETS: dict[str, list[Scenario]] = {
     "streams": [Scenario("stream", 1, gap_ms=10, requests=12), Scenario("stream", 1, gap_ms=3, chunks=200, requests=4),
                 Scenario("stream", 1, gap_ms=1, chunks=2000, requests=2),
                 Scenario("stream", 16), Scenario("nonstream", 1, body_bytes=1_000_000)],
+    "bodies": [Scenario("nonstream", 1, body_bytes=200_000), Scenario("nonstream", 1, body_bytes=1_000_000),
+               Scenario("nonstream", 16, body_bytes=200_000)],
 }
 
 
@@ -109,7 +119,9 @@ def main() -> int:
         for n in names:
             app, extra = VARIANTS.get(n, (None, {}))
             cwd = trees.get(n)
-            env = dict(ctx.env, **extra, **({"PYTHONPATH": str(cwd)} if cwd else {}))
+            # the tree first on the path, ahead of (not instead of) what the caller put there
+            path = os.pathsep.join(p for p in (str(cwd) if cwd else "", ctx.env.get("PYTHONPATH", "")) if p)
+            env = dict(ctx.env, **extra, **({"PYTHONPATH": path} if path else {}))
             ready = start_gateway(ctx, app=app, env=env, name=n, cwd=cwd)
             gateways[n] = (ctx.gw_port, ctx.gw_pid)
             print(f"{n}: ready in {ready:.2f} s on :{ctx.gw_port}", flush=True)

@@ -188,10 +188,12 @@ def start_gateway(
     log_path = ctx.tmp / f"{name}.log"
     ctx.logs[name] = log_path
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
+    # the gateway's daphne entry point, as ``manage.py serve`` runs it (plain daphne in older trees)
+    server = "proxy_project.edge_daphne" if ((cwd or ROOT) / "proxy_project/edge_daphne.py").exists() else "daphne"
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         # -v 0: no access log, and ``-e`` with a backlog, as ``manage.py serve`` runs it
-        [PY, "-m", "daphne", "-v", "0", "-e", f"tcp:port={ctx.gw_port}:interface=127.0.0.1:backlog="
+        [PY, "-m", server, "-v", "0", "-e", f"tcp:port={ctx.gw_port}:interface=127.0.0.1:backlog="
          f"{(env or ctx.env).get('LISTEN_BACKLOG', '4096')}", app or ctx.app],
         cwd=cwd or ROOT,
         env=env or ctx.env,

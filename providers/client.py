@@ -18,7 +18,6 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -31,7 +30,7 @@ from providers.adapters.spec import BEARER, AuthSpec
 from providers.config import ProviderConfig
 from providers.envvars import env_refs_refused, env_refusal_message, expand_env
 from providers.google_auth import agoogle_token_get, google_token_get
-from providers.transport import NullCookies, upstream_transport
+from providers.transport import NoCookieJar, upstream_transport
 from runtime import crypto
 from runtime.redaction import known_secrets
 
@@ -82,8 +81,8 @@ def get_client() -> httpx.AsyncClient:
             ),
             follow_redirects=False,
             trust_env=False,
+            cookies=NoCookieJar(),  # a shared client must not carry one upstream's cookies to others
         )
-        client._cookies = NullCookies()  # a shared client must not carry one upstream's cookies to others
         _clients[loop_id] = client
     return client
 
@@ -393,7 +392,7 @@ def _sync_client() -> httpx.Client:
             _sync_clients[:] = [httpx.Client(
                 transport=_sync_transport, timeout=httpx.Timeout(30.0, connect=settings.CONNECT_TIMEOUT),
                 follow_redirects=False, trust_env=False,
-                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+                cookies=NoCookieJar(),
             )]
         return _sync_clients[0]
 

@@ -1,134 +1,249 @@
-"""httpx plumbing for the shared upstream client: no cookie jar, cheap idle-connection checks.
+"""httpx plumbing for the shared upstream client, through the libraries' public interfaces only.
 
-- Upstream Set-Cookie headers must never leak from one user's request into another's through the
-  shared client, and parsing them costs a full email-header parse per response: the jar is a no-op.
-- httpcore asks every pooled connection "is the socket readable?" on each request; through anyio
-  that rebuilds a dict of socket attributes per call. The stream wrapper caches the raw socket.
+- ``UpstreamTransport`` implements httpx's public transport API (``handle_async_request``,
+  ``aclose``) over a pool of its own: ``LeanPool`` keeps httpcore's public ``AsyncHTTPConnection``
+  objects per origin and reuses the most recently used idle one. It touches one connection per
+  request, where httpcore's ``AsyncConnectionPool`` re-examines every connection (and lists them
+  once more per idle one) on each request and each response close. ``lean=False`` puts the stock
+  pool behind the same transport, built with its public constructor (the bench's ``stock-pool``).
+- ``NoCookieJar`` is a cookie jar that keeps nothing: upstream Set-Cookie headers never leak
+  from one user's request into another's through the shared client.
 """
 
 from __future__ import annotations
 
-import ssl
+import asyncio
+import contextlib
+import http.cookiejar
 import typing
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
 
 import httpcore
 import httpx
-from httpcore._backends.anyio import AnyIOBackend
-from httpcore._utils import is_socket_readable
+
+# Most specific first: each httpcore error becomes the httpx error that httpx's own transport raises.
+_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+_ATTEMPTS = 3  # a connection that stopped being available between choice and use is replaced
 
 
-class NullCookies(httpx.Cookies):
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
+class NoCookieJar(http.cookiejar.CookieJar):
+    """A jar that keeps no cookie, so sends none: for httpx's public ``cookies=`` argument.
 
-    def set_cookie_header(self, request: httpx.Request) -> None:
-        return None
-
-
-class _Stream(httpcore.AsyncNetworkStream):
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self._sock = inner.get_extra_info("socket")
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        if info == "is_readable":
-            return is_socket_readable(self._sock)
-        return self._inner.get_extra_info(info)
-
-
-class CachedSocketBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self) -> None:
-        self._inner = AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await self._inner.connect_unix_socket(path, timeout, socket_options))
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def upstream_transport(limits: httpx.Limits, *, lean: bool = True) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    stock = transport._pool
-    if not lean:
-        stock._network_backend = CachedSocketBackend()
-        return transport
-    transport._pool = LeanConnectionPool(  # same settings as httpx gave its own pool
-        ssl_context=stock._ssl_context,
-        max_connections=stock._max_connections,
-        max_keepalive_connections=stock._max_keepalive_connections,
-        keepalive_expiry=stock._keepalive_expiry,
-        http1=stock._http1,
-        http2=stock._http2,
-        retries=stock._retries,
-        network_backend=CachedSocketBackend(),
-    )
-    return transport
-
-
-class LeanConnectionPool(httpcore.AsyncConnectionPool):
-    """httpcore's pool with its housekeeping made linear in the number of connections.
-
-    The stock method re-counts every connection for each idle one (a list built per idle
-    connection) and rescans all connections per queued request, on every request. Same decisions,
-    one pass each; httpx is pinned below 0.29 (httpcore 1.x), whose pool this mirrors.
+    Overriding the jar's public ``extract_cookies`` also skips the header parse httpx would pay
+    per response to build the stdlib's view of it.
     """
 
-    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        closing: list[httpcore.AsyncConnectionInterface] = []
-        total = len(self._connections)
-        kept: list[httpcore.AsyncConnectionInterface] = []
-        for connection in self._connections:
-            if connection.is_closed():
-                total -= 1
-            elif connection.has_expired() or (connection.is_idle() and total > self._max_keepalive_connections):
-                closing.append(connection)
-                total -= 1
-            else:
-                kept.append(connection)
-        self._connections = kept
-        for pool_request in [r for r in self._requests if r.is_queued()]:
-            origin = pool_request.request.url.origin
-            available = next(
-                (c for c in self._connections if c.can_handle_request(origin) and c.is_available()), None
-            )
-            if available is not None:
-                pool_request.assign_to_connection(available)
+    def extract_cookies(self, response: typing.Any, request: urllib.request.Request) -> None:
+        return None
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for source, target in _ERRORS:
+            if isinstance(exc, source):
+                raise target(str(exc)) from exc
+        raise
+
+
+class _Body(httpx.AsyncByteStream):
+    """The response body as httpx sees it: httpcore errors mapped, ``release`` run once at close."""
+
+    def __init__(
+        self, stream: typing.AsyncIterable[bytes], release: typing.Callable[[], typing.Awaitable[None]] | None
+    ) -> None:
+        self._stream = stream
+        self._release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            with _httpx_errors():
+                async for part in self._stream:
+                    yield part
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        release, self._release = self._release, None
+        try:
+            closer = getattr(self._stream, "aclose", None)
+            if closer is not None:
+                with _httpx_errors():
+                    await closer()
+        finally:
+            if release is not None:
+                await release()
+
+
+class LeanPool:
+    """HTTP/1.1 connections per origin, last used first; at most ``max_connections`` in all."""
+
+    def __init__(self, limits: httpx.Limits, ssl_context: typing.Any) -> None:
+        self.max_connections = limits.max_connections
+        self.max_idle = limits.max_keepalive_connections
+        self.keepalive_expiry = limits.keepalive_expiry
+        self.ssl_context = ssl_context
+        self.idle: dict[tuple[bytes, bytes, int], list[httpcore.AsyncHTTPConnection]] = {}
+        self.idle_count = 0
+        self.busy = 0
+        self._slots = asyncio.Semaphore(self.max_connections) if self.max_connections else None
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        if request.url.scheme not in (b"http", b"https"):
+            raise httpcore.UnsupportedProtocol(f"Request URL has an unsupported protocol {request.url.scheme!r}.")
+        wait = request.extensions.get("timeout", {}).get("pool")
+        for _ in range(_ATTEMPTS):
+            connection = await self._acquire(request.url.origin, wait)
+            try:
+                response = await connection.handle_async_request(request)
+            except httpcore.ConnectionNotAvailable:
+                await self._release(connection, request.url.origin, keep=False)
                 continue
-            if len(self._connections) >= self._max_connections:
-                idle = next((c for c in self._connections if c.is_idle()), None)
-                if idle is None:
-                    continue
-                self._connections.remove(idle)
-                closing.append(idle)
-            connection = self.create_connection(origin)
-            self._connections.append(connection)
-            pool_request.assign_to_connection(connection)
-        return closing
+            except BaseException:
+                await self._release(connection, request.url.origin, keep=False)
+                raise
+            assert isinstance(response.stream, typing.AsyncIterable)
+
+            async def release(connection: httpcore.AsyncHTTPConnection = connection) -> None:
+                await self._release(connection, request.url.origin, keep=True)
+
+            return httpcore.Response(status=response.status, headers=response.headers,
+                                     content=_Body(response.stream, release), extensions=response.extensions)
+        raise httpcore.ConnectError("no upstream connection became available")
+
+    async def _acquire(self, origin: httpcore.Origin, wait: float | None) -> httpcore.AsyncHTTPConnection:
+        if self._slots is not None:
+            try:
+                async with asyncio.timeout(wait):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpcore.PoolTimeout("no upstream connection became free in time") from None
+        self.busy += 1
+        closing: list[httpcore.AsyncHTTPConnection] = []
+        connection = self._take_idle(origin, closing)
+        if connection is None:
+            if self.max_connections and self.busy + self.idle_count > self.max_connections:
+                closing.append(self._evict_oldest())
+            connection = httpcore.AsyncHTTPConnection(
+                origin=origin, ssl_context=self.ssl_context, keepalive_expiry=self.keepalive_expiry
+            )
+        try:
+            await _close_all(closing)
+        except BaseException:  # cancelled while closing the stale ones: give the slot back
+            await self._release(connection, origin, keep=False)
+            raise
+        return connection
+
+    def _take_idle(
+        self, origin: httpcore.Origin, closing: list[httpcore.AsyncHTTPConnection]
+    ) -> httpcore.AsyncHTTPConnection | None:
+        stack = self.idle.get(_key(origin))
+        while stack:
+            connection = stack.pop()
+            self.idle_count -= 1
+            if connection.is_closed():
+                continue
+            if connection.has_expired() or not connection.is_available():
+                closing.append(connection)
+                continue
+            return connection
+        return None
+
+    def _evict_oldest(self) -> httpcore.AsyncHTTPConnection:
+        stack = next(s for s in self.idle.values() if s)  # busy <= max, so an idle one exists here
+        self.idle_count -= 1
+        return stack.pop(0)
+
+    async def _release(self, connection: httpcore.AsyncHTTPConnection, origin: httpcore.Origin, *,
+                       keep: bool) -> None:
+        self.busy -= 1
+        if self._slots is not None:
+            self._slots.release()
+        closing: list[httpcore.AsyncHTTPConnection] = []
+        fits = self.max_idle is None or self.idle_count < self.max_idle
+        if keep and fits and connection.is_idle():
+            stack = self.idle.setdefault(_key(origin), [])
+            if stack and stack[0].has_expired():  # the oldest of this origin: one check a release
+                closing.append(stack.pop(0))
+                self.idle_count -= 1
+            stack.append(connection)
+            self.idle_count += 1
+        else:
+            closing.append(connection)
+        await _close_all(closing)
+
+    async def aclose(self) -> None:
+        closing = [c for stack in self.idle.values() for c in stack]
+        self.idle.clear()
+        self.idle_count = 0
+        await _close_all(closing)
+
+
+def _key(origin: httpcore.Origin) -> tuple[bytes, bytes, int]:
+    return (origin.scheme, origin.host, origin.port)  # httpcore's Origin compares equal but has no hash
+
+
+async def _close_all(connections: list[httpcore.AsyncHTTPConnection]) -> None:
+    for connection in connections:
+        with contextlib.suppress(Exception):
+            await connection.aclose()
+
+
+class UpstreamTransport(httpx.AsyncBaseTransport):
+    """httpx's transport API over ``LeanPool`` (or, ``lean=False``, httpcore's stock pool)."""
+
+    def __init__(self, limits: httpx.Limits, *, lean: bool = True) -> None:
+        ssl_context = httpx.create_ssl_context(trust_env=False)
+        self.pool: LeanPool | httpcore.AsyncConnectionPool = LeanPool(limits, ssl_context) if lean else (
+            httpcore.AsyncConnectionPool(
+                ssl_context=ssl_context, max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+            )
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            response = await self.pool.handle_async_request(core)
+        assert isinstance(response.stream, typing.AsyncIterable)
+        stream = response.stream if isinstance(response.stream, _Body) else _Body(response.stream, None)
+        return httpx.Response(status_code=response.status, headers=response.headers, stream=stream,
+                              extensions=response.extensions)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+def upstream_transport(limits: httpx.Limits, *, lean: bool = True) -> UpstreamTransport:
+    return UpstreamTransport(limits, lean=lean)

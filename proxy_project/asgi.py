@@ -16,11 +16,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
-from proxy_project import daphne_tuning  # noqa: E402
 from proxy_project.handlers import FULL_STACK_PREFIXES, ApiASGIHandler  # noqa: E402
 from proxy_project.security import SettingsOriginValidator  # noqa: E402
 
-daphne_tuning.apply()
 api_asgi_app = ApiASGIHandler()
 
 

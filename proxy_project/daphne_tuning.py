@@ -1,10 +1,16 @@
-"""Two daphne/Twisted defaults that cost the gateway CPU on every large request.
+"""daphne for the gateway, through daphne's and Twisted's public classes: ``edge_command_line()``.
+
+``python -m proxy_project.edge_daphne ARGS`` (daphne's own arguments) runs daphne's
+``CommandLineInterface`` with its public ``server_class`` set to ``EdgeServer``; ``manage.py serve``
+runs the same class in-process. Nothing in daphne or Twisted is replaced or patched: plain
+``daphne proxy_project.asgi:application`` still serves, with daphne's defaults and the edge checks
+done by proxy_project/handlers.py once the body is in.
 
 Claude Code requests are often 100 KB to a few MB (tool schemas, long histories). By default
 Twisted spools any body of 100,000 bytes or more to a temporary file on disk and daphne then
-hands it to the application in 8 KiB ASGI messages (25 messages for 200 KB). Keeping bodies up to
-REQUEST_BODY_IN_MEMORY_MAX in memory and passing them in 1 MiB messages removes that work.
-Applied when proxy_project.asgi is imported, which daphne does before it builds its server.
+hands it to the application in 8 KiB ASGI messages (25 messages for 200 KB). ``EdgeRequest``
+keeps bodies up to IN_MEMORY_MAX in memory (``gotLength``, the Request method that picks the
+body's file) and ``EdgeServer`` passes daphne's public ``request_buffer_size`` of 1 MiB.
 
 Twisted also collects a whole request body before daphne starts the application, so the edge
 checks of proxy_project/handlers.py (client key, MAX_REQUEST_BYTES, REQUEST_BODY_TIMEOUT) would
@@ -12,7 +18,9 @@ come after a 200 MiB upload has been taken in. ``EdgeRequest`` runs them as the 
 a refused request gets its 401/413 at once, the rest of its body is drained and dropped (so the
 client reads the answer instead of a reset), and the connection is closed; a body that has not
 arrived within REQUEST_BODY_TIMEOUT gets 408. A key not yet in the in-process cache is looked up
-with the socket paused. Accepted requests go on to daphne unchanged.
+with the socket paused. Accepted requests go on to daphne unchanged. The request line, which
+Twisted hands to a request only with its whole body, is noted by ``EdgeChannel.lineReceived``.
+The classes are built on first use: importing daphne installs Twisted's asyncio reactor.
 """
 
 from __future__ import annotations
@@ -21,49 +29,82 @@ import asyncio
 import functools
 import io
 from collections.abc import Callable, Coroutine
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote
 
 IN_MEMORY_MAX = 64 * 1024 * 1024
 REQUEST_BUFFER_SIZE = 1024 * 1024
-_applied: list[bool] = []
 
 
-def apply() -> None:
-    if _applied:
-        return
-    _applied.append(True)
-    try:
-        from daphne import server as daphne_server
-        from twisted.web import http
-    except ImportError:  # not running under daphne
-        return
-    original: Callable[[int | None], IO[bytes]] | None = getattr(http, "_getContentFile", None)
-    if original is not None:
-        def content_file(length: int | None) -> IO[bytes]:
-            if length is not None and length <= IN_MEMORY_MAX:
-                return io.BytesIO()
-            return original(length)
+@functools.cache
+def edge_command_line() -> type[Any]:
+    """daphne's ``CommandLineInterface`` whose server is ``EdgeServer``."""
+    from daphne.cli import CommandLineInterface  # first: it installs the asyncio reactor
 
-        http._getContentFile = content_file  # type: ignore[attr-defined]
+    class EdgeCommandLine(CommandLineInterface):  # type: ignore[misc]
+        server_class = edge_server_class()
 
-    init = daphne_server.Server.__init__
-
-    @functools.wraps(init)
-    def server_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        self.request_buffer_size = max(self.request_buffer_size, REQUEST_BUFFER_SIZE)
-
-    daphne_server.Server.__init__ = server_init  # type: ignore[method-assign]
-    _install_edge_request()
+    return EdgeCommandLine
 
 
-def _install_edge_request() -> None:
-    """daphne's HTTPFactory builds ``http_protocol.WebRequest`` by name: give it EdgeRequest."""
+@functools.cache
+def edge_server_class() -> type[Any]:
+    """daphne's ``Server`` with 1 MiB body messages and ``edge_factory_class()`` for HTTP."""
+    from daphne.server import Server
+
+    factory_class = edge_factory_class()
+
+    class EdgeServer(Server):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["request_buffer_size"] = max(kwargs.get("request_buffer_size", 8192), REQUEST_BUFFER_SIZE)
+            super().__init__(*args, **kwargs)
+
+        # daphne's run() makes its HTTP factory and listens with ``self.http_factory``: the one
+        # this server keeps there is the edge factory.
+        @property
+        def http_factory(self) -> Any:
+            return self.__dict__.get("edge_http_factory")
+
+        @http_factory.setter
+        def http_factory(self, factory: Any) -> None:
+            self.__dict__["edge_http_factory"] = factory if isinstance(factory, factory_class) else factory_class(self)
+
+    return EdgeServer
+
+
+@functools.cache
+def edge_factory_class() -> type[Any]:
+    """daphne's ``HTTPFactory`` building ``EdgeChannel`` connections whose requests are ``EdgeRequest``."""
+    from daphne import http_protocol
+    from twisted.web import http
+
+    class EdgeChannel(http.HTTPChannel):  # type: ignore[misc]
+        def lineReceived(self, line: bytes) -> None:  # noqa: N802 - Twisted's name
+            known = len(self.requests)
+            super().lineReceived(line)
+            if len(self.requests) > known:  # this line began a request: it is its request line
+                parts = line.split(b" ")
+                self.requests[-1].edge_line = (parts[0], parts[1]) if len(parts) == 3 else (b"GET", b"")
+
+    class EdgeHTTPFactory(http_protocol.HTTPFactory):  # type: ignore[misc]
+        protocol = EdgeChannel  # HTTP/1.1 (and websocket upgrades): the gateway serves no HTTP/2
+
+        def buildProtocol(self, addr: Any) -> Any:  # noqa: N802 - Twisted's name
+            channel = super().buildProtocol(addr)
+            channel.requestFactory = edge_request_class()
+            return channel
+
+        def acceptableProtocols(self) -> list[bytes]:  # noqa: N802 - Twisted's name
+            return [b"http/1.1"]
+
+    return EdgeHTTPFactory
+
+
+@functools.cache
+def edge_request_class() -> type[Any]:
     from daphne import http_protocol
 
-    if not getattr(http_protocol.WebRequest, "edge_checks", False):
-        http_protocol.WebRequest = _edge_request_class(http_protocol.WebRequest)  # type: ignore[misc]
+    return _edge_request_class(http_protocol.WebRequest)
 
 
 def _call_later(seconds: float, fn: Callable[[], Any]) -> Any:
@@ -79,13 +120,17 @@ def _edge_request_class(base: type[Any]) -> type[Any]:  # noqa: C901 - one small
 
     class EdgeRequest(base):  # type: ignore[misc, valid-type]
         edge_checks = True
+        edge_line: tuple[bytes, bytes] = (b"GET", b"")  # (method, target), noted by EdgeChannel
         _edge_state = "open"  # open | checking | refused | done
         _edge_timer: Any = None
         _edge_waiting = False
         _edge_size = 0
 
         def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted's name
-            super().gotLength(length)
+            if length is not None and length <= IN_MEMORY_MAX:
+                self.content = io.BytesIO()  # Twisted's own spools 100,000 bytes and more to a file
+            else:
+                super().gotLength(length)
             if self.requestHeaders.hasHeader(b"upgrade"):
                 self._edge_state = "done"  # a websocket: the channels router and its auth take it
                 return
@@ -169,13 +214,12 @@ def _edge_request_class(base: type[Any]) -> type[Any]:  # noqa: C901 - one small
                     for value in values]
 
         def _edge_path(self) -> str:
-            # Twisted hands the request line to the request only with the whole body; until then
-            # it sits on the channel.
-            raw: bytes = self.path or getattr(self.channel, "_path", b"") or b""
+            # Twisted hands the request line to the request only with the whole body.
+            raw: bytes = self.path or self.edge_line[1]
             return unquote(raw.split(b"?", 1)[0].decode("ascii", "replace"))
 
         def _edge_method(self) -> str:
-            raw: bytes = self.method if self.method != b"(no method yet)" else getattr(self.channel, "_command", b"GET")
+            raw: bytes = self.method if self.method != b"(no method yet)" else self.edge_line[0]
             return raw.decode("ascii", "replace")
 
     return EdgeRequest

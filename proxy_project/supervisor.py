@@ -78,7 +78,7 @@ def listen_sockets(host: str, port: int, *, backlog: int, count: int) -> list[so
 
 def daphne_argv(fd: int, *, access_log: bool = False) -> list[str]:
     """A daphne that adopts the listening socket ``fd`` (inherited through ``pass_fds``)."""
-    argv = [sys.executable, "-m", "daphne", "--fd", str(fd)]
+    argv = [sys.executable, "-m", "proxy_project.edge_daphne", "--fd", str(fd)]
     if not access_log:
         argv += ["-v", "0"]
     return [*argv, "proxy_project.asgi:application"]

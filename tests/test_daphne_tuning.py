@@ -6,20 +6,51 @@ from proxy_project import daphne_tuning
 
 
 def test_daphne_tuning_keeps_large_bodies_in_memory_and_big_asgi_chunks():
-    daphne_tuning.apply()
-    from daphne.server import Server
-    from twisted.web import http
+    from twisted.web.http_headers import Headers
 
-    assert isinstance(http._getContentFile(5_000_000), io.BytesIO)
-    assert not isinstance(http._getContentFile(None), io.BytesIO)  # unknown length: spooled as before
-    server = Server(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    edge_request = daphne_tuning.edge_request_class()
+
+    def body_file(length: int | None) -> object:
+        request = edge_request.__new__(edge_request)
+        request.requestHeaders = Headers({b"upgrade": [b"websocket"]})  # skips the edge checks: only the file
+        request.gotLength(length)
+        return request.content
+
+    assert isinstance(body_file(5_000_000), io.BytesIO)
+    assert not isinstance(body_file(None), io.BytesIO)  # unknown length: spooled as before
+    server = daphne_tuning.edge_server_class()(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
     assert server.request_buffer_size == daphne_tuning.REQUEST_BUFFER_SIZE
 
 
-def test_daphne_tuning_installs_the_edge_request():
-    daphne_tuning.apply()
+def test_edge_server_builds_edge_channels_with_edge_requests_and_patches_nothing():
     from daphne import http_protocol
+    from daphne.cli import CommandLineInterface
+    from daphne.server import Server
+    from twisted.web import http
 
-    assert getattr(http_protocol.WebRequest, "edge_checks", False)
-    daphne_tuning._install_edge_request()  # idempotent: not wrapped twice
-    assert http_protocol.WebRequest.__mro__[1].__name__ == "WebRequest"
+    cli = daphne_tuning.edge_command_line()
+    assert issubclass(cli, CommandLineInterface) and issubclass(cli.server_class, Server)
+    server = cli.server_class(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    server.http_factory = http_protocol.HTTPFactory(server)  # what daphne's run() does
+    assert isinstance(server.http_factory, daphne_tuning.edge_factory_class())
+    channel = server.http_factory.buildProtocol(None)
+    assert channel.requestFactory is daphne_tuning.edge_request_class()
+    assert getattr(channel.requestFactory, "edge_checks", False)
+    # daphne's and Twisted's own names are left as they are
+    assert not getattr(http_protocol.WebRequest, "edge_checks", False)
+    assert http_protocol.HTTPFactory.buildProtocol.__module__ == "daphne.http_protocol"
+    assert http._getContentFile(5_000_000).__class__ is not io.BytesIO
+
+
+def test_edge_channel_notes_the_request_line_before_the_body():
+    from twisted.internet.testing import StringTransport
+
+    server = daphne_tuning.edge_server_class()(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    server.connections = {}  # as daphne's run() starts it
+    factory = daphne_tuning.edge_factory_class()(server)
+    channel = factory.buildProtocol(None)
+    channel.makeConnection(StringTransport())
+    channel.lineReceived(b"POST /v1/messages?beta=true HTTP/1.1")
+    request = channel.requests[-1]
+    assert request.edge_line == (b"POST", b"/v1/messages?beta=true")
+    assert (request._edge_method(), request._edge_path()) == ("POST", "/v1/messages")

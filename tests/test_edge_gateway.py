@@ -70,7 +70,7 @@ def read_response(sock: socket.socket, deadline: float) -> tuple[int, dict[str, 
 def test_edge_open_access_refuses_wrong_and_disabled_keys_and_serves_no_key(tmp_path):
     with FakeOpenAI() as up, start_gateway(upstream_env(up, GATEWAY_OPEN_ACCESS="true"), tmp_path) as gw:
         gw.manage("create_client_key", "off", "--key", "sk-gw-test-disabled-0000")
-        gw.manage("shell", "-c", "from providers.models import ClientKey; "
+        gw.manage("shell", "-c", "from clients.models import ClientKey; "
                   "ClientKey.objects.filter(name='off').update(enabled=False)")
         with httpx.Client(base_url=gw.url, timeout=30, trust_env=False) as client:
             assert client.post("/v1/messages", json=BODY).status_code == 200  # no key: anonymous

@@ -141,7 +141,8 @@ def login(page, gateway) -> None:
 
 def restart(gw: GatewayProcess) -> None:
     """daphne again on the same port and database (the page reconnects to the same URL)."""
-    cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(gw.port), "proxy_project.asgi:application"]
+    cmd = [sys.executable, "-m", "proxy_project.edge_daphne", "-b", "127.0.0.1", "-p", str(gw.port),
+           "proxy_project.asgi:application"]
     with gw.log_path.open("ab") as log:
         gw.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=gw.env, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)

@@ -202,8 +202,8 @@ def accepted_by(port: int) -> Counter[int]:
 
 
 def web_children(sid: int) -> list[int]:
-    """The ``daphne --fd`` children (serve itself is the first web process)."""
-    return [pid for pid, command in session_members(sid) if "-m daphne --fd" in command]
+    """The ``edge_daphne --fd`` children (serve itself is the first web process)."""
+    return [pid for pid, command in session_members(sid) if "-m proxy_project.edge_daphne --fd" in command]
 
 
 def burst(url: str, count: int) -> tuple[list[int], list[httpx.Client]]:

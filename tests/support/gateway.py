@@ -6,7 +6,7 @@
         httpx.post(f"{gw.url}/v1/messages", headers={"x-api-key": gw.client_key}, json=...)
 
 Steps: ``manage.py migrate --noinput``, ``manage.py seed`` (reads the seed variables from ``env``),
-``manage.py create_client_key e2e --key sk-gw-test-e2e-0000``, then ``python -m daphne`` on a free
+``manage.py create_client_key e2e --key sk-gw-test-e2e-0000``, then ``python -m proxy_project.edge_daphne`` on a free
 loopback port, polled on ``GET /health`` until it answers 200. The database is a fresh SQLite file
 in ``tmp_path``. On exit daphne gets SIGTERM (SIGKILL after 10 s) and the tail of its log is printed,
 which pytest shows for failing tests.
@@ -203,7 +203,7 @@ def _die_with_parent() -> None:
 
 def _spawn(env: dict[str, str], log_path: Path, db_path: Path, client_key: str) -> GatewayProcess:
     port = free_port()
-    cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "proxy_project.asgi:application"]
+    cmd = [sys.executable, "-m", "proxy_project.edge_daphne", "-b", "127.0.0.1", "-p", str(port), "proxy_project.asgi:application"]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -134,7 +134,9 @@ class Command(BaseCommand):
             self.stdout.write(SQLITE_NOTE.format(n=processes))
 
     def _serve_here(self, supervisor: Supervisor, options: dict[str, Any], bind: list[str], processes: int) -> None:
-        from daphne.cli import CommandLineInterface  # installs the asyncio reactor: import it first
+        from proxy_project.daphne_tuning import edge_command_line
+
+        command_line = edge_command_line()  # imports daphne, which installs the asyncio reactor: first
         from twisted.internet import reactor, task
 
         failed: list[str] = []
@@ -158,7 +160,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']}{many}  (Ctrl-C stops)")
         self.stdout.flush()
         try:
-            CommandLineInterface().run([*argv, "proxy_project.asgi:application"])
+            command_line().run([*argv, "proxy_project.asgi:application"])
         finally:
             supervisor.stop_all()
         if failed:

@@ -1,0 +1,9 @@
+"""``python -m proxy_project.edge_daphne ARGS``: daphne's command line, same arguments, with the
+gateway's edge server (proxy_project/daphne_tuning.py)."""
+
+from __future__ import annotations
+
+from proxy_project.daphne_tuning import edge_command_line
+
+if __name__ == "__main__":
+    edge_command_line().entrypoint()
