@@ -1,0 +1,56 @@
+"""What a request cost, for its RequestLog row and the key's money budgets.
+
+The request path loads the price table once per request (``providers.prices.price_table_get``,
+cached) and, where it records the request's row (gateway/calls.py ``_log``), asks
+``cost_fields`` for the columns to add: the cache-write tokens, the cost in USD priced from the
+final provider, its upstream model and the usage (input, output, cache writes, cache reads,
+Anthropic-shaped: disjoint counts), and what the prompt cache saved. The cost is None (NULL,
+"unknown") when that provider and model have no price: never a silent $0. A request that used no
+tokens at all (refused upstream, no route) cost nothing, whatever its price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from clients.auth import ClientIdentity
+from clients.quotas import spend_add
+from providers.pricing import PriceTable, TokenUsage, cost_breakdown
+from routing.resolution import Candidate, RouteTable
+
+ZERO = Decimal("0.000000")
+
+
+def cost_fields(prices: PriceTable | None, cand: Candidate | None, usage: Mapping[str, Any], *,
+                agent: str = "") -> dict[str, Any]:
+    """``agent``, ``cache_write_tokens``, ``cost_usd`` and ``cache_saved_usd`` of one request row,
+    priced as ``cand`` (the final provider and its upstream model) bills ``usage``."""
+    tokens = TokenUsage.from_anthropic(usage)
+    fields: dict[str, Any] = {"agent": agent, "cache_write_tokens": tokens.cache_creation_input_tokens}
+    if not (tokens.input_tokens or tokens.output_tokens or tokens.cache_creation_input_tokens
+            or tokens.cache_read_input_tokens):
+        return {**fields, "cost_usd": ZERO, "cache_saved_usd": ZERO}
+    price = prices.lookup(cand.provider.name, cand.model) if prices is not None and cand is not None else None
+    found = cost_breakdown(tokens, price)
+    if found is None:
+        return {**fields, "cost_usd": None, "cache_saved_usd": None}
+    return {**fields, "cost_usd": found.total, "cache_saved_usd": found.cache_saved}
+
+
+def agent_label(header: str, prints: tuple[str, ...], table: RouteTable) -> str:
+    """Who sent the request, for per-agent totals: the agent id header, else the name the admin
+    gave the first known fingerprint of its system prompt (empty: neither)."""
+    if header:
+        return header[:100]
+    for print_ in prints:
+        agent = table.agents_by_print.get(print_)
+        if agent is not None and agent.name:
+            return agent.name[:100]
+    return ""
+
+
+def charge(identity: ClientIdentity, fields: Mapping[str, Any]) -> None:
+    """Add the row's cost to the key's money budgets (non-blocking; unknown costs add nothing)."""
+    spend_add(identity, fields.get("cost_usd"))
