@@ -323,4 +323,5 @@ def usage_today(key_id: int) -> dict[str, int]:
 def spend_today(key_id: int) -> dict[str, Decimal]:
     """USD the key has spent in the running UTC day and month, as its money budgets count it."""
     counts = usage_today(key_id)
-    return {"day": Decimal(counts["upd"]) * MICRO, "month": Decimal(counts["upm"]) * MICRO}
+    return {"day": (Decimal(counts["upd"]) * MICRO).quantize(MICRO),
+            "month": (Decimal(counts["upm"]) * MICRO).quantize(MICRO)}
