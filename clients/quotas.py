@@ -137,21 +137,66 @@ def _in_words(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours < 48 else f"{round(hours / 24)} days"
 
 
-def _money_check(cache: BaseCache, limits: Limits, keys: dict[str, str], now: float) -> OverLimit | None:
-    """A refusal once the day's or the month's spend has reached its budget (read only)."""
+@dataclass(frozen=True, slots=True)
+class MoneyLeft:
+    """What is left of a key's tightest money budget window."""
+
+    usd: Decimal
+    budget: Decimal
+    label: str  # "per day" / "per month"
+    reset: str  # when the window starts again, in words
+    retry_after: float  # seconds until then
+
+    def resets(self) -> str:
+        return f"it resets at {self.reset} (in {_in_words(self.retry_after)})"
+
+
+def _money_windows(cache: BaseCache, limits: Limits, keys: dict[str, str], now: float) -> list[MoneyLeft]:
     windows = [("upd", limits.usd_per_day, "per day", "midnight UTC", _until_midnight(now)),
                ("upm", limits.usd_per_month, "per month", "the 1st of next month, 00:00 UTC",
                 _until_next_month(now))]
-    for name, budget, label, reset, retry in windows:
-        if budget is None:
-            continue
-        spent = Decimal(int(cache.get(keys[name]) or 0)) * MICRO
-        if spent >= budget:
+    return [MoneyLeft(budget - Decimal(int(cache.get(keys[name]) or 0)) * MICRO, budget, label, reset, retry)
+            for name, budget, label, reset, retry in windows if budget is not None]
+
+
+def _money_check(cache: BaseCache, limits: Limits, keys: dict[str, str], now: float) -> OverLimit | None:
+    """A refusal once the day's or the month's spend has reached its budget (read only)."""
+    for left in _money_windows(cache, limits, keys, now):
+        if left.usd <= 0:
             return OverLimit(
-                f"this client key has reached its budget of ${budget:.2f} {label} (${spent:.2f} spent); "
-                f"it resets at {reset} (in {_in_words(retry)})",
-                retry_after=max(1.0, retry), reason="budget")
+                f"this client key has reached its budget of ${left.budget:.2f} {left.label} "
+                f"(${left.budget - left.usd:.2f} spent); {left.resets()}",
+                retry_after=max(1.0, left.retry_after), reason="budget")
     return None
+
+
+def _money_left(cache: BaseCache, limits: Limits, key_id: int, now: float) -> MoneyLeft | None:
+    windows = _money_windows(cache, limits, counter_keys(key_id, now), now)
+    return min(windows, key=lambda w: w.usd) if windows else None
+
+
+def _money_left_shared(cache: BaseCache, limits: Limits, key_id: int, now: float) -> MoneyLeft | None:
+    try:
+        return _money_left(cache, limits, key_id, now)
+    except REDIS_ERRORS as exc:
+        REDIS.failed(exc)
+        return _money_left(_fallback, limits, key_id, now)
+
+
+async def money_left(identity: ClientIdentity) -> MoneyLeft | None:
+    """The tightest of the key's money budget windows (None: it has none; the common case costs
+    one in-process dict lookup). Read after limits_check, which loaded the key's limits."""
+    limits = await limits_for(identity.key_id) if identity.key_id is not None else NO_LIMITS
+    if not limits.money() or identity.key_id is None:
+        return None
+    cache = caches["default"]
+    if _local(cache):
+        return _money_left(cache, limits, identity.key_id, time.time())
+    remote = _remote()
+    if remote is None:
+        return _money_left(_fallback, limits, identity.key_id, time.time())
+    return await sync_to_async(_money_left_shared, thread_sensitive=False)(remote, limits, identity.key_id,
+                                                                            time.time())
 
 
 def _incr(cache: BaseCache, key: str, delta: int, ttl: int) -> int:

@@ -149,6 +149,9 @@ async def provider_call(req: ChatRequest, ctx: CallContext) -> Outcome:
     if isinstance(candidates, AdapterError):
         _log(ctx, req, None, None, candidates.status, error=candidates.message)
         return paused_outcome(candidates) if candidates.status == 429 else error_outcome(candidates)
+    refused = await costing.budget_refusal(ctx.client, ctx.prices, req.body, candidates[0], endpoint=ctx.endpoint)
+    if refused is not None:  # the key's money budget cannot pay for this request (a refusal row, no log row)
+        return error_outcome(refused)
     last: tuple[Candidate, AdapterError] | None = None
     rate_limited: set[str] = set()  # scopes that answered 429: their retries are pointless now
     skipped: list[Candidate] = []

@@ -7,6 +7,12 @@ final provider, its upstream model and the usage (input, output, cache writes, c
 Anthropic-shaped: disjoint counts), and what the prompt cache saved. The cost is None (NULL,
 "unknown") when that provider and model have no price: never a silent $0. A request that used no
 tokens at all (refused upstream, no route) cost nothing, whatever its price.
+
+Money budgets: ``clients.quotas.limits_check`` refuses a key whose day's or month's spend has
+reached its budget; ``budget_refusal`` also refuses, before it is sent, a request that would
+cross it: one whose most expensive outcome on the first candidate (``cost_ceiling``: the
+estimated prompt at the dearest input rate plus ``max_tokens`` of output) is more than what is
+left. A model without a price cannot be bounded and is let through (its row says "unknown").
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from decimal import Decimal
 from typing import Any
 
 from clients.auth import ClientIdentity
-from clients.quotas import spend_add
-from providers.pricing import PriceTable, TokenUsage, cost_breakdown
+from clients.quotas import money_left, spend_add
+from gateway.records import refusal_record
+from gateway.token_count import estimate_input_tokens
+from providers.adapters.base import AdapterError
+from providers.pricing import PriceTable, TokenUsage, cost_breakdown, cost_ceiling, format_usd
 from routing.resolution import Candidate, RouteTable
 
 ZERO = Decimal("0.000000")
@@ -54,3 +63,24 @@ def agent_label(header: str, prints: tuple[str, ...], table: RouteTable) -> str:
 def charge(identity: ClientIdentity, fields: Mapping[str, Any]) -> None:
     """Add the row's cost to the key's money budgets (non-blocking; unknown costs add nothing)."""
     spend_add(identity, fields.get("cost_usd"))
+
+
+async def budget_refusal(identity: ClientIdentity, prices: PriceTable | None, body: Mapping[str, Any],
+                         cand: Candidate, *, endpoint: str) -> AdapterError | None:
+    """A 429 ``rate_limit_error`` (recorded as the key's ``budget`` refusal) when this request could
+    cost more than is left of the key's money budget; None otherwise or without one."""
+    left = await money_left(identity)
+    if left is None or prices is None:
+        return None
+    max_tokens = body.get("max_tokens")
+    ceiling = cost_ceiling(prices.lookup(cand.provider.name, cand.model),
+                           prompt_tokens=estimate_input_tokens(dict(body)),
+                           max_output_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0)
+    if ceiling is None or ceiling <= left.usd:
+        return None
+    message = (f"this request could cost up to {format_usd(ceiling)} on {cand.model} (max_tokens {max_tokens}), "
+               f"more than the ${max(left.usd, Decimal(0)):.2f} left of this client key's budget of "
+               f"${left.budget:.2f} {left.label}; {left.resets()}")
+    refusal_record(key_id=identity.key_id, client_name=identity.name, status=429, reason="budget",
+                   endpoint=endpoint)
+    return AdapterError(message, status=429, error_type="rate_limit_error", retry_after=max(1.0, left.retry_after))

@@ -141,10 +141,11 @@ async def test_a_model_price_row_beats_the_shipped_default_at_once(sonnet, gatew
 async def test_a_money_budget_refuses_once_spent_and_says_when_it_resets(sonnet, gateway_client):
     await ClientKey.objects.filter(name="tests").aupdate(usd_per_day=Decimal("0.03"))
     limits_cache_clear()
+    small = {**body(), "max_tokens": 1}  # its most expensive outcome fits in what is left
     for _ in range(2):  # 0.021 each: the second starts under the budget and crosses it
         sonnet.enqueue(Reply.json(anthropic_message("hi", model="claude-sonnet-4-5", usage=USAGE)))
-        assert (await gateway_client.post("/v1/messages", json=body())).status_code == 200
-    refused = await gateway_client.post("/v1/messages", json=body())
+        assert (await gateway_client.post("/v1/messages", json=small)).status_code == 200
+    refused = await gateway_client.post("/v1/messages", json=small)
     assert refused.status_code == 429
     error = refused.json()["error"]
     assert error["type"] == "rate_limit_error"
@@ -154,6 +155,24 @@ async def test_a_money_budget_refuses_once_spent_and_says_when_it_resets(sonnet,
     assert len(sonnet.requests) == 2  # the refused request never went upstream
     rows = await _rows()
     assert [(r.status, r.refusal) for r in rows] == [(200, ""), (200, ""), (429, "budget")]
+
+
+async def test_a_money_budget_refuses_the_request_that_would_cross_it(sonnet, gateway_client):
+    await ClientKey.objects.filter(name="tests").aupdate(usd_per_day=Decimal("0.03"))
+    limits_cache_clear()
+    sonnet.enqueue(Reply.json(anthropic_message("hi", model="claude-sonnet-4-5", usage=USAGE)))
+    assert (await gateway_client.post("/v1/messages", json=body())).status_code == 200  # 0.021 spent
+    # 600 output tokens at $15 per million alone are $0.009: more than the $0.009 left
+    refused = await gateway_client.post("/v1/messages", json=body())
+    assert refused.status_code == 429
+    message = refused.json()["error"]["message"]
+    assert "could cost up to $0.009" in message and "max_tokens 600" in message
+    assert "$0.01 left of this client key's budget of $0.03 per day" in message
+    sonnet.enqueue(Reply.json(anthropic_message("hi", model="claude-sonnet-4-5", usage=(10, 5))))
+    assert (await gateway_client.post("/v1/messages", json={**body(), "max_tokens": 100})).status_code == 200
+    assert len(sonnet.requests) == 2
+    rows = await _rows()
+    assert [(r.status, r.refusal) for r in rows] == [(200, ""), (429, "budget"), (200, "")]
 
 
 async def test_a_monthly_budget_counts_with_the_daily_one(sonnet, gateway_client):
