@@ -26,10 +26,28 @@ from clients.quotas import money_left, spend_add
 from gateway.records import refusal_record
 from gateway.token_count import estimate_input_tokens
 from providers.adapters.base import AdapterError
-from providers.pricing import PriceTable, TokenUsage, cost_breakdown, cost_ceiling, format_usd
+from providers.pricing import Price, PriceTable, TokenUsage, cost_breakdown, cost_ceiling, format_usd
 from routing.resolution import Candidate, RouteTable
 
 ZERO = Decimal("0.000000")
+MEMO_MAX = 4096
+# Lookups of the current table by (provider, model): a dated id scans the table's keys (about
+# 50 us); the answer is the same until the table is replaced, which clears the memo.
+_memo: dict[tuple[str, str], Price | None] = {}
+_memo_table: list[PriceTable] = []
+
+
+def price_of(prices: PriceTable, provider: str, model: str) -> Price | None:
+    """``prices.lookup(provider, model)``, remembered for this table."""
+    if not _memo_table or _memo_table[0] is not prices:
+        _memo.clear()
+        _memo_table[:] = [prices]
+    key = (provider, model)
+    if key not in _memo:
+        if len(_memo) >= MEMO_MAX:
+            _memo.clear()
+        _memo[key] = prices.lookup(provider, model)
+    return _memo[key]
 
 
 def cost_fields(prices: PriceTable | None, cand: Candidate | None, usage: Mapping[str, Any], *,
@@ -41,7 +59,7 @@ def cost_fields(prices: PriceTable | None, cand: Candidate | None, usage: Mappin
     if not (tokens.input_tokens or tokens.output_tokens or tokens.cache_creation_input_tokens
             or tokens.cache_read_input_tokens):
         return {**fields, "cost_usd": ZERO, "cache_saved_usd": ZERO}
-    price = prices.lookup(cand.provider.name, cand.model) if prices is not None and cand is not None else None
+    price = price_of(prices, cand.provider.name, cand.model) if prices is not None and cand is not None else None
     found = cost_breakdown(tokens, price)
     if found is None:
         return {**fields, "cost_usd": None, "cache_saved_usd": None}
@@ -73,7 +91,7 @@ async def budget_refusal(identity: ClientIdentity, prices: PriceTable | None, bo
     if left is None or prices is None:
         return None
     max_tokens = body.get("max_tokens")
-    ceiling = cost_ceiling(prices.lookup(cand.provider.name, cand.model),
+    ceiling = cost_ceiling(price_of(prices, cand.provider.name, cand.model),
                            prompt_tokens=estimate_input_tokens(dict(body)),
                            max_output_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0)
     if ceiling is None or ceiling <= left.usd:
