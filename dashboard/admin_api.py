@@ -32,7 +32,7 @@ class DayTotals(Schema):
     cache_write_tokens: int = Field(0, description="Prompt-cache writes.")
     cost_usd: Decimal | None = Field(description="USD of the priced requests; null: none of them is priced (unknown).")
     unpriced_requests: int = Field(0, description="Answered requests whose price is unknown (not in cost_usd).")
-    cost: str = Field("", description='In words: "$1.234567", "unknown", or "... (partly unknown: N unpriced ...)".')
+    cost: str = Field("", description='In words: "$1.234567", "unknown", or "$1.234567, partly unknown (N unpriced requests)".')
     cache_saved_usd: Decimal = Field(Decimal(0), description="What prompt-cache reads saved, less the write premium.")
 
 

@@ -30,7 +30,7 @@ def cost_summary(known: Decimal | None, unpriced: int) -> dict[str, Any]:
     known = known if known is not None else Decimal(0)
     text = format_usd(known)
     if unpriced:
-        text = f"{text} + unknown (partly unknown: {unpriced} unpriced request{'s' if unpriced != 1 else ''})"
+        text = f"{text}, partly unknown ({unpriced} unpriced request{'s' if unpriced != 1 else ''})"
     return {"cost_usd": known, "unpriced_requests": unpriced, "cost": text}
 
 

@@ -113,7 +113,7 @@ async def test_an_unknown_model_is_unknown_never_zero(sonnet, gateway_client, st
     admin = Client(headers=staff_headers)
     day = next(r for r in (await sync_to_async(admin.get)("/api/admin/usage?days=1")).json() if r["name"] == "tests")
     assert (Decimal(day["cost_usd"]), day["unpriced_requests"]) == (SONNET_COST, 1)
-    assert day["cost"] == "$0.021000 + unknown (partly unknown: 1 unpriced request)"
+    assert day["cost"] == "$0.021000, partly unknown (1 unpriced request)"
     models = {m["model"]: m for m in (await sync_to_async(admin.get)("/api/admin/usage/models?days=1")).json()}
     assert (models["acme-mystery-9"]["cost_usd"], models["acme-mystery-9"]["cost"]) == (None, "unknown")
 
@@ -121,6 +121,12 @@ async def test_an_unknown_model_is_unknown_never_zero(sonnet, gateway_client, st
     assert [r["cost"] for r in status["requests"]] == ["unknown", "$0.021000"]  # newest first
     assert next(m for m in status["models"] if m["model"] == "acme-mystery-9")["cost"] == "unknown"
     assert "partly unknown" in next(k for k in status["keys"] if k["name"] == "tests")["cost_today"]
+    out = StringIO()
+    await sync_to_async(call_command)("status", stdout=out)
+    text = out.getvalue()
+    assert "Cost today by model" in text and "Cost today by agent" in text
+    assert next(line for line in text.splitlines() if "acme-mystery-9" in line and "anthropic" in line).rstrip() \
+        .endswith("unknown")
 
 
 async def test_a_model_price_row_beats_the_shipped_default_at_once(sonnet, gateway_client):
@@ -208,4 +214,4 @@ async def test_costs_per_agent(sonnet, gateway_client, staff_headers):
 async def test_cost_summary_words():
     assert cost_summary(None, 0) == {"cost_usd": Decimal(0), "unpriced_requests": 0, "cost": "$0.000000"}
     assert cost_summary(None, 3)["cost"] == "unknown"
-    assert cost_summary(Decimal("1.5"), 2)["cost"] == "$1.500000 + unknown (partly unknown: 2 unpriced requests)"
+    assert cost_summary(Decimal("1.5"), 2)["cost"] == "$1.500000, partly unknown (2 unpriced requests)"
