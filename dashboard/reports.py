@@ -97,6 +97,41 @@ def usage_by_agent(*, days: int = 7, key_id: int | None = None, now: datetime | 
     return [{"agent": r["agent"], **_usage_row(r)} for r in rows]
 
 
+def top_keys_by_cost(*, days: int = 1, limit: int = 10, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The client keys that cost most over the last ``days`` UTC days (dearest first), each with its
+    cost_summary (unpriced requests counted, never folded in as $0). Query: one grouped SELECT."""
+    rows = (RequestLog.objects.filter(SERVED, created__gte=_since(days, now), client_key__isnull=False)
+            .values("client_key_id", "client_key__name").annotate(**_money_and_tokens())
+            .order_by(F("known_cost").desc(nulls_last=True), "client_key__name")[: max(0, limit)])
+    return [_key_cost(r) for r in rows]
+
+
+def _key_cost(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {"key_id": r["client_key_id"], "name": r["client_key__name"], "requests": r["requests"],
+            **cost_summary(r["known_cost"], r["unpriced"]), "cache_saved_usd": r["cache_saved"] or Decimal(0)}
+
+
+def cache_efficiency(*, days: int = 1, by: str = "client_key__name", now: datetime | None = None
+                     ) -> list[dict[str, Any]]:
+    """Prompt-cache use per client key (``by="client_key__name"``) or per provider (``by="provider"``)
+    over the last ``days`` UTC days: ``hit_rate`` is cache reads over all prompt tokens (input +
+    cache writes + cache reads; None without any), ``cache_saved_usd`` what the cache saved on
+    the priced requests. Query: one grouped SELECT."""
+    if by not in ("client_key__name", "provider"):
+        raise ValueError(f"cache_efficiency by {by!r}: client_key__name or provider")
+    rows = (RequestLog.objects.filter(SERVED, created__gte=_since(days, now)).values(by)
+            .annotate(**_money_and_tokens()).order_by(F("cache_saved").desc(nulls_last=True), by))
+    return [_cache_row(r, by) for r in rows]
+
+
+def _cache_row(r: Mapping[str, Any], by: str) -> dict[str, Any]:
+    read, written = r["cached_tokens"] or 0, r["cache_write_tokens"] or 0
+    prompt = (r["input_tokens"] or 0) + written + read
+    return {"name": r[by] or "", "requests": r["requests"], "prompt_tokens": prompt, "cache_read_tokens": read,
+            "cache_write_tokens": written, "hit_rate": read / prompt if prompt else None,
+            "cache_saved_usd": r["cache_saved"] or Decimal(0), "unpriced_requests": r["unpriced"]}
+
+
 def _day(value: date | datetime | str) -> str:
     return value.isoformat()[:10] if isinstance(value, date | datetime) else str(value)[:10]
 

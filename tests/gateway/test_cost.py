@@ -215,3 +215,19 @@ async def test_cost_summary_words():
     assert cost_summary(None, 0) == {"cost_usd": Decimal(0), "unpriced_requests": 0, "cost": "$0.000000"}
     assert cost_summary(None, 3)["cost"] == "unknown"
     assert cost_summary(Decimal("1.5"), 2)["cost"] == "$1.500000, partly unknown (2 unpriced requests)"
+
+
+async def test_top_keys_by_cost_and_cache_efficiency(sonnet, gateway_client):
+    from dashboard.reports import cache_efficiency, top_keys_by_cost
+
+    for _ in range(2):
+        sonnet.enqueue(Reply.json(anthropic_message("hi", model="claude-sonnet-4-5", usage=USAGE)))
+        assert (await gateway_client.post("/v1/messages", json=body())).status_code == 200
+    await request_log_aflush()
+    (top,) = await sync_to_async(top_keys_by_cost)()
+    assert (top["name"], top["requests"], top["cost_usd"], top["cache_saved_usd"]) == (
+        "tests", 2, 2 * SONNET_COST, 2 * SONNET_SAVED)
+    (per_key,) = await sync_to_async(cache_efficiency)()
+    (per_provider,) = await sync_to_async(cache_efficiency)(by="provider")
+    assert per_key["hit_rate"] == per_provider["hit_rate"] == pytest.approx(10_000 / 13_000)
+    assert per_provider["name"] == "anthropic" and per_provider["cache_saved_usd"] == 2 * SONNET_SAVED
