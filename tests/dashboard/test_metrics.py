@@ -153,7 +153,7 @@ def test_grafana_dashboard_uses_only_metrics_the_gateway_exports():
 
     exported = {"gateway_breaker_state"}
     for collector in (metrics.REQUESTS, metrics.REFUSALS, metrics.ATTEMPTS, metrics.FALLBACKS, metrics.TOKENS,
-                      metrics.LATENCY, metrics.TTFT, metrics.BACKLOG, metrics.DROPPED):
+                      metrics.COST, metrics.UNPRICED, metrics.LATENCY, metrics.TTFT, metrics.BACKLOG, metrics.DROPPED):
         exported |= {sample.name for family in collector.collect() for sample in family.samples}
         exported |= {f"{family.name}_{suffix}" for family in collector.collect() for suffix in ("total", "bucket")}
         exported |= {family.name for family in collector.collect()}
