@@ -73,7 +73,7 @@ class UsageFilter(Schema):
 
 
 class BreakdownFilter(UsageFilter):
-    key_id: int | None = Field(None, description="Only this client key's requests.")
+    key_id: int | None = Field(None, ge=1, le=2**63 - 1, description="Only this client key's requests.")
 
 
 @router.get("/client-keys/{key_id}/usage", response=KeyUsage)
