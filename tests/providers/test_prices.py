@@ -47,6 +47,10 @@ def test_a_row_added_in_the_admin_prices_the_model_and_shows_the_default_it_repl
     })
     assert response.status_code == 302, response.content.decode()[:2000]
     row = ModelPrice.objects.get()
+    from audit.models import AuditEntry
+
+    entry = AuditEntry.objects.get(model="providers.ModelPrice", object_id=str(row.pk), action="create")
+    assert entry.changes["input"]["new"] == "2.5"
     page = admin_client.get(f"/admin/providers/modelprice/{row.pk}/change/").content.decode()
     assert "input $3.000000, output $15.000000" in page  # the shipped default, for comparison
     price = price_table_load_sync().lookup("anthropic", "claude-sonnet-4-5-20250929")
