@@ -1,8 +1,8 @@
 """The price table the request path prices with: the shipped defaults with the admin's rows over them.
 
 ``price_table_get()`` is async and cached per process like routing's route table: reloaded at
-most every PRICE_TABLE_TTL seconds (one reload at a time, the others keep the last snapshot),
-at once in this process after a ModelPrice is saved or deleted (providers/apps.py), and the last
+most every TTL seconds (one reload at a time, the others keep the last snapshot), at once in
+this process after a ModelPrice is saved or deleted (providers/apps.py), and the last
 good table keeps serving while the database is unreachable (before the first load: the shipped
 defaults alone). ``price_table_load_sync()`` is the same table for sync callers (reports, admin).
 """
@@ -14,7 +14,6 @@ import logging
 import time
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from providers.models import ModelPrice
@@ -23,21 +22,18 @@ from runtime.outage import DATABASE, DATABASE_ERRORS
 
 logger = logging.getLogger("gateway.prices")
 
-DEFAULT_TTL = 30.0  # seconds; PRICE_TABLE_TTL overrides
+TTL = 30.0  # seconds: how soon another process sees an admin's price edit
 _cache: dict[str, tuple[float, PriceTable]] = {}
 _lock: asyncio.Lock | None = None
 
 
-def _ttl() -> float:
-    return float(getattr(settings, "PRICE_TABLE_TTL", DEFAULT_TTL))
-
-
 def _row(row: ModelPrice) -> tuple[str | None, str, Price] | None:
     try:
-        return row.provider.name if row.provider else None, row.model, Price.from_dict(row.price_dict(), where=f"ModelPrice {row.pk}")
+        price = Price.from_dict(row.price_dict(), where=f"ModelPrice {row.pk} ({row.model})")
     except ValueError as exc:  # a row the admin's clean() would refuse (written some other way)
         logger.warning("price row ignored: %s", exc)
         return None
+    return row.provider.name if row.provider else None, row.model, price
 
 
 async def price_table_load() -> PriceTable:
@@ -56,7 +52,7 @@ async def price_table_get() -> PriceTable:
     """The current table (see the module docstring). Query (on reload only): the ModelPrice rows."""
     global _lock
     cached = _cache.get("table")
-    if cached is not None and time.monotonic() - cached[0] < _ttl():
+    if cached is not None and time.monotonic() - cached[0] < TTL:
         return cached[1]
     if _lock is None:
         _lock = asyncio.Lock()
@@ -64,7 +60,7 @@ async def price_table_get() -> PriceTable:
         return cached[1]  # someone else is reloading; serve the previous snapshot
     async with _lock:
         cached = _cache.get("table")
-        if cached is not None and time.monotonic() - cached[0] < _ttl():
+        if cached is not None and time.monotonic() - cached[0] < TTL:
             return cached[1]
         try:
             table = await price_table_load()
