@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 
 from clients.auth import ClientIdentity
-from clients.quotas import usage_add
 from gateway import costing
 from gateway.errors import GatewayError, attempt_started, error_body, transport_error
 from gateway.records import fallback_event_record, request_log_record
@@ -392,12 +391,9 @@ def _log(
         session_id=ctx.session_id[:100],
         error=error,
         ledger=list(up.ledger if up else ctx.ledger),
-        attempts=ctx.attempts,
-        **priced,
+        attempts=ctx.attempts, **priced,
     )
-    if usage:
-        usage_add(ctx.client, int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0))
-        costing.charge(ctx.client, priced)
+    costing.charge(ctx.client, usage, priced)
 
 
 __all__ = ["CallContext", "Outcome", "error_outcome", "provider_call"]

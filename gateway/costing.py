@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from clients.auth import ClientIdentity
-from clients.quotas import money_left, spend_add
+from clients.quotas import money_left, spend_add, usage_add
 from gateway.records import refusal_record
 from gateway.token_count import estimate_input_tokens
 from providers.adapters.base import AdapterError
@@ -78,9 +78,12 @@ def agent_label(header: str, prints: tuple[str, ...], table: RouteTable) -> str:
     return ""
 
 
-def charge(identity: ClientIdentity, fields: Mapping[str, Any]) -> None:
-    """Add the row's cost to the key's money budgets (non-blocking; unknown costs add nothing)."""
-    spend_add(identity, fields.get("cost_usd"))
+def charge(identity: ClientIdentity, usage: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+    """Count the request's tokens and cost against the key's budgets (non-blocking; no-op without
+    budgets; an unknown cost adds nothing)."""
+    if usage:
+        usage_add(identity, int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0))
+        spend_add(identity, fields.get("cost_usd"))
 
 
 async def budget_refusal(identity: ClientIdentity, prices: PriceTable | None, body: Mapping[str, Any],
