@@ -30,6 +30,7 @@ TRACKED = (
     Tracked("clients.StaffToken", ignored=_TIMESTAMPS | {"last_used"}),
     Tracked("providers.OAuthToken", ignored=_TIMESTAMPS | {
         "refreshing_since", "last_refresh_at", "last_error", "refresh_failures"}),
+    Tracked("providers.ModelPrice", ignored=_TIMESTAMPS),  # what requests cost and money budgets count
     Tracked("routing.ModelTier", ignored=_TIMESTAMPS),
     Tracked("routing.TierEntry", ignored=_TIMESTAMPS),
     Tracked("routing.Route", ignored=_TIMESTAMPS),

@@ -15,7 +15,8 @@ from clients.services import client_key_create, client_key_rotate
 class ClientKeyForm(forms.ModelForm):
     class Meta:
         model = ClientKey
-        fields = ("name", "enabled", "expires_at", "requests_per_minute", "requests_per_day", "tokens_per_day")
+        fields = ("name", "enabled", "expires_at", "requests_per_minute", "requests_per_day", "tokens_per_day",
+                  "usd_per_day", "usd_per_month")
         error_messages = {"name": {"unique": "A client key with this name already exists: pick another name, "
                                              "or rotate that key."}}
 
@@ -24,7 +25,7 @@ class ClientKeyForm(forms.ModelForm):
 class ClientKeyAdmin(admin.ModelAdmin):
     form = ClientKeyForm
     list_display = ("name", "key_prefix", "enabled", "expires_at", "requests_per_minute", "requests_per_day",
-                    "tokens_per_day", "created", "last_used")
+                    "tokens_per_day", "usd_per_day", "usd_per_month", "created", "last_used")
     list_filter = ("enabled",)
     search_fields = ("name", "key_prefix")
     readonly_fields = ("key_prefix", "created", "last_used")
@@ -49,7 +50,8 @@ class ClientKeyAdmin(admin.ModelAdmin):
             return
         row, plaintext = client_key_create(
             name=obj.name, requests_per_minute=obj.requests_per_minute, requests_per_day=obj.requests_per_day,
-            tokens_per_day=obj.tokens_per_day, expires_at=obj.expires_at,
+            tokens_per_day=obj.tokens_per_day, expires_at=obj.expires_at, usd_per_day=obj.usd_per_day,
+            usd_per_month=obj.usd_per_month,
         )
         obj.pk = row.pk
         obj.key_hash, obj.key_prefix, obj.created = row.key_hash, row.key_prefix, row.created

@@ -4,6 +4,7 @@ grace period, edit budgets, remove. Usage per key: dashboard/admin_api.py."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
@@ -31,6 +32,10 @@ class ClientKeyIn(Schema):
     requests_per_minute: int | None = Field(None, ge=0, le=INT32)
     requests_per_day: int | None = Field(None, ge=0, le=INT32)
     tokens_per_day: int | None = Field(None, ge=0, le=2**63 - 1)
+    usd_per_day: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2,
+                                        description="USD per UTC day, priced from the price table (empty: unlimited).")
+    usd_per_month: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2,
+                                          description="USD per UTC calendar month (empty: unlimited).")
 
 
 ClientKeyPatch = patch_schema(ClientKeyIn)
@@ -47,6 +52,8 @@ class ClientKeyOut(Schema):
     requests_per_minute: int | None
     requests_per_day: int | None
     tokens_per_day: int | None
+    usd_per_day: Decimal | None
+    usd_per_month: Decimal | None
 
 
 class ClientKeyCreated(ClientKeyOut):

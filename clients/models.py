@@ -39,6 +39,11 @@ class ClientKey(models.Model):
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     requests_per_day = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_day = models.PositiveBigIntegerField(null=True, blank=True, help_text="Input plus output tokens.")
+    # Money budgets in USD, priced from the price table (providers/prices.py); UTC day and month.
+    usd_per_day = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                      help_text="USD per UTC day (empty: unlimited).")
+    usd_per_month = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True,
+                                        help_text="USD per UTC calendar month (empty: unlimited).")
 
     objects = ClientKeyQuerySet.as_manager()
 

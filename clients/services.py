@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -47,6 +48,8 @@ def client_key_create(
     requests_per_day: int | None = None,
     tokens_per_day: int | None = None,
     expires_at: datetime | None = None,
+    usd_per_day: Decimal | None = None,
+    usd_per_month: Decimal | None = None,
 ) -> tuple[ClientKey, str]:
     """Create a key (random unless given) and return it with its plaintext, shown only now.
 
@@ -61,7 +64,7 @@ def client_key_create(
             row = ClientKey.objects.create(
                 name=name, key_hash=ClientKey.hash_key(plaintext), key_prefix=plaintext[:10], expires_at=expires_at,
                 requests_per_minute=requests_per_minute, requests_per_day=requests_per_day,
-                tokens_per_day=tokens_per_day,
+                tokens_per_day=tokens_per_day, usd_per_day=usd_per_day, usd_per_month=usd_per_month,
             )
     except IntegrityError:
         # The name check above races with a concurrent create; the constraint decides.
@@ -97,7 +100,7 @@ def client_key_rotate(*, key_id: int, grace_seconds: int, now: datetime | None =
     old.save(update_fields=["name", "expires_at"])  # a save, not update(): the audit trail records it
     row, plaintext = client_key_create(
         name=name, requests_per_minute=old.requests_per_minute, requests_per_day=old.requests_per_day,
-        tokens_per_day=old.tokens_per_day,
+        tokens_per_day=old.tokens_per_day, usd_per_day=old.usd_per_day, usd_per_month=old.usd_per_month,
     )
     if not old.enabled:
         row.enabled = False

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 
 from dashboard.models import FallbackEvent, RequestLog
 from providers.models import Provider
+from providers.pricing import format_usd
 from routing.models import Route, TierEntry
 from runtime.display import truncated
 
@@ -142,11 +143,16 @@ def retention_note() -> str:
 @admin.register(RequestLog)
 class RequestLogAdmin(ReadOnlyLogAdmin):
     list_display = ("created", "client_key", "requested_model", "provider", "upstream_model", "status",
-                    "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cached_tokens", "route_reason_cell")
+                    "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cached_tokens", "cost_cell",
+                    "route_reason_cell")
     list_filter = (TimeFilter, ProviderFilter, "client_key", StatusFilter, ModelFilter, "stream")
     search_fields = ("=session_id", "^requested_model")
     list_select_related = ("client_key",)
     ordering = ("-created", "-id")
+
+    @admin.display(description="cost", ordering="cost_usd")
+    def cost_cell(self, obj: RequestLog) -> str:
+        return format_usd(obj.cost_usd)  # "unknown" for an unpriced model, never $0
 
     @admin.display(description="route reason")
     def route_reason_cell(self, obj: RequestLog) -> SafeString:

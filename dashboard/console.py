@@ -1,6 +1,6 @@
 """One readable line per request on the console of ``manage.py serve`` (REQUEST_CONSOLE_LOG).
 
-    12:03:04 alice    claude-sonnet-5 → openai/gpt-4o  200  in 1200 out 45  1.23 s  ttft 0.40 s  ↪ anthropic 529
+    12:03:04 alice    claude-sonnet-5 → openai/gpt-4o  200  in 1200 out 45  $0.003675  1.23 s  ttft 0.40 s  ↪ anthropic 529
     12:03:05 bob      refused 429 rate_limit
 
 Coloured (status green/yellow/red) when the handler writes to a terminal, plain otherwise. The
@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+
+from providers.pricing import format_usd  # pure: no models
 
 logger = logging.getLogger("gateway.requests")
 
@@ -44,6 +46,8 @@ def line_format(row: Mapping[str, Any], client: str, *, colour: bool) -> str:
     parts = [f"{when} {who} {row.get('requested_model') or '-'} → {target}", status_text,
              f"in {row.get('input_tokens', 0)} out {row.get('output_tokens', 0)}",
              f"{(row.get('latency_ms') or 0) / 1000:.2f} s"]
+    if "cost_usd" in row:  # priced by gateway/costing.py; None: the model has no price
+        parts.insert(3, format_usd(row["cost_usd"]))
     if row.get("ttft_ms") is not None:
         parts.append(f"ttft {row['ttft_ms'] / 1000:.2f} s")
     earlier = [f"{a.get('provider')} {a.get('status')}" for a in (row.get("attempts") or [])[:-1]]

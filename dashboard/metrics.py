@@ -46,6 +46,10 @@ ATTEMPTS = Counter("gateway_upstream_attempts", "Upstream calls (RequestAttempt 
 FALLBACKS = Counter("gateway_fallbacks", "Moves to the next provider before the first byte (FallbackEvent rows)",
                     ["from_provider", "to_provider"])
 TOKENS = Counter("gateway_tokens", "Tokens of answered requests", ["provider", "model", "key", "type"])
+COST = Counter("gateway_cost_usd", "USD of answered requests, priced from the price table (RequestLog.cost_usd)",
+               ["provider", "model", "key"])
+UNPRICED = Counter("gateway_unpriced_requests", "Answered requests whose price is unknown (cost_usd NULL): "
+                   "gateway_cost_usd leaves them out", ["provider", "model", "key"])
 LATENCY = Histogram("gateway_request_duration_seconds", "Client request latency, to the last byte",
                     ["provider"], buckets=LATENCY_BUCKETS)
 TTFT = Histogram("gateway_time_to_first_token_seconds", "Streamed requests: time to the first content",
@@ -63,9 +67,14 @@ def request_count(row: Mapping[str, Any], key: str) -> None:
     LATENCY.labels(provider).observe((row.get("latency_ms") or 0) / 1000)
     if row.get("ttft_ms") is not None:
         TTFT.labels(provider).observe(row["ttft_ms"] / 1000)
-    for kind, field in (("input", "input_tokens"), ("output", "output_tokens"), ("cached", "cached_tokens")):
+    for kind, field in (("input", "input_tokens"), ("output", "output_tokens"), ("cached", "cached_tokens"),
+                        ("cache_write", "cache_write_tokens")):
         if row.get(field):
             TOKENS.labels(provider, model, key, kind).inc(row[field])
+    if "cost_usd" in row and row["cost_usd"] is None:
+        UNPRICED.labels(provider, model, key).inc()
+    elif row.get("cost_usd"):
+        COST.labels(provider, model, key).inc(float(row["cost_usd"]))
 
 
 def attempt_count(provider: str, status: int) -> None:
@@ -130,7 +139,8 @@ def metrics_render(scopes: Iterable[BreakerScope]) -> bytes:
         MultiProcessCollector(registry)
     else:  # a fresh registry per scrape: the breaker collector holds this scrape's rows only
         registry = CollectorRegistry()
-        for collector in (REQUESTS, REFUSALS, ATTEMPTS, FALLBACKS, TOKENS, LATENCY, TTFT, BACKLOG, DROPPED):
+        for collector in (REQUESTS, REFUSALS, ATTEMPTS, FALLBACKS, TOKENS, COST, UNPRICED, LATENCY, TTFT, BACKLOG,
+                          DROPPED):
             registry.register(collector)
     registry.register(BreakerCollector(scopes))  # type: ignore[arg-type]
     return generate_latest(registry)

@@ -18,7 +18,7 @@ class RequestLog(models.Model):
         NONE = "", "served"
         BAD_KEY = "bad_key", "invalid key (401)"
         RATE_LIMIT = "rate_limit", "key rate limit (429)"
-        BUDGET = "budget", "key token budget (429)"
+        BUDGET = "budget", "key budget: tokens or money (429)"
         TOO_LARGE = "too_large", "body too large (413)"
         BODY_TIMEOUT = "body_timeout", "body too slow (408)"
         SHED = "shed", "gateway at capacity (529)"
@@ -39,7 +39,13 @@ class RequestLog(models.Model):
     ttft_ms = models.FloatField(null=True, blank=True)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
-    cached_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)  # prompt-cache reads
+    cache_write_tokens = models.PositiveIntegerField(default=0)  # prompt-cache writes
+    # USD from the price table (gateway/costing.py); NULL: the price of this provider and model is
+    # unknown, never a silent $0. cache_saved_usd: what the prompt cache saved (negative when it only wrote).
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    cache_saved_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    agent = models.CharField(max_length=100, blank=True)  # the agent id header, else the fingerprinted agent
     stop_reason = models.CharField(max_length=32, blank=True)
     route_reason = models.CharField(max_length=200, blank=True)
     session_id = models.CharField(max_length=100, blank=True)

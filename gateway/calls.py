@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from clients.auth import ClientIdentity
-from clients.quotas import usage_add
+from gateway import costing
 from gateway.errors import GatewayError, attempt_started, error_body, transport_error
 from gateway.records import fallback_event_record, request_log_record
 from gateway.streaming import StreamSession
@@ -35,6 +35,8 @@ from providers.adapters.base import (
     output_budget_from,
 )
 from providers.oauth import aoauth_token_refresh
+from providers.prices import price_table_get
+from providers.pricing import PriceTable
 from providers.targets import output_cap_learn, target_for
 from routing.affinity import affinity_get, affinity_set, next_turn
 from routing.breaker import breaker_class
@@ -66,6 +68,8 @@ class CallContext:
     notes: list[str] = field(default_factory=list)  # fallback history for the log
     attempts: list[dict[str, Any]] = field(default_factory=list)  # RequestAttempt rows, in order
     ledger: list[str] = field(default_factory=list)  # the last attempt's translation notes
+    prices: PriceTable | None = None  # loaded once per request: the row's cost (gateway/costing.py)
+    agent: str = ""  # the agent header, else the fingerprinted agent's name (per-agent totals)
 
 
 @dataclass(slots=True)
@@ -107,6 +111,7 @@ def paused_outcome(err: AdapterError) -> Outcome:
 async def candidates_for(req: ChatRequest, ctx: CallContext, table: RouteTable) -> list[Candidate] | AdapterError:
     """Resolve and arrange; also notes an unknown agent fingerprint for the admin."""
     prints, prompt = prompt_fingerprints(req.body)
+    ctx.agent = costing.agent_label(ctx.agent_name, prints, table)
     needs_estimate = any(r.scenario == "long_context" for r in table.routes)
     meta = request_meta(
         req.body, table, url_provider=ctx.url_provider, url_model=ctx.url_model, agent_name=ctx.agent_name,
@@ -138,10 +143,14 @@ async def provider_call(req: ChatRequest, ctx: CallContext) -> Outcome:
     the first skipped one is tried anyway, so the breaker is never the whole answer.
     """
     table = await route_table_get()
+    ctx.prices = await price_table_get()
     candidates = await candidates_for(req, ctx, table)
     if isinstance(candidates, AdapterError):
         _log(ctx, req, None, None, candidates.status, error=candidates.message)
         return paused_outcome(candidates) if candidates.status == 429 else error_outcome(candidates)
+    refused = await costing.budget_refusal(ctx.client, ctx.prices, req.body, candidates[0], endpoint=ctx.endpoint)
+    if refused is not None:  # the key's money budget cannot pay for this request (a refusal row, no log row)
+        return error_outcome(refused)
     last: tuple[Candidate, AdapterError] | None = None
     rate_limited: set[str] = set()  # scopes that answered 429: their retries are pointless now
     skipped: list[Candidate] = []
@@ -338,7 +347,8 @@ async def _open_stream(
             ctx.attempts[-1].update(status=status, error=s.error_message[:300])
         _log(ctx, req, cand, up, status,
              usage={"input_tokens": stats.input_tokens, "output_tokens": stats.output_tokens,
-                    "cache_read_input_tokens": stats.cache_read_input_tokens},
+                    "cache_read_input_tokens": stats.cache_read_input_tokens,
+                    "cache_creation_input_tokens": stats.cache_creation_input_tokens},
              stop_reason=stats.stop_reason or "", ttft=s.ttft, error=s.error_message)
 
     return Outcome(200, stream=session.body(on_done=finished))
@@ -358,6 +368,7 @@ def _log(
 ) -> None:
     """The request's one RequestLog row, its attempts nested (dashboard.services.request_log_record)."""
     usage = usage or {}
+    priced = costing.cost_fields(ctx.prices, cand, usage, agent=ctx.agent)
     reason = cand.reason if cand else ""
     if ctx.notes:
         reason = f"{reason}; {'; '.join(ctx.notes)}" if reason else "; ".join(ctx.notes)
@@ -380,10 +391,9 @@ def _log(
         session_id=ctx.session_id[:100],
         error=error,
         ledger=list(up.ledger if up else ctx.ledger),
-        attempts=ctx.attempts,
+        attempts=ctx.attempts, **priced,
     )
-    if usage:
-        usage_add(ctx.client, int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0))
+    costing.charge(ctx.client, usage, priced)
 
 
 __all__ = ["CallContext", "Outcome", "error_outcome", "provider_call"]

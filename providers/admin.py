@@ -13,9 +13,10 @@ from audit.services import audit_changes
 from providers.adapters import REGISTRY
 from providers.envvars import env_refs_refused, env_refusal_message
 from providers.health import health_check_run
-from providers.models import OAuthToken, Provider
+from providers.models import ModelPrice, OAuthToken, Provider
 from providers.oauth import oauth_token_refresh
 from providers.presets import PRESETS, preset_fields
+from providers.pricing import Price, default_table, format_usd
 from providers.services import provider_preset_apply
 from runtime import crypto
 from runtime.display import truncated
@@ -197,3 +198,47 @@ class OAuthTokenAdmin(admin.ModelAdmin):
                 messages.success(request, f"{token.provider.name}: token refreshed")
             else:
                 messages.error(request, f"{token.provider.name}: {result.error}")
+
+
+def _rates(price: Price | None) -> str:
+    if price is None:
+        return "unknown (no shipped price)"
+    text = (f"input {format_usd(price.input)}, output {format_usd(price.output)}, cache write "
+            f"{format_usd(price.cache_write)}, cache read {format_usd(price.cache_read)} per million")
+    long = price.long_context
+    return text if long is None else f"{text}; above {long.threshold} prompt tokens: {_rates(long.price)}"
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    """The admin's prices, laid over the shipped defaults (listed read-only below the rows)."""
+
+    change_list_template = "admin/providers/modelprice/change_list.html"
+    list_display = ("model", "provider", "input", "output", "cache_write", "cache_read", "long_context_threshold",
+                    "updated")
+    list_filter = ("provider",)
+    list_select_related = ("provider",)
+    search_fields = ("model", "note")
+    readonly_fields = ("shipped_default", "updated")
+    fieldsets = (
+        (None, {"fields": ("provider", "model", "shipped_default", "note")}),
+        ("USD per million tokens", {"fields": ("input", "output", "cache_write", "cache_write_1h", "cache_read")}),
+        ("Long-context tier (optional)", {"fields": ("long_context_threshold", "long_context_input",
+                                                     "long_context_output", "long_context_cache_write",
+                                                     "long_context_cache_read")}),
+        (None, {"fields": ("updated",)}),
+    )
+
+    @admin.display(description="shipped default")
+    def shipped_default(self, obj: ModelPrice) -> str:
+        if not obj.model:
+            return "-"
+        found = default_table().match(obj.provider.name if obj.provider else None, obj.model)
+        return _rates(None if found is None else found.price) + (f" (row {found.key})" if found else "")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        table = default_table()
+        defaults = [{"provider": scope or "any", "model": key, "rates": _rates(price)}
+                    for scope, rows in [(None, table.models), *table.providers.items()]
+                    for key, price in sorted(rows.items())]
+        return super().changelist_view(request, {**(extra_context or {}), "shipped_defaults": defaults})

@@ -120,3 +120,68 @@ class OAuthToken(models.Model):
             return crypto.mask(crypto.decrypt(self.access_token_encrypted))
         except ValueError:
             return "(undecryptable)"
+
+
+def _usd(help_text: str, *, required: bool = False) -> models.DecimalField:
+    # USD per million tokens: up to $999,999.999999 with micro-dollar steps.
+    return models.DecimalField(max_digits=12, decimal_places=6, null=not required, blank=not required,
+                               help_text=help_text)
+
+
+class ModelPrice(models.Model):
+    """An operator's price for one model (USD per million tokens), laid over the shipped defaults
+    (providers/pricing/defaults.json) by providers/prices.py. With a provider it prices that
+    provider's model only; without one, the model on every provider that has no row of its own.
+    ``model`` is matched like the defaults' keys (``claude-sonnet-4-5`` also prices its dated ids)."""
+
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.CASCADE, related_name="prices",
+                                 help_text="Empty: every provider (a provider's own row wins).")
+    model = models.CharField(max_length=200, help_text="Model id or key, e.g. claude-sonnet-4-5 or gpt-4o.")
+    input = _usd("Uncached prompt tokens, USD per million.", required=True)
+    output = _usd("Output tokens (thinking included), USD per million.", required=True)
+    cache_write = _usd("Prompt-cache writes (5-minute TTL). Empty: billed as input.")
+    cache_write_1h = _usd("Prompt-cache writes with the 1-hour TTL. Empty: as cache write.")
+    cache_read = _usd("Prompt-cache reads. Empty: billed as input.")
+    long_context_threshold = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Optional tier: above this many prompt tokens the whole request "
+                                         "pays the long-context prices below.")
+    long_context_input = _usd("Long-context tier: input.")
+    long_context_output = _usd("Long-context tier: output.")
+    long_context_cache_write = _usd("Long-context tier: cache write. Empty: its input.")
+    long_context_cache_read = _usd("Long-context tier: cache read. Empty: its input.")
+    note = models.CharField(max_length=200, blank=True, help_text="Where the price comes from.")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model", "provider__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "model"], name="modelprice_provider_model"),
+            models.UniqueConstraint(fields=["model"], condition=models.Q(provider__isnull=True),
+                                    name="modelprice_any_provider_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} on {self.provider.name if self.provider else 'any provider'}"
+
+    def clean(self) -> None:
+        long = [self.long_context_input, self.long_context_output]
+        if self.long_context_threshold is None and any(v is not None for v in long):
+            raise ValidationError({"long_context_threshold": "Give the threshold for the long-context prices."})
+        if self.long_context_threshold is not None and any(v is None for v in long):
+            raise ValidationError({"long_context_input": "A long-context tier needs its input and output prices."})
+
+    def price_dict(self) -> dict[str, object]:
+        """The row in providers.pricing's ``Price.from_dict`` shape (blank cache prices left out)."""
+        out: dict[str, object] = {"input": self.input, "output": self.output}
+        for name in ("cache_write", "cache_write_1h", "cache_read"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.long_context_threshold is not None:
+            tier: dict[str, object] = {"threshold": self.long_context_threshold, "input": self.long_context_input,
+                                       "output": self.long_context_output}
+            for name in ("cache_write", "cache_read"):
+                value = getattr(self, f"long_context_{name}")
+                if value is not None:
+                    tier[name] = value
+            out["long_context"] = tier
+        return out

@@ -10,7 +10,7 @@ from proxy_project.cli.common import PROG, database_ready, delegate, django_setu
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = ("examples:\n  cgw keys create alice --requests-per-day 2000\n"
+    parser.epilog = ("examples:\n  cgw keys create alice --requests-per-day 2000 --usd-per-day 20\n"
                      "  KEY=$(cgw keys create ci --print)\n  cgw keys list\n  cgw keys revoke alice\n"
                      "  cgw keys revoke sk-gw-AbC1   # by the prefix `keys list` shows")
     subs = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -36,8 +36,8 @@ def key_list() -> int:
     if not rows:
         print(f"no client keys: `{PROG} keys create NAME` issues one")
         return 0
-    header = ["name", "prefix", "enabled", "last used", "req/min", "req/day", "tokens/day"]
-    limits = ("requests_per_minute", "requests_per_day", "tokens_per_day")
+    header = ["name", "prefix", "enabled", "last used", "req/min", "req/day", "tokens/day", "usd/day", "usd/month"]
+    limits = ("requests_per_minute", "requests_per_day", "tokens_per_day", "usd_per_day", "usd_per_month")
     table = [[r["name"], r["prefix"], "yes" if r["enabled"] else "no",
               r["last_used"].strftime("%Y-%m-%d %H:%M") if r["last_used"] else "-",
               *("-" if r[k] is None else str(r[k]) for k in limits)] for r in rows]

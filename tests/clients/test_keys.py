@@ -116,7 +116,6 @@ def test_create_client_key_command_refuses_duplicates_and_rotates():
 def test_migration_renames_existing_duplicate_names():
     executor = MigrationExecutor(connection)
     before = [("providers", "0007_circuitstate_rate_limit_cooldown")]
-    after = [("providers", "0009_clientkey_expires_at_name_unique")]
     executor.migrate(before)
     try:
         old_model = executor.loader.project_state(before).apps.get_model("providers", "ClientKey")
@@ -125,7 +124,7 @@ def test_migration_renames_existing_duplicate_names():
     finally:
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
-        executor.migrate(after)
+        executor.migrate(executor.loader.graph.leaf_nodes())  # every app back at its latest (0009 included)
     names = list(ClientKey.objects.order_by("pk").values_list("name", flat=True))
     assert names == ["ci", "ci (3)", "ci (2)", "ci (4)", "solo"]
 
@@ -152,3 +151,27 @@ def test_rotation_is_recorded_in_the_audit_trail():
     renamed = entries.get(object_id=str(old.pk), action=AuditEntry.Action.UPDATE)
     assert set(renamed.changes) == {"name", "expires_at"} and renamed.changes["name"]["old"] == "ci"
     assert entries.filter(object_id=str(new.pk), action=AuditEntry.Action.CREATE).exists()
+
+
+def test_money_budgets_in_the_command_the_keys_list_the_admin_and_rotation(client, capsys):
+    from decimal import Decimal
+
+    from django.contrib.auth.models import User
+
+    from proxy_project.cli.keys import key_list
+
+    call_command("create_client_key", "spender", "--usd-per-day", "20", "--usd-per-month", "250.5",
+                 "--key", "sk-gw-test-spender-000000", stdout=io.StringIO())
+    row = ClientKey.objects.get(name="spender")
+    assert (row.usd_per_day, row.usd_per_month) == (Decimal("20"), Decimal("250.5"))
+    key_list()
+    listed = capsys.readouterr().out
+    assert "usd/day" in listed and "usd/month" in listed and "20.00" in listed and "250.50" in listed
+    rotated, _ = client_key_rotate(key_id=row.pk, grace_seconds=0)
+    assert (rotated.usd_per_day, rotated.usd_per_month) == (Decimal("20"), Decimal("250.5"))
+
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+    response = client.post("/admin/clients/clientkey/add/", {"name": "capped", "enabled": "on", "usd_per_day": "1.50"})
+    assert response.status_code == 302, response.content.decode()[:1500]
+    assert ClientKey.objects.get(name="capped").usd_per_day == Decimal("1.50")
+    assert "usd_per_month" in client.get(f"/admin/clients/clientkey/{rotated.pk}/change/").content.decode()

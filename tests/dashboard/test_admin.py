@@ -121,3 +121,12 @@ def test_long_reasons_are_truncated_cells_with_the_whole_text_as_title(admin_cli
     for url in ("/admin/dashboard/requestlog/", "/admin/dashboard/fallbackevent/"):
         page = admin_client.get(url).content.decode()
         assert f'<span class="gw-truncate" title="{reason}">{reason}</span>' in page, url
+
+
+def test_request_log_list_shows_the_cost_or_unknown(admin_client):
+    from decimal import Decimal
+
+    logs(1, provider="openai", upstream_model="gpt-test", status=200, input_tokens=5, cost_usd=Decimal("0.0125"))
+    logs(1, provider="openai", upstream_model="acme-mystery-9", status=200, input_tokens=5, cost_usd=None)
+    page = admin_client.get("/admin/dashboard/requestlog/").content.decode()
+    assert "$0.012500" in page and ">unknown<" in page

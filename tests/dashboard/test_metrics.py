@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -28,6 +29,12 @@ def test_line_format_plain_names_the_route_tokens_latency_and_fallback():
     assert line == ("12:03:04 alice            claude-sonnet-5 → openai/gpt-4o  200  in 1200 out 45  1.23 s  "
                     "ttft 0.40 s  ↪ anthropic 529")
     assert "\x1b[" not in line
+
+
+def test_line_format_shows_the_cost_or_unknown():
+    assert "in 1200 out 45  $0.003675  1.23 s" in line_format({**ROW, "cost_usd": Decimal("0.003675")}, "alice",
+                                                             colour=False)
+    assert "in 1200 out 45  unknown  1.23 s" in line_format({**ROW, "cost_usd": None}, "alice", colour=False)
 
 
 def test_line_format_colours_the_status_on_a_terminal():
@@ -146,7 +153,7 @@ def test_grafana_dashboard_uses_only_metrics_the_gateway_exports():
 
     exported = {"gateway_breaker_state"}
     for collector in (metrics.REQUESTS, metrics.REFUSALS, metrics.ATTEMPTS, metrics.FALLBACKS, metrics.TOKENS,
-                      metrics.LATENCY, metrics.TTFT, metrics.BACKLOG, metrics.DROPPED):
+                      metrics.COST, metrics.UNPRICED, metrics.LATENCY, metrics.TTFT, metrics.BACKLOG, metrics.DROPPED):
         exported |= {sample.name for family in collector.collect() for sample in family.samples}
         exported |= {f"{family.name}_{suffix}" for family in collector.collect() for suffix in ("total", "bucket")}
         exported |= {family.name for family in collector.collect()}

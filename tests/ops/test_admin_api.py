@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -141,13 +142,36 @@ def test_client_keys_issue_once_limit_and_report_usage(api):
         RequestLog(created=now - timedelta(days=1), client_key_id=kid, status=200, input_tokens=1, output_tokens=1),
     ])
     usage = api.get(f"/api/admin/client-keys/{kid}/usage?days=2").json()
-    assert usage["name"] == "ci" and set(usage["current"]) == {"rpm", "rpd", "tpd"}
+    assert usage["name"] == "ci" and set(usage["current"]) == {"rpm", "rpd", "tpd", "upd", "upm"}
     today, yesterday = usage["days"]
     assert (today["requests"], today["errors"], today["input_tokens"], today["output_tokens"]) == (2, 1, 10, 5)
     assert yesterday["requests"] == 1
     assert len(api.get("/api/admin/usage?days=1").json()) == 1
     assert api.delete(f"/api/admin/client-keys/{kid}").status_code == 204
     assert not ClientKey.objects.filter(pk=kid).exists()
+
+
+def test_client_key_money_budgets_and_cost_in_usage(api):
+    issued = api.post("/api/admin/client-keys", {"name": "spender", "usd_per_day": "5.50"},
+                      content_type="application/json").json()
+    assert (issued["usd_per_day"], issued["usd_per_month"]) == ("5.50", None)
+    kid = issued["id"]
+    patched = api.patch(f"/api/admin/client-keys/{kid}", {"usd_per_month": 100},
+                        content_type="application/json").json()
+    assert (Decimal(patched["usd_per_day"]), Decimal(patched["usd_per_month"])) == (Decimal("5.5"), 100)
+    assert api.patch(f"/api/admin/client-keys/{kid}", {"usd_per_day": "-1"},
+                     content_type="application/json").status_code == 400  # the API answers validation errors with 400
+    now = timezone.now()
+    RequestLog.objects.bulk_create([
+        RequestLog(created=now, client_key_id=kid, status=200, input_tokens=10, cost_usd="0.25"),
+        RequestLog(created=now, client_key_id=kid, status=200, input_tokens=10, cost_usd=None),  # unpriced
+        RequestLog(created=now, client_key_id=kid, status=429, refusal="budget"),  # a refusal is not unpriced
+    ])
+    usage = api.get(f"/api/admin/client-keys/{kid}/usage?days=1").json()
+    assert usage["spent"] == {"day": "0.000000", "month": "0.000000", "usd_per_day": "5.50", "usd_per_month": "100.00"}
+    (today,) = usage["days"]
+    assert (Decimal(today["cost_usd"]), today["unpriced_requests"], today["throttled"]) == (Decimal("0.25"), 1, 1)
+    assert "partly unknown" in today["cost"]
 
 
 def test_circuit_reset_and_token_refresh(api, monkeypatch):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -15,7 +16,8 @@ class Command(AuditedCommand):
         "Issue a client key for the gateway and show it once (only its hash is stored): on a terminal, "
         "else in a mode-0600 file under GATEWAY_HOME/credentials whose path is printed. Optional "
         "budgets answer 429 rate_limit_error once used up: --requests-per-minute, --requests-per-day, "
-        "--tokens-per-day (input plus output tokens, per UTC day). --rotate replaces the key called NAME."
+        "--tokens-per-day (input plus output tokens, per UTC day), --usd-per-day and --usd-per-month (money, "
+        "priced from the price table; UTC day and calendar month). --rotate replaces the key called NAME."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,6 +26,8 @@ class Command(AuditedCommand):
         parser.add_argument("--requests-per-minute", type=int, metavar="N")
         parser.add_argument("--requests-per-day", type=int, metavar="N")
         parser.add_argument("--tokens-per-day", type=int, metavar="N")
+        parser.add_argument("--usd-per-day", type=Decimal, metavar="USD")
+        parser.add_argument("--usd-per-month", type=Decimal, metavar="USD")
         parser.add_argument("--print", action="store_true",
                             help="print the key even when standard output is not a terminal (KEY=$(...))")
         parser.add_argument("--rotate", action="store_true",
@@ -36,7 +40,8 @@ class Command(AuditedCommand):
         if options["rotate"]:
             self._show(self._rotate(options["name"], options["grace"]), options)
             return
-        limits = {k: options[k] for k in ("requests_per_minute", "requests_per_day", "tokens_per_day")}
+        limits = {k: options[k] for k in ("requests_per_minute", "requests_per_day", "tokens_per_day", "usd_per_day",
+                                          "usd_per_month")}
         for name, value in limits.items():
             if value is not None and value < 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be 0 or more")
