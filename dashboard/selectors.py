@@ -269,9 +269,11 @@ class TotalRow:
     day_throttled: int = 0
     day_input_tokens: int = 0  # uncached input (the backends report cache reads apart)
     day_cached_tokens: int = 0  # input read from the prompt cache
-    # Money: None until the price table exists (issue 13, item 2); the page shows "unknown", never $0.
+    # Money (RequestLog.cost_usd, priced by providers/pricing): None when no request of the day had a
+    # price (the page shows "unknown", never $0); day_unpriced counts the requests left out of day_cost.
     day_cost: Decimal | None = None
     day_saved: Decimal | None = None  # what the cache reads saved against uncached input
+    day_unpriced: int = 0
 
     @property
     def hit_percent(self) -> int:
@@ -352,10 +354,11 @@ class Totals:
 
     @property
     def top_keys(self) -> list[TotalRow]:
-        """The keys with the most tokens over the last day (by cost once prices exist); a key
-        only refused is in the throttled panel, not here."""
+        """The keys that cost most over the last day (keys whose cost is unknown after them, by
+        tokens); a key only refused is in the throttled panel, not here."""
         served = [row for row in self.keys if row.day_requests]
-        return sorted(served, key=lambda row: (row.day_tokens, row.day_requests), reverse=True)[:TOP_KEYS]
+        return sorted(served, key=lambda row: (row.day_cost is not None, row.day_cost or 0, row.day_tokens),
+                      reverse=True)[:TOP_KEYS]
 
     @property
     def cache_rows(self) -> list[tuple[str, TotalRow]]:
@@ -381,6 +384,8 @@ def _grouped(field: str, day_ago: datetime, hour_ago: datetime) -> QuerySet[Any,
             hour_tokens=Coalesce(Sum(TOKENS, filter=in_hour), 0), hour_throttled=rows_sum(THROTTLED & in_hour),
             day_input_tokens=Coalesce(Sum("input_tokens", filter=SERVED), 0),
             day_cached_tokens=Coalesce(Sum("cached_tokens", filter=SERVED), 0),
+            day_cost=Sum("cost_usd", filter=SERVED), day_saved=Sum("cache_saved_usd", filter=SERVED),
+            day_unpriced=rows_sum(SERVED & Q(cost_usd__isnull=True)),
         )
         .order_by("-day_requests")
     )
@@ -444,6 +449,7 @@ def _total_rows(rows: list[dict[str, Any]], field: str, empty: str) -> list[Tota
             day_tokens=r["day_tokens"], bar=round(100 * r["day_requests"] / busiest),
             hour_throttled=r.get("hour_throttled", 0), day_throttled=r.get("day_throttled", 0),
             day_input_tokens=r.get("day_input_tokens", 0), day_cached_tokens=r.get("day_cached_tokens", 0),
+            day_cost=r.get("day_cost"), day_saved=r.get("day_saved"), day_unpriced=r.get("day_unpriced", 0),
         )
         for r in rows
     ]

@@ -80,6 +80,27 @@ def test_top_keys_by_tokens_with_cost_unknown():
     assert 'class="cost"><span class="unknown"' in html
 
 
+def test_top_keys_by_cost_known_before_unknown_and_money_saved():
+    from decimal import Decimal
+
+    for name, tokens, cost in (("cheap", 9000, "0.010000"), ("dear", 100, "1.500000"), ("unpriced", 50000, None)):
+        owner = key(name)
+        log(client_key=owner, provider="anthropic", status=200, input_tokens=tokens, output_tokens=1,
+            cost_usd=cost, cache_saved_usd="0.250000" if cost else None, cached_tokens=1000)
+    log(client_key=RequestLog.objects.get(input_tokens=100).client_key, provider="openai", status=200,
+        input_tokens=5, cost_usd=None)  # one unpriced request of an otherwise priced key
+    totals = selectors.request_totals()
+    assert [row.label for row in totals.top_keys] == ["dear", "cheap", "unpriced"]
+    dear = totals.top_keys[0]
+    assert (dear.day_cost, dear.day_unpriced, dear.day_saved) == (Decimal("1.5"), 1, Decimal("0.25"))
+    assert totals.top_keys[2].day_cost is None
+    html = render("top-keys", totals)
+    assert "$1.5000" in html and "+ 1 unpriced" in html and "$0.0100" in html
+    assert html.count('class="cost"><span class="unknown"') == 1  # the key with no priced request only
+    cache = render("cache", totals)
+    assert "$0.2500" in cache
+
+
 def test_totals_are_five_queries():
     log(provider="openai", status=200)
     with CaptureQueriesContext(connection) as queries:
