@@ -63,15 +63,16 @@ class EventParser(Protocol):
     def flush(self) -> list[StreamEvent]: ...
 
 
-def event_parser_for(kind: str) -> EventParser:
-    """The framer for an adapter kind's upstream stream (Anthropic SSE keeps the raw bytes).
+def event_parser_for(kind: str, *, raw: bool = True) -> EventParser:
+    """The framer for an adapter kind's upstream stream (Anthropic SSE keeps the raw bytes when
+    ``raw``: the client's encoder forwards them as they came; other dialects do not need them).
 
     The adapter's ``stream_framing`` says which: "eventstream" (Anthropic events in ``chunk``
     messages), "eventstream-typed" (events named by ``:event-type``), else SSE."""
     framing = getattr(REGISTRY.get(kind), "stream_framing", "")
     if framing in ("eventstream", "eventstream-typed"):
         return EventStreamParser(typed=framing == "eventstream-typed")
-    return SSEParser(keep_raw=kind == "anthropic")
+    return SSEParser(keep_raw=raw and kind == "anthropic")
 
 
 def _header(headers: dict[str, Any], name: str) -> str:
