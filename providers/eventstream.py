@@ -36,19 +36,30 @@ def encode_event_message(headers: dict[str, str], payload: bytes) -> bytes:
         headers: name length (u8) | name | 7 | value length (u16) | value
         payload, then CRC32 of everything before it (u32)
     """
+    return _message(encode_headers(headers), payload)
+
+
+def encode_headers(headers: dict[str, str]) -> bytes:
     encoded = b""
     for name, value in headers.items():
         raw_name, raw_value = name.encode(), value.encode()
         encoded += struct.pack(">B", len(raw_name)) + raw_name + b"\x07" + struct.pack(">H", len(raw_value)) + raw_value
-    prelude = struct.pack(">II", 12 + len(encoded) + len(payload) + 4, len(encoded))
-    body = prelude + struct.pack(">I", binascii.crc32(prelude)) + encoded + payload
+    return encoded
+
+
+def _message(encoded_headers: bytes, payload: bytes) -> bytes:
+    prelude = struct.pack(">II", 12 + len(encoded_headers) + len(payload) + 4, len(encoded_headers))
+    body = b"".join((prelude, struct.pack(">I", binascii.crc32(prelude)), encoded_headers, payload))
     return body + struct.pack(">I", binascii.crc32(body))
+
+
+_CHUNK_HEADER_BYTES = encode_headers(CHUNK_HEADERS)  # the same for every chunk: encoded once
 
 
 def encode_chunk(event: Any) -> bytes:
     """A ``chunk`` message carrying one Anthropic stream event (a JSON-able dict)."""
-    inner = base64.b64encode(dumps(event)).decode()
-    return encode_event_message(CHUNK_HEADERS, dumps({"bytes": inner}))
+    # base64 needs no JSON escaping: the payload is {"bytes": "<base64>"} byte for byte
+    return _message(_CHUNK_HEADER_BYTES, b'{"bytes":"' + base64.b64encode(dumps(event)) + b'"}')
 
 
 def encode_exception(exception_type: str, message: str) -> bytes:
