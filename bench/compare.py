@@ -69,12 +69,14 @@ class Scenario:
     chunks: int = 20
     body_bytes: int = 0
     requests: int = 0  # a fixed count (paced streams); 0: --duration seconds
+    target: str = "gateway"  # "gateway-openai": the same through the OpenAI dialect
 
     @property
     def key(self) -> str:
         extra = f" {self.chunks}ch@{self.gap_ms:g}ms" if self.gap_ms else ""
         extra += f" {self.body_bytes // 1000}KB" if self.body_bytes else ""
-        return f"{self.mode} c={self.c}{extra}"
+        dialect = " openai" if self.target == "gateway-openai" else ""
+        return f"{self.mode}{dialect} c={self.c}{extra}"
 
 
 SCENARIO_SETS: dict[str, list[Scenario]] = {
@@ -83,7 +85,9 @@ SCENARIO_SETS: dict[str, list[Scenario]] = {
     "burst": [Scenario("stream", 16), Scenario("stream", 1)],
     "streams": [Scenario("stream", 1, gap_ms=10, requests=12), Scenario("stream", 1, gap_ms=3, chunks=200, requests=4),
                 Scenario("stream", 1, gap_ms=1, chunks=2000, requests=2),
-                Scenario("stream", 16), Scenario("nonstream", 1, body_bytes=1_000_000)],
+                Scenario("stream", 16), Scenario("nonstream", 1, body_bytes=1_000_000),
+                Scenario("stream", 1, gap_ms=1, chunks=2000, requests=2, target="gateway-openai"),
+                Scenario("stream", 16, target="gateway-openai")],
     "bodies": [Scenario("nonstream", 1, body_bytes=200_000), Scenario("nonstream", 1, body_bytes=1_000_000),
                Scenario("nonstream", 16, body_bytes=200_000)],
 }
@@ -131,7 +135,7 @@ def main() -> int:
                 set_gap(ctx, sc.gap_ms, sc.chunks)
                 for n in names if r % 2 == 0 else list(reversed(names)):
                     ctx.gw_port, ctx.gw_pid = gateways[n]
-                    out = load(ctx, "gateway", sc.mode, sc.c, duration=args.duration, requests=sc.requests,
+                    out = load(ctx, sc.target, sc.mode, sc.c, duration=args.duration, requests=sc.requests,
                                warmup=args.warmup, body_bytes=sc.body_bytes)
                     out["noise_cores"] = out["machine"]["other_cores"]
                     results[n].setdefault(sc.key, []).append(out)

@@ -6,7 +6,7 @@ phase is bounded by ``--duration`` seconds or ``--requests`` total requests, whi
 
 Per request it records latency (request written -> last byte), TTFB (first response byte) and, for
 streams, TTFT: the first ``content_block_delta`` event (gateway, Anthropic SSE) or the first
-``{"content":"...`` delta chunk (direct, OpenAI SSE). CPU of the processes named with ``--cpu-pid``
+``{"content":"...`` delta chunk (direct, and ``gateway-openai``: the gateway's OpenAI dialect). CPU of the processes named with ``--cpu-pid``
 is read at the start and the end of the measured phase, from ``/proc/<pid>/stat`` (utime+stime,
 clock ticks) and from the kernel's per-process CPU clock (nanoseconds).
 
@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from payloads import anthropic_body_sized, count_tokens_body, dumps, openai_body  # noqa: E402
+from payloads import CLIENT_MODEL, anthropic_body_sized, count_tokens_body, dumps, openai_body  # noqa: E402
 from proc import CpuSample, cpu_sample, system_cpu_s  # noqa: E402
 
 GATEWAY_MARKER = b"content_block_delta"
@@ -78,6 +78,10 @@ def build_request(
         path, body = "/v1/chat/completions", openai_body(mode == "stream", size=size)
         headers = {"authorization": f"Bearer {api_key}", "accept": "application/json"}
         marker = DIRECT_MARKER
+        if target == "gateway-openai":  # the gateway's OpenAI dialect: the same body, a Claude model name
+            body["model"] = CLIENT_MODEL
+            if mode == "stream":
+                body["stream_options"] = {"include_usage": True}
     raw = dumps(body)
     head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
     head += f"Content-Length: {len(raw)}\r\n"
@@ -305,7 +309,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="closed-loop keep-alive load generator")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--target", choices=("gateway", "direct"), required=True)
+    ap.add_argument("--target", choices=("gateway", "gateway-openai", "direct"), required=True)
     ap.add_argument("--mode", choices=MODES, required=True)
     ap.add_argument("-c", "--concurrency", type=int, default=1)
     ap.add_argument("--duration", type=float, default=5.0, help="measured seconds (ignored with --requests)")

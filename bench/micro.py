@@ -2,7 +2,8 @@
 
 Times, per call, on the same bodies the load test sends: JSON parse of the inbound body, the
 Anthropic -> OpenAI request translation, the OpenAI -> Anthropic response translation, the
-20-chunk stream (SSE parse + translate + encode), and the count_tokens estimate of the ~200 KB body.
+20-chunk stream (SSE parse + translate + encode), each client dialect's per-chunk encoding, and
+the count_tokens estimate of the ~200 KB body.
 The difference between these and the CPU per request measured by run.py is framework cost.
 
     .venv/bin/python bench/micro.py
@@ -44,6 +45,64 @@ def per_call_us(fn: Callable[[], Any], budget_s: float = 0.4) -> float:
             fn()
         best = min(best, (time.perf_counter() - t0) / n)
     return best * 1e6
+
+
+def stream_dialects(adapter: Any, up: Any, chunks: list[bytes]) -> list[tuple[str, float]]:
+    """Per paced chunk, after the upstream translator: each client dialect's encoding, encoded
+    once from the events (now) against the old way (Anthropic SSE bytes parsed again by the
+    OpenAI / Bedrock endpoint and re-encoded); and the Anthropic passthrough with and without
+    the upstream's raw bytes."""
+    from gateway.inbound import AnthropicToOpenAIStream, OpenAIChunks
+    from gateway.inbound.bedrock import BedrockEventStream
+    from gateway.inbound.encoders import AnthropicSSE
+    from providers.sse import SSEParser, encode_many
+
+    parser, tr = SSEParser(), adapter.stream_translator(up)
+    batches = [b for b in ([e2 for e in parser.feed(c) for e2 in tr.feed(e)] for c in chunks) if b]
+    n = len(batches)
+
+    def once(make: Callable[[], Any]) -> None:
+        enc = make()
+        for batch in batches:
+            enc.encode(batch)
+        enc.end()
+
+    def reparsed(make: Callable[[], Any]) -> None:  # the old relay: SSE bytes -> parse -> encode
+        enc, again = make(), SSEParser()
+        for batch in batches:
+            events = again.feed(encode_many(batch))
+            if events:
+                enc.encode(events)
+        enc.end()
+
+    def openai() -> OpenAIChunks:
+        return OpenAIChunks(AnthropicToOpenAIStream("m", include_usage=True, created=1))
+
+    rows = [("anthropic SSE", partial(once, AnthropicSSE)), ("openai, encoded once", partial(once, openai)),
+            ("openai, re-parsed (before)", partial(reparsed, openai)),
+            ("bedrock, encoded once", partial(once, BedrockEventStream)),
+            ("bedrock, re-parsed (before)", partial(reparsed, BedrockEventStream))]
+    out = [(f"per chunk: {name}", per_call_us(fn) / n) for name, fn in rows]
+    return out + passthrough_rows(b"".join(encode_many(b) for b in batches), n)
+
+
+def passthrough_rows(sse: bytes, n: int) -> list[tuple[str, float]]:
+    """An Anthropic upstream's stream to an Anthropic client: raw bytes kept, or re-encoded."""
+    from gateway.inbound.encoders import AnthropicSSE
+    from providers.adapters.anthropic import PassthroughStream
+    from providers.sse import SSEParser
+
+    events = [e + b"\n\n" for e in sse.split(b"\n\n")[:-1]]
+
+    def passthrough(raw: bool) -> None:
+        p, t, enc = SSEParser(keep_raw=raw), PassthroughStream(), AnthropicSSE()
+        for piece in events:
+            out = [e2 for e in p.feed(piece) for e2 in t.feed(e)]
+            if out:
+                enc.encode(out)
+
+    return [(f"per chunk: anthropic passthrough, {name}", per_call_us(partial(passthrough, raw)) / n)
+            for name, raw in (("raw bytes kept", True), ("re-encoded", False))]
 
 
 def main() -> None:
@@ -106,6 +165,8 @@ def main() -> None:
     results.append(
         ("stream: parse+translate+encode, one read per chunk", per_call_us(lambda: stream_path(True)))
     )
+
+    results.extend(stream_dialects(adapter, up_s, chunks))
 
     big_raw = dumps(count_tokens_body())
     big = orjson.loads(big_raw)

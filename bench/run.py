@@ -238,8 +238,9 @@ def load(
     warmup: float = 1.0,
     body_bytes: int = 0,
 ) -> dict[str, Any]:
-    port = ctx.gw_port if target == "gateway" else ctx.fake_port
-    key = CLIENT_KEY if target == "gateway" else UPSTREAM_KEY
+    via_gateway = target.startswith("gateway")  # "gateway" (Anthropic dialect) or "gateway-openai"
+    port = ctx.gw_port if via_gateway else ctx.fake_port
+    key = CLIENT_KEY if via_gateway else UPSTREAM_KEY
     cmd = [PY, str(BENCH / "load.py"), "--port", str(port), "--target", target, "--mode", mode]
     cmd += [
         "-c",
@@ -264,13 +265,13 @@ def load(
     # Sanity: every gateway request must have reached the fake upstream exactly once.
     out["upstream_requests"] = fake_stats(ctx)["requests"] - upstream0
     sent = out["requests"] + out["warmup_requests"]
-    if target == "gateway" and mode != "count_tokens" and out["upstream_requests"] != sent:
+    if via_gateway and mode != "count_tokens" and out["upstream_requests"] != sent:
         ctx.notes.append(
             f"{mode} c={concurrency}: load generator completed {sent} gateway requests, "
             f"upstream saw {out['upstream_requests']}"
         )
     tag = f"{target:7s} {mode:12s} c={concurrency:<3d}"
-    cpu = out["cpu"].get("gateway" if target == "gateway" else "fake", {})
+    cpu = out["cpu"].get("gateway" if via_gateway else "fake", {})
     print(
         f"  {tag} {out['requests']:6d} req {out['rps']:8.1f} rps  p50 {out['lat_p50_ms']:7.2f} ms"
         f"  p99 {out['lat_p99_ms']:7.2f} ms  cpu {fmt(cpu.get('stat_ms_per_req'), 3)} ms/req"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,6 +20,7 @@ import httpx
 from clients.auth import ClientIdentity
 from gateway import costing
 from gateway.errors import GatewayError, attempt_started, error_body, transport_error
+from gateway.inbound.encoders import StreamEncoder
 from gateway.records import fallback_event_record, request_log_record
 from gateway.streaming import StreamSession
 from gateway.token_count import estimate_input_tokens
@@ -70,11 +71,15 @@ class CallContext:
     ledger: list[str] = field(default_factory=list)  # the last attempt's translation notes
     prices: PriceTable | None = None  # loaded once per request: the row's cost (gateway/costing.py)
     agent: str = ""  # the agent header, else the fingerprinted agent's name (per-agent totals)
+    # the client dialect's stream encoder (None: Anthropic SSE); one per stream attempt, so a
+    # fallback starts fresh (only a committed stream ever encodes)
+    stream_encoder: Callable[[], StreamEncoder] | None = None
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What the view turns into an HTTP response: a JSON body, or an SSE iterator."""
+    """What the view turns into an HTTP response: a JSON body, or a stream iterator (already
+    in the client's dialect: the CallContext's stream_encoder encoded each event once)."""
 
     status: int
     body: bytes = b""
@@ -329,7 +334,8 @@ async def _open_stream(
         elif s.upstream_error is None:
             await circuit_record_success(cand)
 
-    session = StreamSession(adapter, up, cand.provider, on_end=ended)
+    encoder = ctx.stream_encoder() if ctx.stream_encoder is not None else None
+    session = StreamSession(adapter, up, cand.provider, on_end=ended, encoder=encoder)
     try:
         err = await session.start()
         if err is None:

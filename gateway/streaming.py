@@ -1,7 +1,9 @@
 """One upstream stream, pumped by its own task straight to the response body's waiter.
 
 The pump task owns the upstream (``async with client.stream``) and reads, parses, translates and
-encodes each chunk; the body iterator handed to StreamingHttpResponse only forwards bytes. Two
+encodes each chunk, once, in the client's dialect (the ``StreamEncoder`` the endpoint chose:
+Anthropic SSE, OpenAI chunks or Bedrock event-stream frames, gateway/inbound/encoders.py); the
+body iterator handed to StreamingHttpResponse only forwards bytes. Two
 tasks are needed because keep-alives must go out while the upstream read is blocked, but the
 hand-over between them is as small as asyncio allows: encoded bytes are appended to a list and
 the body's one pending future (if it waits) is woken; whatever piled up meanwhile leaves in one
@@ -29,6 +31,7 @@ import httpx
 from django.conf import settings
 
 from gateway.errors import GatewayError, attempt_started, transport_error
+from gateway.inbound.encoders import AnthropicSSE, StreamEncoder
 from providers import client
 from providers.adapters.base import (
     Adapter,
@@ -40,13 +43,9 @@ from providers.adapters.base import (
 )
 from providers.config import ProviderConfig
 from providers.eventstream import event_parser_for
-from providers.sse import PING, encode_many
 from runtime.redaction import redact_known
 
 logger = logging.getLogger("gateway.stream")
-
-COMMENT_PING = b": keep-alive\n\n"  # before message_start an event would break SDK parsers
-
 
 # A reply may legitimately carry no content when its budget ran out or it was refused.
 CONTENTLESS_OK = frozenset({"max_tokens", "refusal"})
@@ -89,8 +88,9 @@ def _early_error(events: list[StreamEvent]) -> AdapterError | None:
 
 class StreamSession:
     def __init__(self, adapter: Adapter, up: UpstreamRequest, provider: ProviderConfig, *,
-                 on_end: EndHook | None = None) -> None:
+                 on_end: EndHook | None = None, encoder: StreamEncoder | None = None) -> None:
         self.adapter = adapter
+        self.encoder: StreamEncoder = encoder if encoder is not None else AnthropicSSE()
         self.up = up
         self.provider = provider
         self.translator = adapter.stream_translator(up)
@@ -176,7 +176,7 @@ class StreamSession:
             self._fail(GatewayError(f"gateway stream error ({type(exc).__name__})"))
 
     async def _relay(self, resp: httpx.Response) -> None:
-        parser = event_parser_for(self.adapter.kind)
+        parser = event_parser_for(self.adapter.kind, raw=self.encoder.wants_raw)
         feed = self.translator.feed
         # Unencoded (as SSE streams are sent) the raw reads are the bytes: skip the decoder layer.
         identity = resp.headers.get("content-encoding", "identity").strip().lower() in ("", "identity")
@@ -237,7 +237,9 @@ class StreamSession:
                     self.upstream_error = AdapterError(self.error_message, status=502)
         self._emitted = True
         self._last = time.monotonic()
-        self._put(encode_many(events))
+        data = self.encoder.encode(events)
+        if data:
+            self._put(data)
 
     def _put(self, data: bytes) -> None:
         self._out.append(data)
@@ -276,7 +278,9 @@ class StreamSession:
     def _keepalive(self, loop: asyncio.AbstractEventLoop, interval: float) -> asyncio.TimerHandle:
         idle = time.monotonic() - self._last
         if idle >= interval * 0.95:
-            self._put(PING if self._emitted else COMMENT_PING)
+            data = self.encoder.keepalive(self._emitted)
+            if data:
+                self._put(data)
             self._last = time.monotonic()
             idle = 0.0
         return loop.call_later(interval - idle, self._rearm, loop, interval)
@@ -293,6 +297,9 @@ class StreamSession:
             while True:
                 if not self._out:
                     if self._closed:
+                        tail = self.encoder.end()
+                        if tail:
+                            yield tail
                         break
                     self._waiter = loop.create_future()
                     await self._waiter

@@ -22,6 +22,7 @@ from botocore.eventstream import EventStreamBuffer, ParserError
 from providers.adapters import REGISTRY
 from providers.adapters.base import StreamEvent, anthropic_error_event, dumps, loads
 from providers.adapters.bedrock import bedrock_error
+from providers.adapters.spec import EVENTSTREAM, EVENTSTREAM_TYPED, SSE_PASSTHROUGH
 from providers.sse import SSEParser
 
 PRELUDE_LENGTH = 12  # total length, headers length, prelude CRC (u32 each)
@@ -36,19 +37,30 @@ def encode_event_message(headers: dict[str, str], payload: bytes) -> bytes:
         headers: name length (u8) | name | 7 | value length (u16) | value
         payload, then CRC32 of everything before it (u32)
     """
+    return _message(encode_headers(headers), payload)
+
+
+def encode_headers(headers: dict[str, str]) -> bytes:
     encoded = b""
     for name, value in headers.items():
         raw_name, raw_value = name.encode(), value.encode()
         encoded += struct.pack(">B", len(raw_name)) + raw_name + b"\x07" + struct.pack(">H", len(raw_value)) + raw_value
-    prelude = struct.pack(">II", 12 + len(encoded) + len(payload) + 4, len(encoded))
-    body = prelude + struct.pack(">I", binascii.crc32(prelude)) + encoded + payload
+    return encoded
+
+
+def _message(encoded_headers: bytes, payload: bytes) -> bytes:
+    prelude = struct.pack(">II", 12 + len(encoded_headers) + len(payload) + 4, len(encoded_headers))
+    body = b"".join((prelude, struct.pack(">I", binascii.crc32(prelude)), encoded_headers, payload))
     return body + struct.pack(">I", binascii.crc32(body))
+
+
+_CHUNK_HEADER_BYTES = encode_headers(CHUNK_HEADERS)  # the same for every chunk: encoded once
 
 
 def encode_chunk(event: Any) -> bytes:
     """A ``chunk`` message carrying one Anthropic stream event (a JSON-able dict)."""
-    inner = base64.b64encode(dumps(event)).decode()
-    return encode_event_message(CHUNK_HEADERS, dumps({"bytes": inner}))
+    # base64 needs no JSON escaping: the payload is {"bytes": "<base64>"} byte for byte
+    return _message(_CHUNK_HEADER_BYTES, b'{"bytes":"' + base64.b64encode(dumps(event)) + b'"}')
 
 
 def encode_exception(exception_type: str, message: str) -> bytes:
@@ -63,15 +75,18 @@ class EventParser(Protocol):
     def flush(self) -> list[StreamEvent]: ...
 
 
-def event_parser_for(kind: str) -> EventParser:
-    """The framer for an adapter kind's upstream stream (Anthropic SSE keeps the raw bytes).
+def event_parser_for(kind: str, *, raw: bool = True) -> EventParser:
+    """The framer for an adapter kind's upstream stream (Anthropic SSE keeps the raw bytes when
+    ``raw``: the client's encoder forwards them as they came; other dialects do not need them).
 
-    The adapter's ``stream_framing`` says which: "eventstream" (Anthropic events in ``chunk``
-    messages), "eventstream-typed" (events named by ``:event-type``), else SSE."""
-    framing = getattr(REGISTRY.get(kind), "stream_framing", "")
-    if framing in ("eventstream", "eventstream-typed"):
-        return EventStreamParser(typed=framing == "eventstream-typed")
-    return SSEParser(keep_raw=kind == "anthropic")
+    The kind's spec says which (providers/adapters/spec.py): EVENTSTREAM (Anthropic events in
+    ``chunk`` messages), EVENTSTREAM_TYPED (events named by ``:event-type``), SSE_PASSTHROUGH (SSE
+    whose raw bytes are kept), else SSE."""
+    adapter = REGISTRY.get(kind)
+    framing = adapter.spec.stream_framing if adapter is not None else ""
+    if framing in (EVENTSTREAM, EVENTSTREAM_TYPED):
+        return EventStreamParser(typed=framing == EVENTSTREAM_TYPED)
+    return SSEParser(keep_raw=raw and framing == SSE_PASSTHROUGH)
 
 
 def _header(headers: dict[str, Any], name: str) -> str:

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 from providers.adapters.base import StreamEvent, dumps, loads
 
-DONE = "[DONE]"
+DONE = b"[DONE]"
 
 
-def _decode_data(text: str) -> dict:
-    if not text:
+def _decode_data(raw: bytes) -> dict:
+    """An event's data: the JSON object (parsed straight from the bytes, the common case), or
+    ``_done`` / ``_text`` / ``_value`` for what is not one."""
+    if not raw:
         return {}
-    if text == DONE:
+    if raw == DONE:
         return {"_done": True}
     try:
-        value = loads(text)
+        value = loads(raw)
     except ValueError:
-        return {"_text": text}
+        text = raw.decode("utf-8", "replace")  # invalid UTF-8 inside a JSON string still parses
+        try:
+            value = loads(text)
+        except ValueError:
+            return {"_text": text}
     return value if isinstance(value, dict) else {"_value": value}
 
 
@@ -38,7 +44,7 @@ class SSEParser:
     def __init__(self, keep_raw: bool = False) -> None:
         self._pieces: list[bytes] = []  # the unfinished line, in the pieces it arrived in
         self._event = ""
-        self._data: list[str] = []
+        self._data: list[bytes] = []  # the event's data lines, undecoded
         self._raw: list[bytes] = []
         self._keep_raw = keep_raw
         self._cr = False  # previous chunk ended in "\r": a following "\n" belongs to it
@@ -97,7 +103,8 @@ class SSEParser:
         if not line:
             if self._data or self._event:
                 raw = b"".join(self._raw) if self._keep_raw else None
-                data = _decode_data("\n".join(self._data))
+                lines = self._data
+                data = _decode_data(lines[0] if len(lines) == 1 else b"\n".join(lines))
                 out.append(StreamEvent(self._event or "message", data, raw))
             self._event = ""
             self._data = []
@@ -109,7 +116,7 @@ class SSEParser:
         if sep and value[:1] == b" ":
             value = value[1:]
         if field == b"data":
-            self._data.append(value.decode("utf-8", "replace"))
+            self._data.append(value)
         elif field == b"event":
             self._event = value.decode("utf-8", "replace")
         # "id" and "retry" carry nothing the gateway needs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from gateway.calls import CallContext, Outcome, error_outcome, provider_call
 from gateway.catalog import models_list
 from gateway.errors import error_body
 from gateway.health import ahealth_summary
+from gateway.inbound.encoders import StreamEncoder
 from gateway.records import refusal_record
 from gateway.token_count import estimate_input_tokens
 from gateway.validation import COUNT_TOKENS, MESSAGES, BadRequest, body_check, body_parse
@@ -94,10 +96,11 @@ def _user_id(body: dict[str, Any]) -> str:
 
 async def inbound_call(
     request: HttpRequest, req: ChatRequest, *, endpoint: str, url_provider: str | None = None,
-    url_model: str | None = None,
+    url_model: str | None = None, stream_encoder: Callable[[], StreamEncoder] | None = None,
 ) -> Outcome:
     """What every inbound dialect does once its body is canonical: the client key's limits, then
-    provider_call with the session and agent read from the request."""
+    provider_call with the session and agent read from the request. ``stream_encoder`` makes a
+    stream's encoder for the dialect (default Anthropic SSE)."""
     identity: ClientIdentity = request.auth  # type: ignore[attr-defined]
     limited = await limits_check(identity)
     if limited is not None:  # counted as throttled for the key (a RequestLog row with a refusal)
@@ -112,6 +115,7 @@ async def inbound_call(
         url_model=url_model,
         session_id=request.META.get("HTTP_X_CLAUDE_CODE_SESSION_ID", "") or _user_id(req.body),
         agent_name=agent_header(request),
+        stream_encoder=stream_encoder,
     )
     return await provider_call(req, ctx)
 

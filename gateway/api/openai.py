@@ -1,13 +1,15 @@
 """The OpenAI-compatible inbound API: ``POST /v1/chat/completions`` over the same routing/providers.
 
 Thin: parse and check JSON -> ``inbound.to_anthropic`` -> ``provider_call`` (unchanged) -> the Anthropic
-answer back in OpenAI shape (``from_anthropic``, ``error_to_openai``, or a stream relay).
+answer back in OpenAI shape (``from_anthropic``, ``error_to_openai``); a stream's events are encoded
+as OpenAI chunks by ``OpenAIChunks`` in the stream session itself (encoded once, never re-parsed).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -19,6 +21,7 @@ from gateway.calls import Outcome
 from gateway.inbound import (
     AnthropicToOpenAIStream,
     InboundError,
+    OpenAIChunks,
     error_to_openai,
     from_anthropic,
     openai_status,
@@ -26,13 +29,10 @@ from gateway.inbound import (
 )
 from gateway.validation import CHAT, BadRequest, body_parse
 from providers.adapters.base import JSON, ChatRequest, dumps, loads
-from providers.sse import SSEParser
 
 router = Router(auth=ClientKeyAuth())
 
 CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
-DONE = b"data: [DONE]\n\n"
-KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: OpenAI clients skip it
 
 
 def is_openai_path(path: str) -> bool:
@@ -62,37 +62,16 @@ def _include_usage(body: Mapping[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def _encode(chunks: list[JSON]) -> bytes:
-    return b"".join(b"data: " + dumps(chunk) + b"\n\n" for chunk in chunks)
+def _encoder_for(body: Mapping[str, Any], created: int) -> OpenAIChunks:
+    return OpenAIChunks(AnthropicToOpenAIStream(str(body["model"]), include_usage=_include_usage(body),
+                                                created=created))
 
 
-async def _relay(stream: AsyncIterator[bytes], translator: AnthropicToOpenAIStream) -> AsyncIterator[bytes]:
-    """Anthropic SSE bytes -> OpenAI ``data:`` chunks and ``[DONE]``. Closing this generator
-    closes the provider's stream, which records the request and releases the upstream."""
-    parser = SSEParser()
-    try:
-        async for raw in stream:
-            events = parser.feed(raw)
-            chunks = [chunk for event in events for chunk in translator.feed(event)]
-            if chunks:
-                yield _encode(chunks)
-            elif all(event.event == "ping" for event in events):  # keep-alives stay keep-alives
-                yield KEEPALIVE
-        tail = [chunk for event in parser.flush() for chunk in translator.feed(event)]
-        yield _encode(tail + translator.flush()) + DONE
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-def _to_openai(outcome: Outcome, body: Mapping[str, Any]) -> HttpResponse | StreamingHttpResponse:
-    created = int(time.time())
+def _to_openai(outcome: Outcome, body: Mapping[str, Any], created: int) -> HttpResponse | StreamingHttpResponse:
     model = str(body["model"])
     response: HttpResponse | StreamingHttpResponse
-    if outcome.stream is not None:
-        translator = AnthropicToOpenAIStream(model, include_usage=_include_usage(body), created=created)
-        response = StreamingHttpResponse(_relay(outcome.stream, translator), status=outcome.status,
+    if outcome.stream is not None:  # already OpenAI chunks (the session's encoder)
+        response = StreamingHttpResponse(outcome.stream, status=outcome.status,
                                          content_type="text/event-stream; charset=utf-8")
         for name, value in SSE_HEADERS.items():
             response[name] = value
@@ -113,9 +92,11 @@ async def _chat_completions(request: HttpRequest, prefix: str | None) -> HttpRes
     except BadRequest as exc:
         return json_response(400, InboundError(exc.message, exc.param).body())
     url_provider, url_model = split_prefix(prefix)
+    created = int(time.time())
     outcome = await inbound_call(request, ChatRequest(body=anthropic_body), endpoint="chat_completions",
-                                 url_provider=url_provider, url_model=url_model)
-    return _to_openai(outcome, body)
+                                 url_provider=url_provider, url_model=url_model,
+                                 stream_encoder=partial(_encoder_for, body, created))
+    return _to_openai(outcome, body, created)
 
 
 @router.post(CHAT_COMPLETIONS_PATH)

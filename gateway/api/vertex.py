@@ -24,7 +24,7 @@ from ninja import Router
 
 from clients.auth import ClientKeyAuth
 from gateway.api.anthropic import bad_request, inbound_call, to_response
-from gateway.api.bedrock import to_anthropic
+from gateway.api.bedrock import chat_request
 from gateway.token_count import estimate_input_tokens
 from gateway.validation import COUNT_TOKENS, BadRequest, body_check, body_parse
 from providers.adapters.base import dumps
@@ -58,7 +58,7 @@ async def _predict(request: HttpRequest, target: str) -> HttpResponse | Streamin
     if model == COUNT_TOKENS_MODEL and action == "rawPredict":
         return _count_tokens(request)
     try:
-        req = to_anthropic(request.body, normalize_model(model), stream=ACTIONS[action],
+        req = chat_request(request.body, normalize_model(model), stream=ACTIONS[action],
                            header_beta=request.META.get("HTTP_ANTHROPIC_BETA", ""))
     except BadRequest as exc:
         return bad_request(exc)

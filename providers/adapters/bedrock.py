@@ -194,7 +194,6 @@ class BedrockAdapter:
         probe_model="claude-haiku-4-5",
         claude_name=normalize_model,
     )
-    stream_framing: ClassVar[str] = spec.stream_framing  # read by providers/eventstream.py
 
     def probe(self, target: Target) -> UpstreamRequest:
         """A one-token invoke of ``target.model``, signed and shaped as live traffic is.

@@ -272,26 +272,3 @@ async def test_chat_request_log_records_endpoint_and_usage(openai_up, openai_sdk
     row = await RequestLog.objects.aget()
     assert (row.endpoint, row.provider, row.status, row.stream) == ("chat_completions", "openai", 200, True)
     assert (row.input_tokens, row.output_tokens, row.cached_tokens) == (20, 4, 10)
-
-
-async def test_relay_turns_pings_into_comments_and_closing_it_closes_the_provider_stream():
-    from gateway.api.openai import _relay
-    from gateway.inbound import AnthropicToOpenAIStream
-
-    closed = []
-
-    async def provider_stream():
-        try:
-            yield b": keep-alive\n\n"
-            yield b'event: message_start\ndata: {"type": "message_start", "message": {"id": "msg_1"}}\n\n'
-            yield b'event: ping\ndata: {"type": "ping"}\n\n'
-            yield b"never reached"
-        finally:
-            closed.append(True)
-
-    relay = _relay(provider_stream(), AnthropicToOpenAIStream("m"))
-    assert await relay.__anext__() == b": keep-alive\n\n"
-    assert (await relay.__anext__()).startswith(b'data: {"id":"chatcmpl-1"')
-    assert await relay.__anext__() == b": keep-alive\n\n"
-    await relay.aclose()
-    assert closed == [True]

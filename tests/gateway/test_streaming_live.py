@@ -77,3 +77,24 @@ def test_client_disconnect_cancels_upstream_and_logs_partial_usage(live):
             rows = conn.execute("select status, input_tokens, error from dashboard_requestlog order by id").fetchall()
         time.sleep(0.1)
     assert rows[0][0] == 499 and rows[0][1] > 0 and "disconnected" in rows[0][2]
+
+
+def test_openai_dialect_stream_is_incremental_with_comment_keepalives(live):
+    """The OpenAI dialect is encoded in the stream session itself: chunks still leave as they
+    arrive, idle gaps carry SSE comments, and the stream ends with [DONE]."""
+    up, gw, _ = live
+    up.enqueue(Reply.sse(openai_text_chunks("x y z", pieces=["x ", "y ", "z"]), delay=0.7))
+    body = {"model": "claude-sonnet-5", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    start = time.monotonic()
+    first_content, lines = None, []
+    with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=body,
+                      headers={"authorization": f"Bearer {CLIENT_KEY}"}, timeout=30) as resp:
+        for line in resp.iter_lines():
+            lines.append(line)
+            if first_content is None and '"content":"x' in line:
+                first_content = time.monotonic() - start
+    total = time.monotonic() - start
+    assert ": keep-alive" in lines
+    assert [line for line in lines if line.startswith("data: ")][-1] == "data: [DONE]"
+    assert not any(line.startswith("event: ") for line in lines)  # no Anthropic SSE leaks through
+    assert first_content is not None and first_content < total - 1.0

@@ -14,7 +14,10 @@ from gateway.inbound.openai_chat.response import (
     obj,
     usage_to_openai,
 )
-from providers.adapters.base import JSON, StreamEvent
+from providers.adapters.base import JSON, StreamEvent, dumps
+
+DONE = b"data: [DONE]\n\n"
+KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: OpenAI clients skip it
 
 # Anthropic delta type -> (its text field, the OpenAI delta key it feeds)
 DELTAS: dict[str, tuple[str, str]] = {
@@ -136,3 +139,33 @@ class AnthropicToOpenAIStream:
             out.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                         "model": self.model, "choices": [], "usage": usage_to_openai(self.usage)})
         return out
+
+
+def encode_chunks(chunks: list[JSON]) -> bytes:
+    return b"".join([b"data: " + dumps(chunk) + b"\n\n" for chunk in chunks])
+
+
+class OpenAIChunks:
+    """The OpenAI dialect's stream encoder (gateway.inbound.encoders.StreamEncoder): Anthropic
+    events -> ``data:`` chunks, keep-alives (and upstream pings) as SSE comments, ``[DONE]`` last."""
+
+    __slots__ = ("translator",)
+    wants_raw = False
+
+    def __init__(self, translator: AnthropicToOpenAIStream) -> None:
+        self.translator = translator
+
+    def encode(self, events: list[StreamEvent]) -> bytes:
+        feed = self.translator.feed
+        chunks = [chunk for event in events for chunk in feed(event)]
+        if chunks:
+            return encode_chunks(chunks)
+        if all(event.event == "ping" for event in events):  # keep-alives stay keep-alives
+            return KEEPALIVE
+        return b""
+
+    def keepalive(self, started: bool) -> bytes:
+        return KEEPALIVE
+
+    def end(self) -> bytes:
+        return encode_chunks(self.translator.flush()) + DONE

@@ -43,7 +43,6 @@ class BedrockConverseAdapter:
         # Nova Micro: Bedrock's cheapest text model; set probe_model where it is not enabled
         probe_model="amazon.nova-micro-v1:0",
     )
-    stream_framing: ClassVar[str] = spec.stream_framing  # read by providers/eventstream.py
 
     def probe(self, target: Target) -> UpstreamRequest:
         """A one-token Converse call of ``target.model`` (see BedrockAdapter.probe for why)."""

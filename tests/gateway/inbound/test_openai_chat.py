@@ -9,6 +9,7 @@ import pytest
 from gateway.inbound import (
     AnthropicToOpenAIStream,
     InboundError,
+    OpenAIChunks,
     error_to_openai,
     from_anthropic,
     openai_status,
@@ -389,3 +390,13 @@ def test_stream_flush_reports_a_stream_that_stopped_early():
     assert translator.flush() == [{"error": {"message": "upstream stream ended early", "type": "server_error",
                                              "param": None, "code": None}}]
     assert AnthropicToOpenAIStream("m").flush() == []
+
+
+def test_encoder_turns_pings_into_comments_and_ends_with_done():
+    encoder = OpenAIChunks(AnthropicToOpenAIStream("m"))
+    assert encoder.keepalive(False) == b": keep-alive\n\n"
+    start = StreamEvent("message_start", {"type": "message_start", "message": {"id": "msg_1"}})
+    assert encoder.encode([start]).startswith(b'data: {"id":"chatcmpl-1"')
+    assert encoder.encode([StreamEvent("ping", {"type": "ping"})]) == b": keep-alive\n\n"
+    assert encoder.encode([StreamEvent("content_block_stop", {"type": "content_block_stop", "index": 0})]) == b""
+    assert encoder.end().endswith(b"data: [DONE]\n\n")  # after an early end: an error chunk first
