@@ -7,6 +7,8 @@ from collections import OrderedDict
 
 from django.conf import settings
 
+from runtime import resets
+
 MAX_SESSIONS = 20_000
 _sessions: OrderedDict[str, tuple[float, tuple[str, str]]] = OrderedDict()
 _turns: dict[str, int] = {}
@@ -39,6 +41,7 @@ def next_turn(group: str) -> int:
     return turn
 
 
+@resets.register
 def affinity_clear() -> None:
     _sessions.clear()
     _turns.clear()

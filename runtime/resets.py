@@ -1,0 +1,36 @@
+"""One reset hook per piece of per-process state, and ``reset_all()`` for the tests.
+
+A module that keeps state for the life of the process (a cache, a queue, an outage flag) adds its
+reset function here when it is imported (``resets.register(fn)``, usable as a decorator), so the
+test fixtures call ``reset_all()`` instead of reaching into private names. A module never
+imported has nothing to reset. Hooks run in registration order, so lower layers reset first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+Hook = TypeVar("Hook", bound=Callable[[], object])
+
+_hooks: dict[Callable[[], object], None] = {}  # the registry itself (ordered, no duplicates): one per process
+
+
+def register(hook: Hook) -> Hook:
+    """Add ``hook`` (a function or a bound method such as ``CACHE.clear``); adding it twice is a no-op."""
+    _hooks.setdefault(hook, None)
+    return hook
+
+
+def registered() -> tuple[str, ...]:
+    """The hooks' names, in the order ``reset_all`` runs them."""
+    return tuple(f"{getattr(h, '__module__', '?')}.{getattr(h, '__qualname__', repr(h))}" for h in _hooks)
+
+
+def reset_all() -> None:
+    """Forget every registered piece of per-process state (tests)."""
+    for hook in list(_hooks):
+        hook()
+
+
+__all__ = ["register", "registered", "reset_all"]
