@@ -1,16 +1,19 @@
 """The one time-limited cache of the process: TTLCache (a bounded map) and Refreshed (one value).
 
 Both read the monotonic clock and take the TTL as a number or a callable (``lambda:
-settings.X``), read when an entry is looked at, so a changed setting applies to entries already
-cached. Expired entries stay readable through ``stale()`` until they are evicted: that is how the
-request path serves its last answer while the database is away (stale-if-error, runtime/outage.py).
+settings.X``), so a setting changed by a test or an operator applies. Expired entries stay
+readable until they are evicted: that is how the request path serves its last answer while the
+database is away (stale-if-error, runtime/outage.py).
 
 - ``TTLCache``: ``get`` (fresh entries only), ``stale`` (any age), ``set``, ``clear``. At most
-  ``maxsize`` entries; past it the entry set longest ago goes first. A hit is one dict lookup and
-  one clock read (about 0.2 µs; Django's cache API costs several µs, so it is not used here).
-- ``Refreshed``: one value loaded by an async loader at most every TTL seconds, single-flight:
-  while one caller reloads, the others keep the previous value; a reload that raises one of
-  ``errors`` keeps the previous value until the next period (or raises when there is none).
+  ``maxsize`` entries; past it the entry set longest ago goes first. The TTL is read when an entry
+  is set (its expiry is stored), so a hit is one dict lookup, one clock read and one comparison,
+  as the hand-written dicts it replaces were; Django's cache API costs tens of times more (a
+  LocMemCache hit pickles and takes a lock), so it is not used on the request path.
+- ``Refreshed``: one value loaded by an async loader at most every TTL seconds (read at each
+  ``get``), single-flight: while one caller reloads, the others keep the previous value; a reload
+  that raises one of ``errors`` keeps the previous value until the next period (or raises when
+  there is none).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def _ttl_reader(ttl: Seconds) -> Callable[[], float]:
 
 
 class TTLCache(Generic[K, V]):
-    """A bounded map whose entries are fresh for ``ttl`` seconds after they were set."""
+    """A bounded map whose entries are fresh for ``ttl`` seconds (read when set) after they were set."""
 
     __slots__ = ("_data", "_ttl", "clock", "maxsize")
 
@@ -53,14 +56,14 @@ class TTLCache(Generic[K, V]):
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._ttl = _ttl_reader(ttl)
-        self._data: dict[K, tuple[float, V]] = {}
+        self._data: dict[K, tuple[float, V]] = {}  # key -> (expires at, value)
         self.maxsize = maxsize
         self.clock = clock
 
     def get(self, key: K, default: D = MISS) -> V | D:  # type: ignore[assignment]
         """The entry for ``key`` if it was set less than ``ttl`` seconds ago, else ``default``."""
         hit = self._data.get(key)
-        if hit is not None and self.clock() - hit[0] < self._ttl():
+        if hit is not None and hit[0] > self.clock():
             return hit[1]
         return default
 
@@ -72,7 +75,7 @@ class TTLCache(Generic[K, V]):
     def set(self, key: K, value: V) -> None:
         data = self._data
         data.pop(key, None)  # re-set entries move to the end: eviction takes the longest unset
-        data[key] = (self.clock(), value)
+        data[key] = (self.clock() + self._ttl(), value)
         if len(data) > self.maxsize:
             del data[next(iter(data))]
 

@@ -31,12 +31,14 @@ def test_entries_are_fresh_for_the_ttl_then_only_stale():
     assert cache.stale("b") is MISS
 
 
-def test_the_ttl_is_read_when_looked_at():
+def test_the_ttl_is_read_when_an_entry_is_set():
     clock, ttl = Clock(), [10.0]
     cache: TTLCache[str, int] = TTLCache(lambda: ttl[0], maxsize=4, clock=clock)
     cache.set("a", 1)
     ttl[0] = 0.0  # like settings.CLIENT_KEY_CACHE_TTL = 0
-    assert cache.get("a") is MISS
+    assert cache.get("a") == 1
+    cache.set("b", 2)
+    assert cache.get("b") is MISS
 
 
 def test_the_size_is_bounded_and_the_entry_set_longest_ago_goes_first():
