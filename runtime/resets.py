@@ -24,7 +24,14 @@ def register(hook: Hook) -> Hook:
 
 def registered() -> tuple[str, ...]:
     """The hooks' names, in the order ``reset_all`` runs them."""
-    return tuple(f"{getattr(h, '__module__', '?')}.{getattr(h, '__qualname__', repr(h))}" for h in _hooks)
+    return tuple(_name(hook) for hook in _hooks)
+
+
+def _name(hook: Callable[[], object]) -> str:
+    owner = getattr(hook, "__self__", None)
+    if hasattr(owner, "__qualname__"):  # a method of a function object, such as an lru_cache's cache_clear
+        return f"{owner.__module__}.{owner.__qualname__}.{getattr(hook, '__name__', '?')}"
+    return f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', repr(hook))}"
 
 
 def reset_all() -> None:

@@ -124,7 +124,7 @@ class Refreshed(Generic[V]):
 
     async def get(self) -> V:
         value = self._value
-        if not isinstance(value, Miss) and self.fresh():
+        if not isinstance(value, Miss) and self.clock() - self._at < self._ttl():  # the hot path: inlined
             return value
         if self._lock is None:
             self._lock = asyncio.Lock()
