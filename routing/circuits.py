@@ -100,7 +100,7 @@ def circuits_forget() -> None:
 
 
 @resets.register
-def _circuits_reset() -> None:
+def _view_reset() -> None:
     _view.clear()
     _VIEW.reset()
 
