@@ -9,7 +9,7 @@ imported has nothing to reset. Hooks run in registration order, so lower layers 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Hook = TypeVar("Hook", bound=Callable[[], object])
 
@@ -28,7 +28,7 @@ def registered() -> tuple[str, ...]:
 
 
 def _name(hook: Callable[[], object]) -> str:
-    owner = getattr(hook, "__self__", None)
+    owner: Any = getattr(hook, "__self__", None)
     if hasattr(owner, "__qualname__"):  # a method of a function object, such as an lru_cache's cache_clear
         return f"{owner.__module__}.{owner.__qualname__}.{getattr(hook, '__name__', '?')}"
     return f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', repr(hook))}"
