@@ -19,25 +19,24 @@ database is away (stale-if-error, runtime/outage.py).
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar, overload
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 D = TypeVar("D")
 
 
-class Miss:
-    """The type of MISS: what a lookup answers for an absent (or expired) entry."""
+class Miss(enum.Enum):
+    """The type of MISS: what a lookup answers for an absent (or expired) entry. A one-member
+    enum, so ``if hit is MISS`` narrows the type for mypy (PEP 484's sentinel pattern)."""
 
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISS"
+    MISS = "MISS"
 
 
-MISS: Final = Miss()
+MISS: Final = Miss.MISS
 Seconds = float | Callable[[], float]
 
 
@@ -60,14 +59,24 @@ class TTLCache(Generic[K, V]):
         self.maxsize = maxsize
         self.clock = clock
 
-    def get(self, key: K, default: D = MISS) -> V | D:  # type: ignore[assignment]
+    @overload
+    def get(self, key: K) -> V | Miss: ...
+    @overload
+    def get(self, key: K, default: D) -> V | D: ...
+
+    def get(self, key: K, default: object = MISS) -> object:
         """The entry for ``key`` if it was set less than ``ttl`` seconds ago, else ``default``."""
         hit = self._data.get(key)
         if hit is not None and hit[0] > self.clock():
             return hit[1]
         return default
 
-    def stale(self, key: K, default: D = MISS) -> V | D:  # type: ignore[assignment]
+    @overload
+    def stale(self, key: K) -> V | Miss: ...
+    @overload
+    def stale(self, key: K, default: D) -> V | D: ...
+
+    def stale(self, key: K, default: object = MISS) -> object:
         """The entry for ``key`` whatever its age (stale-if-error), else ``default``."""
         hit = self._data.get(key)
         return default if hit is None else hit[1]
