@@ -108,6 +108,8 @@ class Refreshed(Generic[V]):
     failing first load raises). ``on_error`` hears each tolerated failure (one of ``errors``),
     ``on_success`` each successful load."""
 
+    __slots__ = ("_at", "_initial", "_load", "_lock", "_ttl", "_value", "clock", "errors", "on_error", "on_success")
+
     def __init__(self, load: Callable[[], Awaitable[V]], ttl: Seconds, *, initial: V | Miss = MISS,
                  errors: tuple[type[BaseException], ...] = (),
                  on_error: Callable[[BaseException], None] | None = None,
@@ -133,7 +135,7 @@ class Refreshed(Generic[V]):
 
     async def get(self) -> V:
         value = self._value
-        if not isinstance(value, Miss) and self.clock() - self._at < self._ttl():  # the hot path: inlined
+        if value is not MISS and self.clock() - self._at < self._ttl():  # the hot path: inlined
             return value
         if self._lock is None:
             self._lock = asyncio.Lock()
