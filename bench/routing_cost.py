@@ -75,13 +75,13 @@ def main() -> None:
 
     def route_once(b: dict[str, Any] = body) -> None:
         prints, _ = routing_meta.prompt_fingerprints(b)
-        meta = routing_meta.request_meta(b, tbl, url_provider=None, url_model=None, agent_name="",
+        meta = routing_meta.request_meta(b, url_provider=None, url_model=None, agent_name="",
                                          prints=prints, input_estimate=1000)
         res = resolve(meta, tbl)
         arrange(res, circuits, time.time(), policy, turn=7, rng=rng, pinned=None)
 
     def cold() -> None:
-        routing_meta._prints.clear()
+        routing_meta._fingerprints_of.cache_clear()
         route_once()
 
     warm_us = cpu_us_per_call(route_once)

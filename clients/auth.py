@@ -11,7 +11,6 @@ database once per key per interval; a disabled or deleted key stops working with
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -20,7 +19,9 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from clients.models import ClientKey
+from runtime import resets
 from runtime.outage import DATABASE, DATABASE_ERRORS
+from runtime.ttlcache import MISS, TTLCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +34,8 @@ ANONYMOUS = ClientIdentity(None, "open-access")
 # Where the API handler leaves the request's ClientIdentity (or REFUSED) in the ASGI scope.
 SCOPE_KEY: Final = "gateway.client_identity"
 REFUSED: Final = "refused"
-MISS: Final = object()
-_cache: dict[str, tuple[float, ClientIdentity | None]] = {}
+# key hash -> identity (None: refused); one per process, stale entries serve during a database outage
+_cache: TTLCache[str, ClientIdentity | None] = TTLCache(lambda: settings.CLIENT_KEY_CACHE_TTL, maxsize=10_000)
 
 
 def presented_key(request: HttpRequest) -> str:
@@ -62,10 +63,7 @@ def _key_of(api_key: str, authorization: str) -> str:
 
 def client_key_cached(key: str) -> ClientIdentity | None | object:
     """The cached answer for ``key`` (an identity, or None for a refused key), else MISS."""
-    hit = _cache.get(ClientKey.hash_key(key))
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    return MISS
+    return _cache.get(ClientKey.hash_key(key))
 
 
 async def client_key_resolve(key: str) -> ClientIdentity | None:
@@ -77,16 +75,14 @@ async def client_key_resolve(key: str) -> ClientIdentity | None:
     try:
         row = await ClientKey.objects.enabled().filter(key_hash=digest).only("id", "name").afirst()
     except DATABASE_ERRORS as exc:
-        stale = _cache.get(digest)
-        if stale is None:
+        stale = _cache.stale(digest)
+        if stale is MISS:
             raise  # a key never seen cannot be vouched for while the database is away
         DATABASE.failed(exc)  # stale-if-error: the last answer, asked again after the TTL
-        identity = stale[1]
+        identity = stale
     else:
         identity = ClientIdentity(row.pk, row.name) if row is not None else None
-    if len(_cache) > 10_000:
-        _cache.clear()
-    _cache[digest] = (time.monotonic() + settings.CLIENT_KEY_CACHE_TTL, identity)
+    _cache.set(digest, identity)
     return identity
 
 
@@ -102,6 +98,7 @@ async def client_authenticate(*, key: str) -> ClientIdentity | None:
     return client_without_key()
 
 
+@resets.register
 def client_key_cache_clear() -> None:
     _cache.clear()
 

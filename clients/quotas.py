@@ -36,7 +36,9 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from clients.auth import ClientIdentity
 from clients.models import ClientKey
+from runtime import resets
 from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
+from runtime.ttlcache import MISS, TTLCache
 
 PREFIX = "gwlim"
 DAY = 86_400
@@ -61,15 +63,18 @@ class Limits:
 
 
 NO_LIMITS = Limits()
-_limits: dict[int, tuple[float, Limits]] = {}
+# key id -> its limits, like the key itself (clients/auth.py); stale entries serve during a database outage
+_limits: TTLCache[int, Limits] = TTLCache(lambda: settings.CLIENT_KEY_CACHE_TTL, maxsize=10_000)
 _background: set[asyncio.Task[int]] = set()
 _fallback = LocMemCache("gateway-limits-fallback", {})  # per-process counters while Redis is down
 
 
+@resets.register
 def limits_cache_clear() -> None:
     _limits.clear()
 
 
+@resets.register
 def limits_fallback_clear() -> None:
     """Forget the per-process outage counters and any Redis outage (tests)."""
     _fallback.clear()
@@ -78,24 +83,22 @@ def limits_fallback_clear() -> None:
 
 async def limits_for(key_id: int) -> Limits:
     """The key's limits. Query (on cache miss): one ClientKey row by id."""
-    now = time.monotonic()
     hit = _limits.get(key_id)
-    if hit is not None and hit[0] > now:
-        return hit[1]
+    if hit is not MISS:
+        return hit
     try:
         row = await ClientKey.objects.filter(pk=key_id).values(
             "requests_per_minute", "requests_per_day", "tokens_per_day", "usd_per_day", "usd_per_month"
         ).afirst()
     except DATABASE_ERRORS as exc:
-        if hit is None:
+        stale = _limits.stale(key_id)
+        if stale is MISS:
             raise
         DATABASE.failed(exc)  # stale-if-error: the last limits, asked again after the TTL
-        limits = hit[1]
+        limits = stale
     else:
         limits = Limits(**row) if row else NO_LIMITS
-    if len(_limits) > 10_000:
-        _limits.clear()
-    _limits[key_id] = (now + settings.CLIENT_KEY_CACHE_TTL, limits)
+    _limits.set(key_id, limits)
     return limits
 
 
@@ -307,8 +310,8 @@ def usage_add(identity: ClientIdentity, tokens: int) -> None:
     """Count ``tokens`` against the key's daily token budget (non-blocking; no-op without one)."""
     if identity.key_id is None or tokens <= 0:
         return
-    hit = _limits.get(identity.key_id)
-    if hit is None or hit[1].tokens_per_day is None:
+    limits = _limits.stale(identity.key_id)  # as checked when the request was admitted
+    if limits is MISS or limits.tokens_per_day is None:
         return
     _counters_add([(counter_keys(identity.key_id, time.time())["tpd"], tokens, DAY + 3600)])
 
@@ -318,8 +321,8 @@ def spend_add(identity: ClientIdentity, usd: Decimal | None) -> None:
     An unknown cost (None) adds nothing: the request is on the log as unpriced."""
     if identity.key_id is None or usd is None or usd <= 0:
         return
-    hit = _limits.get(identity.key_id)
-    if hit is None or not hit[1].money():
+    limits = _limits.stale(identity.key_id)  # as checked when the request was admitted
+    if limits is MISS or not limits.money():
         return
     keys, micro = counter_keys(identity.key_id, time.time()), micro_usd(usd)
     _counters_add([(keys["upd"], micro, DAY + 3600), (keys["upm"], micro, MONTH_TTL)])

@@ -106,10 +106,6 @@ def recent_requests(limit: int = RECENT_REQUESTS) -> list[RequestRow]:
     return [_with_client(log) for log in _recent_requests_qs(limit)]
 
 
-async def arecent_requests(limit: int = RECENT_REQUESTS) -> list[RequestRow]:
-    return [_with_client(log) async for log in _recent_requests_qs(limit)]
-
-
 async def aclient_names(ids: Collection[int]) -> dict[int, str]:
     if not ids:
         return {}
@@ -140,10 +136,6 @@ def fallback_row(event: FallbackEvent) -> FallbackRow:
 def recent_fallbacks(limit: int = RECENT_FALLBACKS) -> list[FallbackRow]:
     """Newest first. Query: one SELECT served by the index on created."""
     return [fallback_row(e) for e in FallbackEvent.objects.order_by("-created", "-id")[:limit]]
-
-
-async def arecent_fallbacks(limit: int = RECENT_FALLBACKS) -> list[FallbackRow]:
-    return [fallback_row(e) async for e in FallbackEvent.objects.order_by("-created", "-id")[:limit]]
 
 
 # --- Provider status -------------------------------------------------------------------------------

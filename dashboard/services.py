@@ -35,7 +35,7 @@ from dashboard.selectors import (
     request_row,
 )
 from routing.services import fingerprint_sightings_aflush
-from runtime import memory
+from runtime import memory, resets
 from runtime.dbconn import connections_cleaned
 from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
 from runtime.redaction import redact_known
@@ -118,6 +118,16 @@ class RefusalSlot:
 
 
 _refusals: dict[tuple[int | None, str], RefusalSlot] = {}
+
+
+@resets.register
+def log_queues_forget() -> None:
+    """Drop the rows waiting to be written, the refusal slots and the totals' schedule (tests)."""
+    for queue in (_pending, _fallbacks, _attempts_left):
+        queue.clear()
+    _refusals.clear()
+    _totals.update(due=False, sent=0.0, took=0.0)
+    _backlog.update(dropped=0, warned=False)
 
 
 def _refusals_seal() -> None:

@@ -119,7 +119,7 @@ async def candidates_for(req: ChatRequest, ctx: CallContext, table: RouteTable) 
     ctx.agent = costing.agent_label(ctx.agent_name, prints, table)
     needs_estimate = any(r.scenario == "long_context" for r in table.routes)
     meta = request_meta(
-        req.body, table, url_provider=ctx.url_provider, url_model=ctx.url_model, agent_name=ctx.agent_name,
+        req.body, url_provider=ctx.url_provider, url_model=ctx.url_model, agent_name=ctx.agent_name,
         prints=prints, input_estimate=estimate_input_tokens(req.body) if needs_estimate else 0,
     )
     if prints and not any(p in table.agents_by_print for p in prints):

@@ -1,4 +1,7 @@
-"""Anthropic-shaped error answers, and the mapping of transport failures to them."""
+"""Anthropic-shaped error answers, and the mapping of transport failures to them.
+
+The status for an error type an upstream reports (in a stream or a 200 body) comes from the one
+table in providers/adapters/openai_compat/errors.py: ``status_for_type``, re-exported here."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import httpx
 from django.conf import settings
 
 from providers.adapters.base import AdapterError, dumps, error_object
+from providers.adapters.openai_compat.errors import status_for_type as status_for_type  # the one table
 from runtime.looplag import lag_meter
 
 POOL_RETRY_AFTER = 1.0  # our own pool frees up as soon as a request finishes

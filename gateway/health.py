@@ -14,10 +14,27 @@ from providers.client import credential_missing
 from providers.models import Provider
 from routing.circuits import circuits_view
 from routing.selectors import route_table_get
+from runtime import resets
 from runtime.outage import DATABASE, DATABASE_ERRORS
+from runtime.ttlcache import Refreshed
 
-_probes: dict[str, Any] = {"at": 0.0, "rows": {}}
 PROBES_TTL = 2.0  # seconds: /health is polled by load balancers; the checks run once a minute
+Probes = dict[str, tuple[bool | None, str]]  # provider name -> (last check ok, its error)
+
+
+async def _probes_load() -> Probes:
+    return {n: (ok, err) async for n, ok, err in Provider.objects.values_list("name", "health_ok", "health_error")}
+
+
+# The last health checks (one query per PROBES_TTL); during a database outage the last answer.
+_probes: Refreshed[Probes] = Refreshed(_probes_load, PROBES_TTL, initial={}, errors=DATABASE_ERRORS,
+                                       on_error=DATABASE.failed)
+resets.register(_probes.reset)
+
+
+def probes_expire() -> None:
+    """The next /health reads the checks again (instead of within PROBES_TTL)."""
+    _probes.expire()
 
 
 async def ahealth_summary() -> dict[str, Any]:
@@ -25,16 +42,10 @@ async def ahealth_summary() -> dict[str, Any]:
     (one cached query; during a database outage the last answer), this process's recent calls
     (gateway/traffic.py) and each provider's credential."""
     table = await route_table_get()
+    probes = await _probes.get()
     now = time.monotonic()
-    if now - _probes["at"] >= PROBES_TTL:
-        try:
-            _probes["rows"] = {n: (ok, err) async for n, ok, err in
-                               Provider.objects.values_list("name", "health_ok", "health_error")}
-        except DATABASE_ERRORS as exc:
-            DATABASE.failed(exc)
-        _probes["at"] = now
     inputs = HealthInputs(
-        probes=_probes["rows"], traffic=TRAFFIC.rates(window=settings.HEALTH_ERROR_WINDOW, now=now),
+        probes=probes, traffic=TRAFFIC.rates(window=settings.HEALTH_ERROR_WINDOW, now=now),
         missing={p.name: credential_missing(p) for p in table.providers.values()},
         min_calls=settings.HEALTH_ERROR_MIN_CALLS, max_error_rate=settings.HEALTH_ERROR_RATE,
     )

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 from django.conf import settings
 
-from gateway.errors import GatewayError, attempt_started, transport_error
+from gateway.errors import GatewayError, attempt_started, status_for_type, transport_error
 from gateway.inbound.encoders import AnthropicSSE, StreamEncoder
 from providers import client
 from providers.adapters.base import (
@@ -68,9 +68,6 @@ def _answered(stats: StreamStats) -> bool:
     """Whether a stream that ended without content still carried a real answer."""
     return stats.upstream_stopped or stats.stop_reason in CONTENTLESS_OK
 
-EARLY_ERROR_STATUS = {"rate_limit_error": 429, "overloaded_error": 529, "api_error": 502,
-                      "timeout_error": 504, "invalid_request_error": 400}
-
 
 def _early_error(events: list[StreamEvent]) -> AdapterError | None:
     """An error event before any content block: the stream failed before it began."""
@@ -80,7 +77,7 @@ def _early_error(events: list[StreamEvent]) -> AdapterError | None:
         if event.event == "error":
             err = event.data.get("error") or {}
             error_type = str(err.get("type") or "api_error")
-            status = EARLY_ERROR_STATUS.get(error_type, 502)
+            status = status_for_type(error_type)
             return AdapterError(str(err.get("message") or "upstream stream failed"), status=status,
                                 retryable=status in (429, 502, 504, 529), error_type=error_type)
     return None

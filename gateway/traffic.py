@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from runtime import resets
+
 
 def attempt_failed(status: int) -> bool:
     """What counts against a provider's health: no answer, a 5xx, or a refused credential.
@@ -43,4 +45,5 @@ class Traffic:
         self.outcomes.clear()
 
 
-TRAFFIC = Traffic()  # one per process: tests reset it with TRAFFIC.clear()
+TRAFFIC = Traffic()  # one per process: reset for tests by runtime.resets.reset_all()
+resets.register(TRAFFIC.clear)

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from asgiref.sync import sync_to_async
 
+from runtime import resets
+
 if TYPE_CHECKING:  # google-auth pulls in its crypto stack: loaded on the first Vertex request only
     from google.auth.credentials import Credentials
 
@@ -51,7 +53,6 @@ class _Entry:
 
 _entries: dict[str, _Entry] = {}
 _entries_lock = threading.Lock()
-
 
 def _expires_at(credentials: Credentials) -> float | None:
     expiry = credentials.expiry  # naive UTC, as google-auth keeps it
@@ -159,6 +160,7 @@ def google_token_mints(cache_key: str) -> int:
     return entry.mints if entry is not None else 0
 
 
+@resets.register
 def google_tokens_forget() -> None:
     """Drop every cached credential (a key was replaced; tests)."""
     with _entries_lock:

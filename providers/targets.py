@@ -12,6 +12,7 @@ from providers.adapters import kind_spec
 from providers.adapters.base import Target
 from providers.config import ProviderConfig
 from providers.model_limits import is_reasoning_model, output_limit
+from runtime import resets
 
 _TARGET_FIELDS = {f.name for f in dataclasses.fields(Target)}
 # Target fields that come from Provider columns, never from Provider.options.
@@ -45,6 +46,11 @@ def _auto(options: dict[str, Any], model: str) -> dict[str, Any]:
 
 # Output limits learned from upstream refusals ("supports at most N completion tokens"), per process.
 _learned_caps: dict[tuple[int, str], int] = {}
+
+
+@resets.register
+def output_caps_forget() -> None:
+    _learned_caps.clear()
 
 
 def output_cap_learn(*, provider_id: int, model: str, cap: int) -> None:

@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
 from django.conf import settings
 
+from runtime import resets
+from runtime.ttlcache import MISS, TTLCache
+
 MAX_SESSIONS = 20_000
-_sessions: OrderedDict[str, tuple[float, tuple[str, str]]] = OrderedDict()
-_turns: dict[str, int] = {}
+# session id -> the (provider, model) that last answered it, for SESSION_AFFINITY_TTL seconds
+_sessions: TTLCache[str, tuple[str, str]] = TTLCache(lambda: settings.SESSION_AFFINITY_TTL, maxsize=MAX_SESSIONS)
+_turns: dict[str, int] = {}  # round-robin group -> the next turn (one entry per tier or route)
 
 
 def affinity_get(session_id: str) -> tuple[str, str] | None:
     if not session_id:
         return None
     hit = _sessions.get(session_id)
-    if hit is None:
-        return None
-    if time.monotonic() - hit[0] > settings.SESSION_AFFINITY_TTL:
-        _sessions.pop(session_id, None)
-        return None
-    return hit[1]
+    return None if hit is MISS else hit
 
 
 def affinity_set(session_id: str, provider: str, model: str) -> None:
-    if not session_id:
-        return
-    _sessions[session_id] = (time.monotonic(), (provider, model))
-    _sessions.move_to_end(session_id)
-    while len(_sessions) > MAX_SESSIONS:
-        _sessions.popitem(last=False)
+    if session_id:
+        _sessions.set(session_id, (provider, model))
 
 
 def next_turn(group: str) -> int:
@@ -39,6 +31,7 @@ def next_turn(group: str) -> int:
     return turn
 
 
+@resets.register
 def affinity_clear() -> None:
     _sessions.clear()
     _turns.clear()

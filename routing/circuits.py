@@ -9,7 +9,6 @@ The request path and the health checks share one implementation (``_apply`` and 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -33,16 +32,16 @@ from routing.breaker import (
 )
 from routing.models import CircuitState, Route, TierEntry
 from routing.resolution import Candidate
+from runtime import resets
 from runtime.outage import DATABASE, DATABASE_ERRORS
+from runtime.ttlcache import Refreshed
 
 if TYPE_CHECKING:
     from providers.config import ProviderConfig
     from providers.health import HealthResult
 
 F_ = TypeVar("F_", bound=Callable[..., Awaitable[Any]])
-_view: dict[str, Circuit] = {}
-_loaded: list[float] = [0.0]
-_lock: list[asyncio.Lock] = []
+_view: dict[str, Circuit] = {}  # this process's view of every non-pristine circuit (see _VIEW below)
 
 
 def _tolerant(default: Callable[[Candidate], Any]) -> Callable[[F_], F_]:
@@ -77,32 +76,33 @@ def circuit_from_row(row: CircuitState) -> Circuit:
                    row.limit_streak, row.limit_explicit)
 
 
-_circuit = circuit_from_row
+async def _view_load() -> dict[str, Circuit]:
+    fresh = {row.key: circuit_from_row(row) async for row in CircuitState.objects.all()}
+    _view.clear()  # in place: the request path's own transitions write into the same dict
+    _view.update(fresh)
+    return _view
+
+
+# Reloaded at most every CIRCUIT_REFRESH s by one caller; during a database outage the last view serves.
+_VIEW: Refreshed[dict[str, Circuit]] = Refreshed(_view_load, lambda: settings.CIRCUIT_REFRESH, initial=_view,
+                                                 errors=DATABASE_ERRORS, on_error=DATABASE.failed)
 
 
 async def circuits_view() -> dict[str, Circuit]:
     """Every non-pristine circuit. Query (at most every CIRCUIT_REFRESH s): CircuitState rows."""
-    if time.monotonic() - _loaded[0] < settings.CIRCUIT_REFRESH:
-        return _view
-    if not _lock:
-        _lock.append(asyncio.Lock())
-    if _lock[0].locked():
-        return _view
-    async with _lock[0]:
-        try:
-            fresh = {row.key: _circuit(row) async for row in CircuitState.objects.all()}
-        except DATABASE_ERRORS as exc:  # the last view keeps serving; reloaded after CIRCUIT_REFRESH
-            DATABASE.failed(exc)
-        else:
-            _view.clear()
-            _view.update(fresh)
-        _loaded[0] = time.monotonic()
-    return _view
+    return await _VIEW.get()
 
 
 def circuits_forget() -> None:
+    """Forget the view: the next request reloads it from the database."""
     _view.clear()
-    _loaded[0] = 0.0
+    _VIEW.clear()
+
+
+@resets.register
+def _view_reset() -> None:
+    _view.clear()
+    _VIEW.reset()
 
 
 @_tolerant(lambda cand: True)
@@ -173,7 +173,7 @@ def _apply(key: str, provider_id: int, model: str, apply: Callable[[QuerySet[Cir
     qs = CircuitState.objects.filter(key=key)
     apply(qs)
     row = qs.get()
-    return _circuit(row)
+    return circuit_from_row(row)
 
 
 _apply_bridge = sync_to_async(_apply)

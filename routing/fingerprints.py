@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
@@ -64,7 +64,7 @@ def system_texts(system: Any, messages: Iterable[Any] = ()) -> list[str]:
     return [t for t in texts if t.strip() and not t.startswith(BILLING_PREFIX)]
 
 
-def request_fingerprints(texts: list[str]) -> tuple[str, ...]:
+def request_fingerprints(texts: Sequence[str]) -> tuple[str, ...]:
     """Candidate fingerprints of a request: each prompt block, then all blocks joined.
 
     The first entry is the one recorded for an unknown agent: the longest block, which is

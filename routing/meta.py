@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import functools
 from typing import Any
 
 from routing.fingerprints import request_fingerprints, system_texts
-from routing.resolution import RequestMeta, RouteTable
+from routing.resolution import RequestMeta
+from runtime import resets
 
-_prints: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 MAX_CACHED_PROMPTS = 512
 
 
@@ -17,19 +17,19 @@ def prompt_fingerprints(body: dict[str, Any]) -> tuple[tuple[str, ...], str]:
     texts = system_texts(body.get("system"), body.get("messages") or ())
     if not texts:
         return (), ""
-    key = "\x00".join(texts)
-    prints = _prints.get(key)
-    if prints is None:
-        prints = request_fingerprints(texts)
-        _prints[key] = prints
-        if len(_prints) > MAX_CACHED_PROMPTS:
-            _prints.popitem(last=False)
-    return prints, max(texts, key=len)
+    return _fingerprints_of(tuple(texts)), max(texts, key=len)
+
+
+@functools.lru_cache(maxsize=MAX_CACHED_PROMPTS)
+def _fingerprints_of(texts: tuple[str, ...]) -> tuple[str, ...]:
+    return request_fingerprints(texts)
+
+
+resets.register(_fingerprints_of.cache_clear)
 
 
 def request_meta(
     body: dict[str, Any],
-    table: RouteTable,
     *,
     url_provider: str | None,
     url_model: str | None,

@@ -31,11 +31,6 @@ class ModelTier(models.Model):
         return [p.strip().lower() for p in self.patterns.split(",") if p.strip()]
 
 
-class TierEntryQuerySet(models.QuerySet["TierEntry"]):
-    def enabled(self) -> TierEntryQuerySet:
-        return self.filter(enabled=True, provider__enabled=True)
-
-
 class TierEntry(models.Model):
     tier = models.ForeignKey(ModelTier, on_delete=models.CASCADE, related_name="entries")
     provider = models.ForeignKey("providers.Provider", on_delete=models.CASCADE, related_name="tier_entries")
@@ -44,19 +39,12 @@ class TierEntry(models.Model):
     enabled = models.BooleanField(default=True)
     updated = models.DateTimeField(auto_now=True)
 
-    objects = TierEntryQuerySet.as_manager()
-
     class Meta:
         ordering = ["tier", "position", "id"]
         verbose_name_plural = "tier entries"
 
     def __str__(self) -> str:
         return f"{self.tier}: {self.model}@{self.provider.name}"
-
-
-class RouteQuerySet(models.QuerySet["Route"]):
-    def enabled(self) -> RouteQuerySet:
-        return self.filter(enabled=True, provider__enabled=True)
 
 
 class Route(models.Model):
@@ -77,8 +65,6 @@ class Route(models.Model):
     position = models.PositiveIntegerField(default=0)
     enabled = models.BooleanField(default=True)
     updated = models.DateTimeField(auto_now=True)
-
-    objects = RouteQuerySet.as_manager()
 
     class Meta:
         ordering = ["scenario", "position", "id"]

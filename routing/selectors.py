@@ -7,51 +7,25 @@ While the database is unreachable the last good table keeps serving.
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from django.conf import settings
 
 from providers.models import Provider
 from providers.selectors import provider_config
 from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
 from routing.resolution import AgentConfig, RouteConfig, RouteTable, TierConfig
+from runtime import resets
 from runtime.outage import DATABASE, DATABASE_ERRORS
-
-_cache: dict[str, tuple[float, RouteTable]] = {}
-_lock: asyncio.Lock | None = None
+from runtime.ttlcache import Refreshed
 
 
 async def route_table_get() -> RouteTable:
     """The current table. Queries (on reload only): providers, tiers, tier entries."""
-    global _lock
-    now = time.monotonic()
-    cached = _cache.get("table")
-    if cached is not None and now - cached[0] < settings.ROUTE_TABLE_TTL:
-        return cached[1]
-    if _lock is None:
-        _lock = asyncio.Lock()
-    if cached is not None and _lock.locked():
-        return cached[1]  # someone else is reloading; serve the previous snapshot
-    async with _lock:
-        cached = _cache.get("table")
-        if cached is not None and time.monotonic() - cached[0] < settings.ROUTE_TABLE_TTL:
-            return cached[1]
-        try:
-            table = await route_table_load()
-        except DATABASE_ERRORS as exc:
-            if cached is None:
-                raise  # nothing loaded yet: there is no last good table to serve
-            DATABASE.failed(exc)
-            table = cached[1]  # stale-if-error: the last good table, tried again after the TTL
-        else:
-            DATABASE.succeeded()
-        _cache["table"] = (time.monotonic(), table)
-        return table
+    return await _TABLE.get()
 
 
 def route_table_invalidate() -> None:
-    _cache.clear()
+    """The next request reloads the table (an admin edit, on commit)."""
+    _TABLE.clear()
 
 
 async def route_table_load() -> RouteTable:
@@ -85,3 +59,9 @@ async def route_table_load() -> RouteTable:
         agents_by_print={a.fingerprint: a for a in agents},
         agents_by_name={a.name: a for a in agents if a.name},
     )
+
+
+# The process's one table: while it reloads, or while the database is away, the last one serves.
+_TABLE: Refreshed[RouteTable] = Refreshed(route_table_load, lambda: settings.ROUTE_TABLE_TTL, errors=DATABASE_ERRORS,
+                                          on_error=DATABASE.failed, on_success=DATABASE.succeeded)
+resets.register(_TABLE.reset)

@@ -22,6 +22,7 @@ from providers.models import Provider
 from routing.fingerprints import fingerprint
 from routing.models import AgentFingerprint, ModelTier, TierEntry
 from routing.selectors import route_table_invalidate
+from runtime import resets
 from runtime.dbconn import connections_cleaned
 from runtime.rows import record_save
 
@@ -62,6 +63,13 @@ async def fingerprint_sightings_aflush() -> None:
         _reported.pop(key, None)
         held = _sightings.get(key, (0, sample))
         _sightings[key] = (held[0] + count, held[1])
+
+
+@resets.register
+def fingerprint_sightings_forget() -> None:
+    """Drop the sightings waiting to be written and the throttle (tests)."""
+    _sightings.clear()
+    _reported.clear()
 
 
 def fingerprint_sightings_write(batch: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:

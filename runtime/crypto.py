@@ -5,6 +5,10 @@ new key can be put first and the rows re-encrypted (``manage.py rotate_encryptio
 the older keys still open what has not been re-encrypted yet. Each key is text "material";
 the Fernet key is sha256("claude-gateway:" + material), as it has been since the first release,
 so rows written by earlier versions still decrypt.
+
+Decrypted values are kept in one LRU of DECRYPTED_MAX entries, keyed by the ciphertext and the
+key materials (a rotation or a re-encrypted row is a new entry; old ones age out), so the request
+path decrypts each credential once and no decrypted secret is held without bound.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
-from runtime import secrets_store
+from runtime import resets, secrets_store
 
 PREFIX = "fernet:"
+DECRYPTED_MAX = 256  # decrypted secrets kept in memory (LRU), like runtime.redaction.SecretBook
 # What earlier versions encrypted with when neither FIELD_ENCRYPTION_KEY nor SECRET_KEY was set
 # (a constant in the repository, so those rows were never really protected). Only re-encryption
 # reads it (proxy_project/encryption.py), to move such rows onto this install's own key;
@@ -76,10 +81,19 @@ def _token(ciphertext: str) -> bytes:
 def decrypt(ciphertext: str) -> str:
     if not ciphertext:
         return ""
+    return _decrypted(ciphertext, keys())
+
+
+@functools.lru_cache(maxsize=DECRYPTED_MAX)
+def _decrypted(ciphertext: str, materials: tuple[str, ...]) -> str:
+    """The plaintext (an undecryptable value raises and is not cached: it is tried again)."""
     try:
-        return _multi(keys()).decrypt(_token(ciphertext)).decode()
+        return _multi(materials).decrypt(_token(ciphertext)).decode()
     except InvalidToken:
         raise UndecryptableSecret(f"secret {UNDECRYPTABLE}") from None
+
+
+resets.register(_decrypted.cache_clear)
 
 
 def readable(ciphertext: str) -> bool:

@@ -28,23 +28,40 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.db.backends.signals import connection_created
 
+from runtime import resets
+
 P = ParamSpec("P")
 R = TypeVar("R")
 logger = logging.getLogger("gateway.db")
-_queued: list[asyncio.Future[None]] = []
-_queried = [False]  # set by every query of this process (any thread), cleared by cleanup_schedule
 # thread_sensitive (the default): the thread the async ORM's queries run in.
 _cleanup_in_orm_thread = sync_to_async(close_old_connections)
 
 
+class Cleanup:
+    """Whether a query ran since the last cleanup (any thread), and the cleanup queued last."""
+
+    __slots__ = ("queried", "queued")
+
+    def __init__(self) -> None:
+        self.queried = False
+        self.queued: asyncio.Future[None] | None = None
+
+    def reset(self) -> None:
+        self.queried, self.queued = False, None
+
+
+CLEANUP = Cleanup()  # one per process, like the connections it looks after
+resets.register(CLEANUP.reset)
+
+
 def cleanup_schedule() -> None:
     """Queue ``close_old_connections`` in the async ORM's thread (call from the event loop)."""
-    if not _queried[0] or (_queued and not _queued[0].done()):
+    if not CLEANUP.queried or (CLEANUP.queued is not None and not CLEANUP.queued.done()):
         return
-    _queried[0] = False
+    CLEANUP.queried = False
     future = asyncio.ensure_future(_cleanup_in_orm_thread())
     future.add_done_callback(_report)
-    _queued[:] = [future]
+    CLEANUP.queued = future
 
 
 async def cleanup_now() -> None:
@@ -72,7 +89,7 @@ def connections_cleaned(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _note_query(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
-    _queried[0] = True
+    CLEANUP.queried = True
     return execute(sql, params, many, context)
 
 

@@ -13,6 +13,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from runtime import resets
+
 OUTAGE_BACKOFF_MIN = 0.5
 OUTAGE_BACKOFF_MAX = 5.0
 
@@ -66,6 +68,13 @@ REDIS = Outage("Redis", "limits count per process and live dashboard updates are
 # last loaded copies keep serving and breaker writes are skipped (the answers still go out).
 DATABASE = Outage("The database", "request log rows wait in memory (REQUEST_LOG_BACKLOG_MAX) and the "
                    "gateway serves its last loaded routes, keys and circuits")
+
+
+@resets.register
+def outages_reset() -> None:
+    """Forget any Redis or database outage (tests)."""
+    REDIS.reset()
+    DATABASE.reset()
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:

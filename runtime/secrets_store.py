@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from runtime import resets
+
 SECRET_KEY_FILE = "secret_key"
 ENCRYPTION_KEYS_FILE = "field_encryption_keys"
 CREDENTIALS_DIR = "credentials"
@@ -103,7 +105,12 @@ def keys_parse(text: str, *, separator: str = ",") -> list[str]:
     return [part.strip() for part in text.replace("\n", separator).split(separator) if part.strip()]
 
 
-_keys_cache: dict[Path, tuple[tuple[int, int, int], tuple[str, ...]]] = {}
+_keys_cache: dict[Path, tuple[tuple[int, int, int], tuple[str, ...]]] = {}  # path -> (stat signature, keys)
+
+
+@resets.register
+def keys_cache_clear() -> None:
+    _keys_cache.clear()
 
 
 def keys_read(path: Path) -> tuple[str, ...]:

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from runtime import resets
+
 # mozilla-django-oidc setting -> discovery document key.
 ENDPOINTS = {
     "OIDC_OP_AUTHORIZATION_ENDPOINT": "authorization_endpoint",
@@ -55,6 +57,7 @@ def oidc_setting(attr: str, *default: Any) -> Any:
     return value
 
 
+@resets.register
 def discovery_forget() -> None:
     with _lock:
         _documents.clear()

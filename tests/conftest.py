@@ -4,32 +4,19 @@ import httpx
 import pytest
 
 import proxy_project.celery  # noqa: F401  (the Celery app, as workers load it: tasks bind to it)
-from clients.auth import client_key_cache_clear
-from dashboard.services import _fallbacks, _pending
 from providers import client as upstream_client
-from providers.targets import _learned_caps
-from routing.affinity import affinity_clear
-from routing.circuits import circuits_forget
-from routing.selectors import route_table_invalidate
-from routing.services import _sightings
+from runtime.resets import reset_all
 
 TEST_KEY = "sk-gw-test-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    route_table_invalidate()
-    client_key_cache_clear()
-    circuits_forget()
-    affinity_clear()
-    _pending.clear()
-    _fallbacks.clear()
-    _sightings.clear()
-    _learned_caps.clear()
+    """Every module's per-process state (runtime/resets.py) and the upstream transport, before and after."""
+    reset_all()
     upstream_client.set_transport(None)
     yield
-    route_table_invalidate()
-    client_key_cache_clear()
+    reset_all()
     upstream_client.set_transport(None)
 
 

@@ -98,15 +98,14 @@ async def test_a_browsers_favicon_request_is_a_404_not_a_refused_key(gateway_cli
 async def test_connection_cleanup_runs_only_after_queries_and_bursts_share_one(monkeypatch):
     calls = []
     monkeypatch.setattr(dbconn, "_cleanup_in_orm_thread", lambda: asyncio.sleep(0.01, calls.append(1)))
-    dbconn._queued.clear()
-    dbconn._queried[0] = False
+    dbconn.CLEANUP.reset()
     dbconn.cleanup_schedule()
     assert calls == []  # no query ran: no hop to the ORM thread
-    dbconn._queried[0] = True
+    dbconn.CLEANUP.queried = True
     for _ in range(50):
         dbconn.cleanup_schedule()
-        dbconn._queried[0] = True
-    await dbconn._queued[0]
+        dbconn.CLEANUP.queried = True
+    await dbconn.CLEANUP.queued
     assert len(calls) == 1
 
 

@@ -3,23 +3,12 @@ from __future__ import annotations
 import pytest
 from channels.layers import channel_layers
 
-from dashboard import services
-from gateway import health
-from gateway.traffic import TRAFFIC
-
 
 @pytest.fixture(autouse=True)
 def _fresh_channel_layer():
     """A new in-memory channel layer per test: its queues belong to one event loop."""
-    channel_layers.backends.clear()
-    services._totals.update(due=False, sent=0.0, took=0.0)
-    services.DATABASE.reset()
-    services._refusals.clear()
-    services._attempts_left.clear()
-    TRAFFIC.clear()
-    health._probes.update(at=0.0, rows={})
+    channel_layers.backends.clear()  # per-process state is reset by tests/conftest.py (reset_all)
     yield
-    services.DATABASE.reset()
     channel_layers.backends.clear()
 
 

@@ -160,7 +160,7 @@ async def test_a_failing_health_check_makes_the_provider_unhealthy_and_health_de
     assert (await gateway_client.get("/health")).json() == {"status": "ok"}
     await Provider.objects.filter(name="openai").aupdate(health_ok=False,
                                                          health_error="connection failed (ConnectError)")
-    health._probes["at"] = 0.0  # /health re-reads the checks after PROBES_TTL (2 s)
+    health.probes_expire()  # /health re-reads the checks after PROBES_TTL (2 s)
     assert (await gateway_client.get("/health")).json() == {"status": "degraded"}
     detail = (await gateway_client.get("/health?detail=1", headers=staff_headers)).json()
     assert detail["providers"]["openai"]["status"] == "unhealthy"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from providers.adapters.base import JSON, loads
+from providers.adapters.base import JSON
+from providers.adapters.openai_compat.response import parse_arguments
 
 DEFAULT_MAX_TOKENS = 4096
-RAW_ARGUMENTS = "_raw_arguments"  # tool-call arguments that were not a JSON object, kept verbatim
 EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 
 # OpenAI sampling parameter -> Anthropic parameter (simple renames)
@@ -212,19 +212,6 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[JSON]:
         blocks.append({"type": "tool_use", "id": str(call["id"]), "name": str(function["name"]),
                        "input": parse_arguments(function.get("arguments"))})
     return blocks
-
-
-def parse_arguments(raw: Any) -> JSON:
-    """Tool-call arguments as an object; anything that is not a JSON object is kept verbatim."""
-    if isinstance(raw, dict):
-        return raw
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return {}
-    try:
-        value = loads(raw) if isinstance(raw, str) else None
-    except ValueError:
-        value = None
-    return value if isinstance(value, dict) else {RAW_ARGUMENTS: raw if isinstance(raw, str) else str(raw)}
 
 
 def _tool_result(message: Mapping[str, Any], where: str) -> JSON:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.inbound.openai_chat.request import RAW_ARGUMENTS
 from providers.adapters.base import JSON, dumps, error_type_for, is_context_length_message, loads
+from providers.adapters.openai_compat.response import RAW_ARGUMENTS
 
 # Anthropic stop_reason -> OpenAI finish_reason (anything else ends the turn: "stop")
 FINISH_REASONS: dict[str, str] = {

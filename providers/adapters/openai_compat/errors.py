@@ -69,16 +69,23 @@ def error_object_type(error: Any) -> tuple[str, str]:
     return kind, message
 
 
+# The one error type -> status table: the status the gateway answers for an error the upstream sent
+# inside a 200 body or a stream (the gateway's streams use it too). Any other type is a 502.
 STATUS_FOR_TYPE: dict[str, int] = {
     "rate_limit_error": 429,
     "overloaded_error": 529,
     "invalid_request_error": 400,
     "timeout_error": 504,
+    "api_error": 502,
 }
+
+
+def status_for_type(error_type: str) -> int:
+    return STATUS_FOR_TYPE.get(error_type, 502)
 
 
 def error_from_object(error: Any) -> AdapterError:
     """AdapterError for an error object an upstream sent with HTTP 200."""
     kind, message = error_object_type(error)
-    status = STATUS_FOR_TYPE.get(kind, 502)
+    status = status_for_type(kind)
     return AdapterError(message, status, is_retryable_status(status), kind if status != 502 else "api_error")
