@@ -31,8 +31,9 @@ from providers.config import ProviderConfig
 from providers.envvars import env_refs_refused, env_refusal_message, expand_env
 from providers.google_auth import agoogle_token_get, google_token_get
 from providers.transport import NoCookieJar, upstream_transport
-from runtime import crypto
+from runtime import crypto, resets
 from runtime.redaction import known_secrets
+from runtime.ttlcache import MISS, TTLCache
 
 if TYPE_CHECKING:  # botocore costs ~0.4 s to import: loaded on the first Bedrock request only
     import botocore.session
@@ -40,8 +41,8 @@ if TYPE_CHECKING:  # botocore costs ~0.4 s to import: loaded on the first Bedroc
 
 _clients: dict[int, httpx.AsyncClient] = {}
 _transport: httpx.AsyncBaseTransport | None = None
-_secrets: dict[str, str] = {}
-_aws_keys: dict[str, Credentials] = {}
+_aws_keys: TTLCache[str, Credentials] = TTLCache(ttl=3600, maxsize=256)  # parsed stored keys, by ciphertext
+resets.register(_aws_keys.clear)
 _aws_chain: Any = None  # botocore's default credential chain (env, profile, SSO, IMDS), resolved once
 
 CREDENTIAL_HEADER = re.compile(r"(?i)auth|key|token|secret|passw|cookie|signature")
@@ -87,12 +88,6 @@ def get_client() -> httpx.AsyncClient:
     return client
 
 
-async def aclose_all() -> None:
-    for client in list(_clients.values()):
-        await client.aclose()
-    _clients.clear()
-
-
 class CredentialHolder(Protocol):
     """A Provider row or its ProviderConfig snapshot: what finding its credential needs."""
 
@@ -112,16 +107,11 @@ def _secret(provider: CredentialHolder) -> str:
     enc = provider.api_key_encrypted
     if not enc:
         return ""
-    plain = _secrets.get(enc)
-    if plain is None:
-        try:
-            plain = crypto.decrypt(enc)
-        except crypto.UndecryptableSecret as exc:
-            # A lost or wrong FIELD_ENCRYPTION_KEYS fails this provider (fallback, then 502), not the request.
-            raise CredentialsUnreadable(f"provider {provider.name!r} api key: {exc}") from None
-        if len(_secrets) >= known_secrets.limit:  # rotated keys must not pile up in memory
-            _secrets.clear()
-        _secrets[enc] = plain
+    try:
+        plain = crypto.decrypt(enc)  # a bounded cache of its own (runtime/crypto.py)
+    except crypto.UndecryptableSecret as exc:
+        # A lost or wrong FIELD_ENCRYPTION_KEYS fails this provider (fallback, then 502), not the request.
+        raise CredentialsUnreadable(f"provider {provider.name!r} api key: {exc}") from None
     value = expand_env(plain)
     known_secrets.add(value)  # so an upstream error echoing it back is redacted
     return value
@@ -249,7 +239,7 @@ def _aws_stored_credentials(provider: ProviderConfig) -> Credentials:
     from botocore.credentials import Credentials
 
     creds = _aws_keys.get(provider.api_key_encrypted)
-    if creds is None:
+    if creds is MISS:
         try:
             data = json.loads(_secret(provider))
             creds = Credentials(str(data["access_key_id"]), str(data["secret_access_key"]),
@@ -258,7 +248,7 @@ def _aws_stored_credentials(provider: ProviderConfig) -> Credentials:
             raise AWSCredentialsError(
                 f"provider {provider.name}: stored AWS keys need access_key_id and secret_access_key"
             ) from None
-        _aws_keys[provider.api_key_encrypted] = creds
+        _aws_keys.set(provider.api_key_encrypted, creds)
     return creds
 
 
