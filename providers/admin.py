@@ -12,11 +12,11 @@ from django.utils.safestring import SafeString
 from audit.services import audit_changes
 from providers.adapters import REGISTRY
 from providers.envvars import env_refs_refused, env_refusal_message
-from providers.health import health_check_run
 from providers.models import ModelPrice, OAuthToken, Provider
 from providers.oauth import oauth_token_refresh
 from providers.presets import PRESETS, preset_fields
 from providers.pricing import Price, default_table, format_usd
+from providers.probes import health_check_run
 from providers.services import provider_preset_apply
 from runtime import crypto
 from runtime.display import truncated

@@ -36,7 +36,7 @@ class Provider(models.Model):
     headers = models.JSONField(default=dict, blank=True, help_text="Extra headers sent upstream.")
     # Backend quirks as data: the options the kind's adapter entry declares (spec.options), typed.
     options = models.JSONField(default=dict, blank=True)
-    # The last health check (providers/health.py). health_checked_at doubles as the
+    # The last health check (providers/probes.py). health_checked_at doubles as the
     # claim that keeps two workers from checking the same provider at once.
     health_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     health_ok = models.BooleanField(null=True, blank=True, editable=False)  # None: never checked/skipped

@@ -1,7 +1,7 @@
 """What the backends announce, for the apps above them to act on (Django signals, sent sync).
 
 - ``provider_probed(provider_id, config, result)``: a health check of one provider ran
-  (providers/health.py). routing feeds its breakers from it; the dashboard redraws the provider.
+  (providers/probes.py). routing feeds its breakers from it; the dashboard redraws the provider.
 - ``provider_status_changed(provider_ids)``: something the dashboard shows of these providers
   changed (a circuit reset, a token refresh).
 - ``provider_credential_changed(provider_id)``: a credential was replaced without ``save()``

@@ -12,9 +12,9 @@ from typing import Any
 
 from celery import shared_task
 
-from providers.health import health_check_run, provider_ids_to_check
 from providers.oauth import oauth_token_refresh as token_refresh_service
 from providers.oauth import oauth_tokens_due
+from providers.probes import health_check_run, provider_ids_to_check
 
 logger = logging.getLogger("gateway.tasks")
 

@@ -38,7 +38,7 @@ from runtime.ttlcache import Refreshed
 
 if TYPE_CHECKING:
     from providers.config import ProviderConfig
-    from providers.health import HealthResult
+    from providers.probes import HealthResult
 
 F_ = TypeVar("F_", bound=Callable[..., Awaitable[Any]])
 _view: dict[str, Circuit] = {}  # this process's view of every non-pristine circuit (see _VIEW below)

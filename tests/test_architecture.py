@@ -17,7 +17,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("clients",),
     ("routing",),
     ("providers",),
-    ("runtime", "audit", "sso"),
+    ("audit", "sso"),
+    ("runtime",),
 ]
 LEVEL = {app: depth for depth, apps in enumerate(LAYERS) for app in apps}
 

@@ -3,7 +3,7 @@
 Every adapter in ``REGISTRY`` carries a ``spec: ClassVar[KindSpec]`` (label, how client.py
 authenticates it, its stream framing, the options it takes and their types, what ``init`` offers)
 and a ``probe(target)`` method (the health check's request). The layers above ask the entry
-instead of comparing kind strings: providers/client.py (auth), providers/health.py (probe),
+instead of comparing kind strings: providers/client.py (auth), providers/probes.py (probe),
 providers/targets.py (options), providers/models.py (labels, option validation), the init command.
 Pure: no Django, no settings, no network.
 """

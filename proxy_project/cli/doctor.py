@@ -157,8 +157,8 @@ def _providers(timeout: float | None) -> Iterator[Finding]:
     """Each enabled provider's models endpoint, probed as the periodic health check does."""
     from django.conf import settings
 
-    from providers.health import health_probe
     from providers.models import Provider
+    from providers.probes import health_probe
     from providers.selectors import provider_config
 
     enabled = list(Provider.objects.select_related("oauth_token").filter(enabled=True).order_by("priority", "name"))
@@ -183,7 +183,7 @@ def _providers(timeout: float | None) -> Iterator[Finding]:
 
 
 def _provider_fix(status: int) -> str:
-    from providers.health import CONNECT_STATUS, TIMEOUT_STATUS
+    from providers.probes import CONNECT_STATUS, TIMEOUT_STATUS
 
     if status in (CONNECT_STATUS, TIMEOUT_STATUS):
         return "is the provider running and its base URL right? (the admin, or the *_BASE_URL variable)"

@@ -190,7 +190,7 @@ async def test_import_config_ccproxy_gemini_provider_maps_to_the_native_kind(tmp
 async def test_health_probe_lists_models_with_the_key(gemini_up):
     from asgiref.sync import sync_to_async
 
-    from providers.health import health_probe
+    from providers.probes import health_probe
     from providers.selectors import provider_config
 
     cfg = provider_config(gemini_up.provider)

@@ -148,8 +148,8 @@ async def test_fake_responses_rejects_what_the_real_service_rejects(transactiona
 
 
 async def test_health_probe_reads_the_models_endpoint_with_bearer_auth(responses_up):
-    from providers.health import health_probe
     from providers.models import Provider
+    from providers.probes import health_probe
     from providers.selectors import provider_config
 
     provider = await Provider.objects.aget(name="openai-responses")

@@ -18,9 +18,9 @@ from providers.adapters import REGISTRY, claude_model_name, kind_choices, kind_o
 from providers.adapters.anthropic import OAUTH_BETA, v1_url
 from providers.adapters.base import Target
 from providers.config import ProviderConfig
-from providers.health import health_probe, probe_request
 from providers.models import Provider
 from providers.presets import PRESETS
+from providers.probes import health_probe, probe_request
 from runtime import crypto
 from tests.fakes import (
     FakeAnthropic,

@@ -17,8 +17,8 @@ from django.utils import timezone
 from dashboard import tasks as dashboard_tasks
 from dashboard.models import FallbackEvent, RequestLog
 from providers import tasks
-from providers.health import health_check_run
 from providers.models import Provider
+from providers.probes import health_check_run
 from providers.selectors import provider_config
 from proxy_project.schedules import beat_schedule_ensure
 from routing.breaker import CLOSED, OPEN

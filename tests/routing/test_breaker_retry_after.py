@@ -39,7 +39,7 @@ def test_parse_retry_after_seconds_http_date_and_ms(headers, now, seconds):
 def test_health_check_429_with_http_date_starts_an_explicit_cooldown():
     import time
 
-    from providers.health import health_check_run
+    from providers.probes import health_check_run
     from routing.models import CircuitState
     from tests.conftest import make_provider, make_tiers
     from tests.fakes import FakeOpenAI, Reply

@@ -1,4 +1,4 @@
-"""Provider health checks (sync: Celery tasks and the admin's "test connection").
+"""Provider health probes (sync: Celery tasks and the admin's "test connection").
 
 Steps of health_check_run: claim the check (a conditional UPDATE of health_checked_at, so two
 workers never check one provider at the same moment) -> send the kind's probe (its adapter
