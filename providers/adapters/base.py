@@ -338,3 +338,16 @@ def output_budget_from(message: str) -> tuple[int, bool] | None:
         if limit:
             return int(limit.group(1)), True
     return None
+
+
+# --- health probes (each kind's spec says how it is probed) -------------------------------------
+
+
+def probe_messages() -> list[dict[str, Any]]:
+    """The conversation a probe sends: one user word."""
+    return [{"role": "user", "content": "ping"}]
+
+
+def probe_chat(model: str) -> ChatRequest:
+    """The smallest generation a hosted kind's probe sends: one user word, one output token."""
+    return ChatRequest(body={"model": model, "max_tokens": 1, "messages": probe_messages()})

@@ -42,6 +42,7 @@ from providers.adapters.base import (
     is_context_length_message,
     loads,
     parse_retry_after,
+    probe_chat,
 )
 from providers.adapters.spec import (
     EVENTSTREAM,
@@ -52,7 +53,6 @@ from providers.adapters.spec import (
     KindSpec,
     Option,
     Starter,
-    probe_chat,
 )
 
 BEDROCK_VERSION = "bedrock-2023-05-31"

@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.adapters.base import ChatRequest
-
 # --- authentication ---------------------------------------------------------------------------------
 
 
@@ -208,13 +206,3 @@ class KindSpec:
     # The host's own spelling of a Claude model id read back as the Claude name (Bedrock's
     # "us.anthropic.claude-…-v1:0"), for clients configured for that host; None: no spelling.
     claude_name: Callable[[str], str] | None = None
-
-
-def probe_messages() -> list[dict[str, Any]]:
-    """The conversation a probe sends: one user word."""
-    return [{"role": "user", "content": "ping"}]
-
-
-def probe_chat(model: str) -> ChatRequest:
-    """The smallest generation a hosted kind's probe sends: one user word, one output token."""
-    return ChatRequest(body={"model": model, "max_tokens": 1, "messages": probe_messages()})

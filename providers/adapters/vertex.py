@@ -36,6 +36,7 @@ from providers.adapters.base import (
     Target,
     UpstreamRequest,
     dumps,
+    probe_messages,
 )
 from providers.adapters.spec import (
     GOOGLE_OAUTH,
@@ -44,7 +45,6 @@ from providers.adapters.spec import (
     REGION,
     KindSpec,
     Option,
-    probe_messages,
 )
 
 VERTEX_VERSION = "vertex-2023-10-16"

@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from providers.adapters.base import AdapterError, ChatRequest, ChatResponse, Target, UpstreamRequest
+from providers.adapters.base import (
+    AdapterError,
+    ChatRequest,
+    ChatResponse,
+    Target,
+    UpstreamRequest,
+    probe_chat,
+)
 from providers.adapters.bedrock import REGION_PREFIX, BedrockAdapter
 from providers.adapters.bedrock_converse.request import translate_request
 from providers.adapters.bedrock_converse.response import translate_response
@@ -26,7 +33,6 @@ from providers.adapters.spec import (
     SIGV4_BEDROCK,
     KindSpec,
     Option,
-    probe_chat,
 )
 
 __all__ = ["BedrockConverseAdapter", "ConverseStreamTranslator"]

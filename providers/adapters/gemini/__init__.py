@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from providers.adapters.base import AdapterError, ChatRequest, ChatResponse, Target, UpstreamRequest
+from providers.adapters.base import (
+    AdapterError,
+    ChatRequest,
+    ChatResponse,
+    Target,
+    UpstreamRequest,
+    probe_chat,
+)
 from providers.adapters.gemini.errors import classify_error
 from providers.adapters.gemini.request import translate_request, upstream_url, versioned_base
 from providers.adapters.gemini.response import translate_response
@@ -27,7 +34,6 @@ from providers.adapters.spec import (
     AuthSpec,
     KindSpec,
     Option,
-    probe_chat,
 )
 
 __all__ = ["GeminiAdapter", "GeminiStreamTranslator", "GeminiVertexAdapter"]
