@@ -20,12 +20,7 @@
 
 from __future__ import annotations
 
-import hmac
-import itertools
-import threading
-import time
 from typing import ClassVar
-from urllib.parse import parse_qs, unquote
 
 from tests.fakes.gemini_server import (
     ROLE_MESSAGE,
@@ -36,49 +31,27 @@ from tests.fakes.gemini_server import (
     validate_request,
 )
 from tests.fakes.server import Recorded, Reply
-from tests.fakes.vertex_server import TOKEN_PATH, service_account_info, verify_assertion
+from tests.fakes.vertex_server import TOKEN_PATH, GoogleTokens
 
 VERTEX_TOP_FIELDS = TOP_FIELDS | {"labels", "modelArmorConfig"}
 ACTIONS = ("generateContent", "streamGenerateContent")
 LEARN_MORE = "Learn more: https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/gemini"
 
 
-class FakeGeminiVertex(FakeGemini):
+class FakeGeminiVertex(GoogleTokens, FakeGemini):
     """``base_url`` is the origin (the adapter adds ``/v1/projects/...``); ``token_uri`` the token endpoint."""
 
     name: ClassVar[str] = "fake-gemini-vertex"
+    publisher: ClassVar[str] = "google"
+    token_prefix: ClassVar[str] = "ya29.fake-gemini-"
 
     def __init__(self, project: str = "fake-project", region: str = "us-central1", token_lifetime: int = 3600,
                  models: set[str] | None = None) -> None:
         super().__init__(api_key="")
-        self.project, self.region, self.token_lifetime = project, region, token_lifetime
+        self.tokens_init(project, region, token_lifetime)
         self.models = models
-        self.tokens: dict[str, float] = {}  # issued token -> expiry (epoch seconds)
-        self._serial = itertools.count(1)
-        self._token_lock = threading.Lock()
-
-    @property
-    def token_uri(self) -> str:
-        return self.origin + TOKEN_PATH
-
-    def service_account(self) -> dict[str, str]:
-        return service_account_info(self.token_uri, self.project)
-
-    @property
-    def token_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if r.path == TOKEN_PATH]
 
     # --- paths ------------------------------------------------------------------------------------
-
-    @staticmethod
-    def split_path(path: str) -> tuple[str, str, str, str] | None:
-        """(project, region, model, action) of a generateContent path, or None."""
-        parts = path.split("/")
-        if len(parts) != 10 or parts[1:3] != ["v1", "projects"] or parts[4] != "locations" \
-                or parts[6:9] != ["publishers", "google", "models"] or ":" not in parts[9]:
-            return None
-        model, _, action = unquote(parts[9]).rpartition(":")
-        return parts[3], parts[5], model, action
 
     def is_main(self, path: str) -> bool:
         split = self.split_path(path)
@@ -94,24 +67,6 @@ class FakeGeminiVertex(FakeGemini):
         return rec.path.endswith(":streamGenerateContent")
 
     # --- OAuth --------------------------------------------------------------------------------------
-
-    def _issue(self, rec: Recorded) -> Reply:
-        form = {k: v[-1] for k, v in parse_qs(rec.raw.decode()).items()}
-        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            return Reply.json({"error": "unsupported_grant_type"}, status=400)
-        problem = verify_assertion(form.get("assertion", ""), self.token_uri, time.time())
-        if problem is not None:
-            return Reply.json({"error": "invalid_grant", "error_description": problem}, status=400)
-        with self._token_lock:
-            token = f"ya29.fake-gemini-{next(self._serial)}"
-            self.tokens[token] = time.time() + self.token_lifetime
-        return Reply.json({"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"})
-
-    def authorized(self, rec: Recorded) -> bool:
-        scheme, _, token = rec.headers.get("authorization", "").partition(" ")
-        with self._token_lock:
-            expiry = next((exp for t, exp in self.tokens.items() if hmac.compare_digest(t, token.strip())), None)
-        return scheme == "Bearer" and expiry is not None and expiry > time.time()
 
     # --- checks -------------------------------------------------------------------------------------
 
@@ -142,7 +97,7 @@ class FakeGeminiVertex(FakeGemini):
 
     def _choose(self, rec: Recorded) -> Reply:
         if rec.path == TOKEN_PATH and rec.method == "POST":
-            return self._issue(rec)
+            return self.issue(rec)
         if self.split_path(rec.path) is not None and not self.is_main(rec.path):
             return gemini_error(400, "INVALID_ARGUMENT", f"fake: unknown method {rec.path.rpartition(':')[2]!r}")
         return super()._choose(rec)

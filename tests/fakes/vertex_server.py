@@ -90,17 +90,19 @@ def verify_assertion(assertion: str, token_uri: str, now: float) -> str | None:
     return None
 
 
-class FakeVertex(FakeAnthropic):
-    """Vertex for Anthropic models: ``base_url`` is the origin; ``token_uri`` the fake token endpoint."""
+class GoogleTokens:
+    """What both Vertex fakes share: a Google token endpoint that checks the service account's
+    signed JWT (``issue``), the Bearer check of every call (``authorized``), and the
+    ``/v1/projects/{p}/locations/{r}/publishers/{publisher}/models/{model}:{action}`` paths."""
 
-    main_paths: ClassVar[tuple[str, ...]] = ()
-    name: ClassVar[str] = "fake-vertex"
+    publisher: ClassVar[str] = "anthropic"
+    token_prefix: ClassVar[str] = "ya29.fake-"
+    origin: str
+    requests: list[Recorded]
 
-    def __init__(self, project: str = "fake-project", region: str = "us-east5", token_lifetime: int = 3600) -> None:
-        super().__init__()
+    def tokens_init(self, project: str, region: str, token_lifetime: int) -> None:
         self.project, self.region, self.token_lifetime = project, region, token_lifetime
         self.tokens: dict[str, float] = {}  # issued token -> expiry (epoch seconds)
-        self.rejected: list[Recorded] = []
         self._serial = itertools.count(1)
         self._token_lock = threading.Lock()
 
@@ -115,25 +117,17 @@ class FakeVertex(FakeAnthropic):
     def token_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path == TOKEN_PATH]
 
-    # --- paths ------------------------------------------------------------------------------------
-
-    @staticmethod
-    def split_path(path: str) -> tuple[str, str, str, str] | None:
-        """(project, region, model, action) of a predict path, or None."""
+    @classmethod
+    def split_path(cls, path: str) -> tuple[str, str, str, str] | None:
+        """(project, region, model, action) of a publisher model path, or None."""
         parts = path.split("/")
         if len(parts) != 10 or parts[1:3] != ["v1", "projects"] or parts[4] != "locations" \
-                or parts[6:9] != ["publishers", "anthropic", "models"] or ":" not in parts[9]:
+                or parts[6:9] != ["publishers", cls.publisher, "models"] or ":" not in parts[9]:
             return None
         model, _, action = unquote(parts[9]).rpartition(":")
         return parts[3], parts[5], model, action
 
-    def is_main(self, path: str) -> bool:
-        split = self.split_path(path)
-        return split is not None and split[2] != "count-tokens" and split[3] in ("rawPredict", "streamRawPredict")
-
-    # --- checks -----------------------------------------------------------------------------------
-
-    def _issue(self, rec: Recorded) -> Reply:
+    def issue(self, rec: Recorded) -> Reply:
         form = {k: v[-1] for k, v in parse_qs(rec.raw.decode()).items()}
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return Reply.json({"error": "unsupported_grant_type"}, status=400)
@@ -141,19 +135,39 @@ class FakeVertex(FakeAnthropic):
         if problem is not None:
             return Reply.json({"error": "invalid_grant", "error_description": problem}, status=400)
         with self._token_lock:
-            token = f"ya29.fake-{next(self._serial)}"
+            token = f"{self.token_prefix}{next(self._serial)}"
             self.tokens[token] = time.time() + self.token_lifetime
         return Reply.json({"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"})
 
-    def _authorized(self, rec: Recorded) -> bool:
+    def authorized(self, rec: Recorded) -> bool:
         scheme, _, token = rec.headers.get("authorization", "").partition(" ")
         with self._token_lock:
             expiry = next((exp for t, exp in self.tokens.items() if hmac.compare_digest(t, token.strip())), None)
         return scheme == "Bearer" and expiry is not None and expiry > time.time()
 
+
+class FakeVertex(GoogleTokens, FakeAnthropic):
+    """Vertex for Anthropic models: ``base_url`` is the origin; ``token_uri`` the fake token endpoint."""
+
+    main_paths: ClassVar[tuple[str, ...]] = ()
+    name: ClassVar[str] = "fake-vertex"
+
+    def __init__(self, project: str = "fake-project", region: str = "us-east5", token_lifetime: int = 3600) -> None:
+        super().__init__()
+        self.tokens_init(project, region, token_lifetime)
+        self.rejected: list[Recorded] = []
+
+    # --- paths ------------------------------------------------------------------------------------
+
+    def is_main(self, path: str) -> bool:
+        split = self.split_path(path)
+        return split is not None and split[2] != "count-tokens" and split[3] in ("rawPredict", "streamRawPredict")
+
+    # --- checks -----------------------------------------------------------------------------------
+
     def check(self, rec: Recorded) -> Reply | None:
         """Vertex's authentication, resource and body checks, before any scripted reply."""
-        if not self._authorized(rec):
+        if not self.authorized(rec):
             return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access "
                                 "token, login cookie or other valid authentication credential.", "UNAUTHENTICATED")
         project, region, model, action = self.split_path(rec.path) or ("", "", "", "")
@@ -178,7 +192,7 @@ class FakeVertex(FakeAnthropic):
 
     def _choose(self, rec: Recorded) -> Reply:
         if rec.path == TOKEN_PATH and rec.method == "POST":
-            return self._issue(rec)
+            return self.issue(rec)
         if self.split_path(rec.path) is not None:
             rejected = self.check(rec)
             if rejected is not None:
