@@ -62,7 +62,7 @@ def test_dockerfile_installs_the_package_and_runs_as_non_root():
 def test_env_example_documents_every_setting_and_seed_variable():
     settings_text = (REPO_ROOT / "proxy_project" / "settings.py").read_text()
     read = set(re.findall(r'env_(?:str|bool|int|float|secret)\(\s*"([A-Z0-9_]+)"', settings_text))
-    seeding = (REPO_ROOT / "providers" / "services" / "seeding.py").read_text()
+    seeding = (REPO_ROOT / "configuration" / "seeding.py").read_text()
     read |= set(re.findall(r'env\.get\(\s*"([A-Z0-9_]+)"', seeding))
     read |= {"HOST", "PORT", "ADMIN_USER", "ADMIN_PASSWORD", "GATEWAY_CLIENT_KEY", "POSTGRES_PASSWORD"}
     missing = sorted(read - documented())

@@ -107,8 +107,9 @@ def test_the_default_dotenv_is_the_one_next_to_manage_py(tmp_path):
 
     tree = tmp_path / "checkout"
     (tree / "proxy_project").mkdir(parents=True)
-    for name in ("__init__.py", "settings.py", "secrets_store.py"):
+    for name in ("__init__.py", "settings.py"):
         shutil.copy(REPO_ROOT / "proxy_project" / name, tree / "proxy_project" / name)
+    shutil.copytree(REPO_ROOT / "runtime", tree / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
     (tree / ".env").write_text("ADMIN_USER=teamlead\nPORT=9999\n")
     env = {k: v for k, v in gateway_env({}, tmp_path / "db.sqlite3").items()
            if k not in ("PYTEST_VERSION", "GATEWAY_ENV_FILE", "ADMIN_USER", "PORT", "PYTHONPATH")}
