@@ -50,9 +50,13 @@ browser-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		echo "chromium not installed: the browser test will be skipped (REQUIRE_E2E=1 makes it fail)"
 
+# Test files run in TEST_WORKERS parallel processes (pytest-xdist; a file stays on one worker, so its
+# module fixtures start once). Most of the suite waits on subprocesses, so 4 workers fit 2 cores.
+TEST_WORKERS ?= 4
+
 test: $(VENV)/.installed-dev e2e-deps oidc-deps browser-deps
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
