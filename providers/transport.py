@@ -4,7 +4,9 @@
   ``aclose``) over a pool of its own: ``LeanPool`` keeps httpcore's public ``AsyncHTTPConnection``
   objects per origin and reuses the most recently used idle one. It touches one connection per
   request, where httpcore's ``AsyncConnectionPool`` re-examines every connection (and lists them
-  once more per idle one) on each request and each response close. ``lean=False`` puts the stock
+  once more per idle one) on each request and each response close. Its connections read and
+  write through ``providers/netstream.py``'s asyncio network backend (httpcore's public
+  backend interface) instead of AnyIO's. ``lean=False`` puts the stock
   pool behind the same transport, built with its public constructor (the bench's ``stock-pool``).
 - ``NoCookieJar`` is a cookie jar that keeps nothing: upstream Set-Cookie headers never leak
   from one user's request into another's through the shared client.
@@ -21,6 +23,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpcore
 import httpx
+
+from providers.netstream import AsyncioBackend
 
 # Most specific first: each httpcore error becomes the httpx error that httpx's own transport raises.
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
@@ -100,7 +104,9 @@ class _Body(httpx.AsyncByteStream):
 class LeanPool:
     """HTTP/1.1 connections per origin, last used first; at most ``max_connections`` in all."""
 
-    def __init__(self, limits: httpx.Limits, ssl_context: typing.Any) -> None:
+    def __init__(self, limits: httpx.Limits, ssl_context: typing.Any,
+                 network_backend: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.network_backend = network_backend if network_backend is not None else AsyncioBackend()
         self.max_connections = limits.max_connections
         self.max_idle = limits.max_keepalive_connections
         self.keepalive_expiry = limits.keepalive_expiry
@@ -147,7 +153,8 @@ class LeanPool:
             if self.max_connections and self.busy + self.idle_count > self.max_connections:
                 closing.append(self._evict_oldest())
             connection = httpcore.AsyncHTTPConnection(
-                origin=origin, ssl_context=self.ssl_context, keepalive_expiry=self.keepalive_expiry
+                origin=origin, ssl_context=self.ssl_context, keepalive_expiry=self.keepalive_expiry,
+                network_backend=self.network_backend,
             )
         try:
             await _close_all(closing)
