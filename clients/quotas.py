@@ -37,7 +37,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from clients.auth import ClientIdentity
 from clients.models import ClientKey
 from runtime import resets
-from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
+from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, redis_errors
 from runtime.ttlcache import MISS, TTLCache
 
 PREFIX = "gwlim"
@@ -181,7 +181,7 @@ def _money_left(cache: BaseCache, limits: Limits, key_id: int, now: float) -> Mo
 def _money_left_shared(cache: BaseCache, limits: Limits, key_id: int, now: float) -> MoneyLeft | None:
     try:
         return _money_left(cache, limits, key_id, now)
-    except REDIS_ERRORS as exc:
+    except redis_errors() as exc:
         REDIS.failed(exc)
         return _money_left(_fallback, limits, key_id, now)
 
@@ -270,7 +270,7 @@ def _check_shared(cache: BaseCache, limits: Limits, key_id: int, now: float) -> 
     """_check on Redis, or on the per-process fallback when Redis fails (sync; in a thread)."""
     try:
         result = _check(cache, limits, key_id, now)
-    except REDIS_ERRORS as exc:
+    except redis_errors() as exc:
         REDIS.failed(exc)
         return _check(_fallback, limits, key_id, now)
     REDIS.succeeded()
@@ -280,7 +280,7 @@ def _check_shared(cache: BaseCache, limits: Limits, key_id: int, now: float) -> 
 def _incr_shared(cache: BaseCache, key: str, delta: int, ttl: int) -> int:
     try:
         value = _incr(cache, key, delta, ttl)
-    except REDIS_ERRORS as exc:
+    except redis_errors() as exc:
         REDIS.failed(exc)
         return _incr(_fallback, key, delta, ttl)
     REDIS.succeeded()
@@ -363,7 +363,7 @@ def usage_today(key_id: int) -> dict[str, int]:
         cache = _remote() or _fallback
     try:
         return {name: int(cache.get(key) or 0) for name, key in keys.items()}
-    except REDIS_ERRORS as exc:
+    except redis_errors() as exc:
         REDIS.failed(exc)
         return {name: int(_fallback.get(key) or 0) for name, key in keys.items()}
 

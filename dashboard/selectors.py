@@ -30,7 +30,7 @@ from providers.models import Provider
 from providers.selectors import provider_config
 from routing.breaker import Circuit, status_label
 from routing.models import CircuitState
-from runtime.outage import REDIS, REDIS_ERRORS
+from runtime.outage import REDIS, redis_errors
 
 RECENT_REQUESTS = 50
 RECENT_FALLBACKS = 20
@@ -508,7 +508,7 @@ def redis_unreachable() -> bool:
         return True
     try:
         cache.get("dashboard:ping")
-    except REDIS_ERRORS as exc:
+    except redis_errors() as exc:
         REDIS.failed(exc)
         return True
     REDIS.succeeded()

@@ -37,7 +37,7 @@ from dashboard.selectors import (
 from routing.services import fingerprint_sightings_aflush
 from runtime import memory, resets
 from runtime.dbconn import connections_cleaned
-from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, REDIS_ERRORS
+from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, redis_errors
 from runtime.redaction import redact_known
 
 logger = logging.getLogger("gateway.logs")
@@ -305,7 +305,7 @@ async def dashboard_viewer_present_mark() -> None:
         return
     try:
         await cache.aset(VIEWERS_KEY, True, VIEWER_TTL)
-    except REDIS_ERRORS as exc:
+    except redis_errors() as exc:
         REDIS.failed(exc)
         return
     REDIS.succeeded()
@@ -320,7 +320,7 @@ async def dashboard_viewers_present() -> bool:
         return False
     try:
         present = bool(await cache.aget(VIEWERS_KEY, False))
-    except REDIS_ERRORS as exc:
+    except redis_errors() as exc:
         REDIS.failed(exc)
         return False
     REDIS.succeeded()
@@ -333,7 +333,7 @@ async def _publish(layer: Any, event: dict[str, Any]) -> None:
         return
     try:
         await layer.group_send(fragments.GROUP, event)
-    except REDIS_ERRORS as exc:
+    except redis_errors() as exc:
         REDIS.failed(exc)
 
 
@@ -403,7 +403,7 @@ def dashboard_status_send(*, provider_ids: Collection[int]) -> None:
     try:
         html = fragments.provider_rows(provider_health_summary(ids=provider_ids))
         async_to_sync(layer.group_send)(fragments.GROUP, fragments.event(html))
-    except REDIS_ERRORS as exc:  # one warning per outage, not a traceback per health check
+    except redis_errors() as exc:  # one warning per outage, not a traceback per health check
         REDIS.failed(exc)
     except Exception:  # the dashboard is a view: a health check or an admin action never fails for it
         logger.exception("could not publish the status of providers %s", sorted(provider_ids))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,7 +22,7 @@ from gateway import costing
 from gateway.errors import GatewayError, attempt_started, error_body, transport_error
 from gateway.inbound.encoders import StreamEncoder
 from gateway.records import fallback_event_record, request_log_record
-from gateway.streaming import StreamSession
+from gateway.streaming import StreamBody, StreamSession
 from gateway.token_count import estimate_input_tokens
 from providers import client
 from providers.adapters import REGISTRY
@@ -83,7 +83,7 @@ class Outcome:
 
     status: int
     body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
+    stream: AsyncIterable[bytes] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -357,7 +357,7 @@ async def _open_stream(
                     "cache_creation_input_tokens": stats.cache_creation_input_tokens},
              stop_reason=stats.stop_reason or "", ttft=s.ttft, error=s.error_message)
 
-    return Outcome(200, stream=session.body(on_done=finished))
+    return Outcome(200, stream=StreamBody(session, finished))
 
 
 def _log(

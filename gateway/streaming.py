@@ -1,16 +1,19 @@
-"""One upstream stream, pumped by its own task straight to the response body's waiter.
+"""One upstream stream, pumped by its own task straight to the client.
 
 The pump task owns the upstream (``async with client.stream``) and reads, parses, translates and
 encodes each chunk, once, in the client's dialect (the ``StreamEncoder`` the endpoint chose:
-Anthropic SSE, OpenAI chunks or Bedrock event-stream frames, gateway/inbound/encoders.py); the
-body iterator handed to StreamingHttpResponse only forwards bytes. Two
-tasks are needed because keep-alives must go out while the upstream read is blocked, but the
-hand-over between them is as small as asyncio allows: encoded bytes are appended to a list and
-the body's one pending future (if it waits) is woken; whatever piled up meanwhile leaves in one
-write, and the keep-alive timer fires once per interval, never per chunk. A client disconnect cancels
-the body (Django >= 5 cancels it under ASGI), whose ``finally`` cancels the pump, which closes the
-upstream connection. The first step (status line) is awaited before the HTTP response is
-committed, so a failing upstream still gets an HTTP error status and a fallback.
+Anthropic SSE, OpenAI chunks or Bedrock event-stream frames, gateway/inbound/encoders.py).
+Through the gateway's API handler (proxy_project/handlers.py) the pump then writes those bytes to
+the ASGI ``send`` itself (``StreamResponse.asgi_body`` -> ``send_to``): a chunk costs one wake-up
+of one task, as it arrives. Any other ASGI server iterates the same ``StreamBody``, and the pump
+hands its bytes to the body's one waiter instead. The second task exists because keep-alives
+must go out while the upstream read is blocked: the timer fires once per interval (never per
+chunk, never after ``message_stop``) and the waiting task writes them; whatever piled up while a
+write was in progress leaves in one write. A client disconnect cancels that task (Django >= 5
+and our handler cancel it under ASGI), whose ``finally`` cancels the pump, which closes the
+upstream connection; a write that fails stops the pump's reading too. The first step (status
+line) is awaited before the HTTP response is committed, so a failing upstream still gets an
+HTTP error status and a fallback.
 
 Streams are judged by content: events are held back until the first content block (text, tool
 call, thinking) and forwarded with it, so TTFT is unchanged. A stream that errs or ends before
@@ -25,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import httpx
 from django.conf import settings
+from django.http import StreamingHttpResponse
 
 from gateway.errors import GatewayError, attempt_started, status_for_type, transport_error
 from gateway.inbound.encoders import AnthropicSSE, StreamEncoder
@@ -50,6 +55,8 @@ logger = logging.getLogger("gateway.stream")
 # A reply may legitimately carry no content when its budget ran out or it was refused.
 CONTENTLESS_OK = frozenset({"max_tokens", "refusal"})
 EndHook = Callable[["StreamSession"], Awaitable[None]]
+DoneHook = Callable[["StreamSession"], None]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 def _redacted(event: StreamEvent) -> StreamEvent:
@@ -94,6 +101,9 @@ class StreamSession:
         self._out: list[bytes] = []  # encoded bytes the body has not written yet
         self._closed = False  # the pump is done: the body ends once _out is drained
         self._waiter: asyncio.Future[None] | None = None  # the body, waiting for bytes
+        self._send: Send | None = None  # send_to(): the pump writes to the client itself
+        self._flushing = False
+        self._client_gone = False
         self.ttft: float | None = None
         self.failed = False
         self.cancelled = False
@@ -183,6 +193,8 @@ class StreamSession:
                 out.extend(feed(event))
             if out:
                 self._emit(out)
+                if self._out:
+                    await self._deliver()
                 if self._abandoned:
                     return
         out = []
@@ -210,6 +222,7 @@ class StreamSession:
             held, self._held = self._held, []
             if held:
                 self._forward(held)
+                self._wake()
 
     def _emit(self, events: list[StreamEvent]) -> None:
         if not events:
@@ -239,8 +252,35 @@ class StreamSession:
             self._put(data)
 
     def _put(self, data: bytes) -> None:
-        self._out.append(data)
-        self._wake()
+        self._out.append(data)  # the pump delivers after each read; timers and the end wake the body
+
+    async def _deliver(self) -> None:
+        """What the pump just encoded: written by the pump itself under send_to(), else handed
+        to the body's waiter."""
+        if self._send is not None:
+            await self._flush()
+        else:
+            self._wake()
+
+    async def _flush(self) -> None:
+        send = self._send
+        if send is None or self._flushing:
+            return  # the write in progress takes what was added meanwhile
+        self._flushing = True
+        try:
+            while self._out:
+                out, self._out = self._out, []
+                await send({"type": "http.response.body", "body": out[0] if len(out) == 1 else b"".join(out),
+                            "more_body": True})
+        except Exception as exc:  # the client's connection is gone: stop reading the upstream
+            self._out.clear()
+            self._abandoned = self._client_gone = self._closed = True
+            self.cancelled = self.failed = True
+            self.error_message = f"client write failed ({type(exc).__name__})"
+        finally:
+            self._flushing = False
+            if self._out or self._closed:
+                self._wake()  # send_to() waits while another task writes
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -278,11 +318,15 @@ class StreamSession:
             data = self.encoder.keepalive(self._emitted)
             if data:
                 self._put(data)
+                self._wake()
             self._last = time.monotonic()
             idle = 0.0
         return loop.call_later(interval - idle, self._rearm, loop, interval)
 
     def _rearm(self, loop: asyncio.AbstractEventLoop, interval: float) -> None:
+        if self._closed or self.translator.stats.finished:
+            self._timer = None  # the stream has ended (message_stop is out): nothing may follow it
+            return
         self._timer = self._keepalive(loop, interval)
 
     async def body(self, on_done: Callable[[StreamSession], None]) -> AsyncIterator[bytes]:
@@ -315,3 +359,62 @@ class StreamSession:
             if self._task is not None and not self._task.done():
                 self._task.cancel()
             on_done(self)
+
+    async def send_to(self, send: Send, on_done: DoneHook) -> None:
+        """The body written straight to the ASGI ``send`` (its ``http.response.start`` is sent):
+        the pump writes each chunk in the task that read it, so a chunk costs no hand-over to
+        another task; this task only waits, and writes what timers and the ending add."""
+        loop = asyncio.get_running_loop()
+        interval = settings.STREAM_PING_INTERVAL
+        if interval > 0:
+            self._timer = loop.call_later(interval, self._rearm, loop, interval)
+        self._send = send
+        try:
+            while True:
+                if self._flushing:  # the pump is writing (a server whose send yields): wait for it
+                    pass
+                elif self._out:
+                    await self._flush()
+                    continue
+                elif self._closed:
+                    break
+                self._waiter = loop.create_future()
+                await self._waiter
+                self._waiter = None
+        except asyncio.CancelledError:
+            self.cancelled = self.failed = True
+            self.error_message = "client disconnected"
+            raise
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+            on_done(self)  # before the last write, as for an iterated body: the row is queued when the client has it all
+        if not self._client_gone:
+            await send({"type": "http.response.body", "body": self.encoder.end(), "more_body": False})
+
+
+class StreamBody:
+    """A committed session's body: iterated (any ASGI server) or, through the gateway's ASGI
+    handler, written by the session itself (``send_to``)."""
+
+    def __init__(self, session: StreamSession, on_done: DoneHook) -> None:
+        self.session = session
+        self.on_done = on_done
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.session.body(self.on_done)
+
+    async def send_to(self, send: Send) -> None:
+        await self.session.send_to(send, self.on_done)
+
+
+class StreamResponse(StreamingHttpResponse):
+    """A StreamingHttpResponse whose ``asgi_body`` (when the content is a ``StreamBody``) lets
+    proxy_project's API handler hand the ASGI ``send`` to the session after the headers."""
+
+    def __init__(self, content: Any, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.asgi_body: Callable[[Send], Awaitable[None]] | None = (
+            content.send_to if isinstance(content, StreamBody) else None)

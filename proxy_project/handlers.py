@@ -221,11 +221,27 @@ class ApiASGIHandler(ASGIHandler):
     async def _respond(self, request: Any, send: Send) -> None:
         response = _api_shaped(await self.get_response_async(request), request.path)
         try:
-            await self.send_response(response, send)
+            direct = getattr(response, "asgi_body", None)  # gateway.streaming.StreamResponse
+            if direct is not None:
+                # The stream's own task writes each chunk as it reads it (no body iterator between).
+                await send({"type": "http.response.start", "status": response.status_code,
+                            "headers": _asgi_headers(response)})
+                await direct(send)
+            else:
+                await self.send_response(response, send)
         except asyncio.CancelledError:
             pass
         finally:
             _close(response)
+
+
+def _asgi_headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
+    """The response's headers and cookies as ASGI's ``http.response.start`` carries them (as
+    Django's ``ASGIHandler.send_response`` encodes them)."""
+    headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+    for cookie in response.cookies.values():
+        headers.append((b"Set-Cookie", cookie.output(header="").encode("ascii").strip()))
+    return headers
 
 
 def _api_shaped(response: HttpResponseBase, path: str) -> HttpResponseBase:

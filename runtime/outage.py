@@ -9,6 +9,7 @@ the GIL: the worst a race does is let two callers probe at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -77,16 +78,18 @@ def outages_reset() -> None:
     DATABASE.reset()
 
 
-def _redis_errors() -> tuple[type[BaseException], ...]:
+@functools.cache
+def redis_errors() -> tuple[type[BaseException], ...]:
+    """What a Redis call raises when the server is down, restarting or unreachable.
+
+    Called in ``except redis_errors():`` clauses, which Python evaluates only while an exception
+    is matched: redis's package (7 MiB with the OpenTelemetry modules it loads) is then already
+    imported by whatever raised, and a gateway without Redis never imports it."""
     try:
         from redis.exceptions import RedisError
     except ImportError:  # no redis client installed: only the socket errors
         return (OSError,)
     return (RedisError, OSError)
-
-
-# What a Redis call raises when the server is down, restarting or unreachable.
-REDIS_ERRORS = _redis_errors()
 
 
 def _database_errors() -> tuple[type[BaseException], ...]:

@@ -19,6 +19,7 @@ from gateway.errors import error_body
 from gateway.health import ahealth_summary
 from gateway.inbound.encoders import StreamEncoder
 from gateway.records import refusal_record
+from gateway.streaming import StreamResponse
 from gateway.token_count import estimate_input_tokens
 from gateway.validation import COUNT_TOKENS, MESSAGES, BadRequest, body_check, body_parse
 from providers.adapters import claude_model_name
@@ -60,7 +61,7 @@ def chat_request(request: HttpRequest, body: dict[str, Any]) -> ChatRequest:
 
 def to_response(outcome: Outcome) -> HttpResponse | StreamingHttpResponse:
     if outcome.stream is not None:
-        response: HttpResponse | StreamingHttpResponse = StreamingHttpResponse(
+        response: HttpResponse | StreamingHttpResponse = StreamResponse(
             outcome.stream, status=outcome.status, content_type="text/event-stream; charset=utf-8"
         )
         for name, value in SSE_HEADERS.items():

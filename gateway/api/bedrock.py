@@ -30,6 +30,7 @@ from clients.auth import ClientKeyAuth
 from gateway.api.anthropic import check_body, inbound_call
 from gateway.calls import Outcome
 from gateway.inbound.bedrock import BedrockBodyError, BedrockEventStream, error_to_bedrock, to_anthropic
+from gateway.streaming import StreamResponse
 from gateway.validation import BadRequest, body_parse
 from providers.adapters.base import ChatRequest, dumps
 from providers.adapters.bedrock import STREAM_CONTENT_TYPE
@@ -58,7 +59,7 @@ def bedrock_auth_error() -> HttpResponse:
 def _to_bedrock(outcome: Outcome) -> HttpResponse | StreamingHttpResponse:
     response: HttpResponse | StreamingHttpResponse
     if outcome.stream is not None:  # already event-stream frames (the session's encoder)
-        response = StreamingHttpResponse(outcome.stream, status=outcome.status, content_type=STREAM_CONTENT_TYPE)
+        response = StreamResponse(outcome.stream, status=outcome.status, content_type=STREAM_CONTENT_TYPE)
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
     elif outcome.status >= 400:

@@ -27,6 +27,7 @@ from gateway.inbound import (
     openai_status,
     to_anthropic,
 )
+from gateway.streaming import StreamResponse
 from gateway.validation import CHAT, BadRequest, body_parse
 from providers.adapters.base import JSON, ChatRequest, dumps, loads
 
@@ -71,7 +72,7 @@ def _to_openai(outcome: Outcome, body: Mapping[str, Any], created: int) -> HttpR
     model = str(body["model"])
     response: HttpResponse | StreamingHttpResponse
     if outcome.stream is not None:  # already OpenAI chunks (the session's encoder)
-        response = StreamingHttpResponse(outcome.stream, status=outcome.status,
+        response = StreamResponse(outcome.stream, status=outcome.status,
                                          content_type="text/event-stream; charset=utf-8")
         for name, value in SSE_HEADERS.items():
             response[name] = value
