@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proc import cmdline, memory_kib, tree_pids
+from proc import cmdline, memory_kib, stat_cpu_s, tree_pids
 from run import PY, ROOT, Ctx, fake_stats, free_port, gw_cpu, http, load, noise_of, quiet_load, start_gateway
 
 PG_BASE = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -174,7 +174,7 @@ def serve_footprint(ctx: Ctx, *, warmup: float, idle: float = 5.0, name: str = "
     models0 = fake_stats(ctx).get("models", 0)
     t0 = time.perf_counter()
     served = start_serve(ctx, name, *args, env=env, cwd=cwd)
-    out: dict[str, Any] = {"name": name, "ready_s": time.perf_counter() - t0, "notes": []}
+    out: dict[str, Any] = {"name": name, "ready_s": time.perf_counter() - t0, "notes": [], "idle_s": idle}
     try:
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and fake_stats(ctx).get("models", 0) <= models0:
@@ -183,7 +183,10 @@ def serve_footprint(ctx: Ctx, *, warmup: float, idle: float = 5.0, name: str = "
             out["notes"].append(f"{name}: the worker ran no health check within 45 s")
         out["worker_up_s"] = time.perf_counter() - t0
         warm(ctx, served.port, {"serve": served.proc.pid}, warmup)
+        before = {pid: stat_cpu_s(pid) for pid in served.pids()}
         time.sleep(idle)  # the web process trims freed memory after about a second of quiet
+        # idle CPU of the tree (ms per second): beat's ticks, the broker's polling, the web process's timers
+        out["idle_cpu_ms_per_s"] = {role(served, pid): _cpu_delta(pid, t) * 1e3 / idle for pid, t in before.items()}
         pids = _wait_tree(served, 1, timeout=10)
         procs = []
         for pid in pids:
@@ -201,6 +204,13 @@ def serve_footprint(ctx: Ctx, *, warmup: float, idle: float = 5.0, name: str = "
           f" in {len(out.get('processes', []))} processes: "
           + ", ".join(f"{p['role']} {p['pss_mib']:.1f}" for p in out.get("processes", [])), flush=True)
     return out
+
+
+def _cpu_delta(pid: int, since: float) -> float:
+    try:
+        return stat_cpu_s(pid) - since
+    except OSError:
+        return float("nan")
 
 
 def _threads(pid: int) -> int:
@@ -361,6 +371,10 @@ def print_footprints(items: list[dict[str, Any]]) -> None:
             print(f"  {p['role']:30s} pid {p['pid']:<7d} PSS {p['pss_mib']:7.1f} MiB  RSS {p['rss_mib']:7.1f} MiB"
                   f"  private {p['private_mib']:6.1f} MiB  {p['threads']:3d} threads")
         print(f"  {'sum':30s} {'':11s} PSS {fp.get('pss_mib', 0):7.1f} MiB  RSS {fp.get('rss_mib', 0):7.1f} MiB")
+        idle = fp.get("idle_cpu_ms_per_s", {})
+        if idle:
+            print(f"  idle CPU over the {_f(fp.get('idle_s'), 0)} s before (ms per s): "
+                  + ", ".join(f"{k} {_f(v)}" for k, v in idle.items()))
 
 
 def print_backends(cells: list[dict[str, Any]], names: list[str]) -> None:
