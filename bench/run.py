@@ -360,7 +360,8 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 def web_cpu(r: dict[str, Any], key: str = "clock_ms_per_req") -> float | None:
     """CPU ms/request summed over the gateway's processes (every --cpu-pid but the fake and load.py)."""
-    vals = [c.get(key, c.get("stat_ms_per_req")) for n, c in r["cpu"].items() if n not in ("fake", "loadgen")]
+    vals = [c.get(key, c.get("stat_ms_per_req")) for n, c in r["cpu"].items()
+            if n not in ("fake", "loadgen") and not n.startswith("backend-")]  # backend-redis: not the gateway
     if not vals or any(v is None for v in vals):
         return None
     return float(sum(vals))
@@ -617,12 +618,14 @@ def run_stack(ctx: Ctx, prof: Profile, args: argparse.Namespace, results: dict[s
         results["notes"].extend(n for fp in fps for n in fp.get("notes", []))
     if "pg-redis" not in backends or not cells & {"backends", "web"}:
         return
-    with pg_redis(ctx) as overrides:
-        env = dict(ctx.env, **overrides)
+    with pg_redis(ctx) as backing:
+        env = dict(ctx.env, **backing.env)
         setup_db(ctx, env=env)
+        redis = {"backend-redis": backing.redis_pid}
         if "backends" in cells:
-            gateways = {"sqlite": (ctx.gw_port, ctx.gw_pid)} if "sqlite" in backends else {}
-            gateways["pg-redis"] = start_gateway_env(ctx, env, name="daphne-pg-redis")
+            gateways: dict[str, tuple[int, int, dict[str, int]]] = (
+                {"sqlite": (ctx.gw_port, ctx.gw_pid, {})} if "sqlite" in backends else {})
+            gateways["pg-redis"] = (*start_gateway_env(ctx, env, name="daphne-pg-redis"), redis)
             print("backends: " + ", ".join(gateways), flush=True)
             results["backends"] = list(gateways)
             results["backend_cells"] = backend_cells(ctx, gateways, duration=prof.duration, warmup=prof.warmup)
@@ -631,7 +634,7 @@ def run_stack(ctx: Ctx, prof: Profile, args: argparse.Namespace, results: dict[s
                   " on PostgreSQL + Redis ...", flush=True)
             results["web_counts"] = list(WEB_COUNTS)
             results["web_cells"], results["web_info"] = web_process_cells(
-                ctx, env, WEB_COUNTS, duration=prof.duration, warmup=prof.warmup)
+                ctx, env, WEB_COUNTS, duration=prof.duration, warmup=prof.warmup, extra_pids=redis)
 
 
 

@@ -230,10 +230,16 @@ def _psql(sql: str) -> None:
         conn.execute(sql)
 
 
+@dataclass(frozen=True)
+class Backing:
+    env: dict[str, str]  # DATABASE_URL, REDIS_URL
+    redis_pid: int
+    database: str
+
+
 @contextlib.contextmanager
-def pg_redis(ctx: Ctx) -> Iterator[dict[str, str]]:
-    """A fresh PostgreSQL database and an own redis-server (no persistence); both gone afterwards.
-    Yields the environment overrides (DATABASE_URL, REDIS_URL)."""
+def pg_redis(ctx: Ctx) -> Iterator[Backing]:
+    """A fresh PostgreSQL database and an own redis-server (no persistence); both gone afterwards."""
     db = f"gwbench_{os.getpid()}_{int(time.time())}"
     port = free_port()
     redis = subprocess.Popen(
@@ -256,7 +262,7 @@ def pg_redis(ctx: Ctx) -> Iterator[dict[str, str]]:
         _psql(f'CREATE DATABASE "{db}"')
         created = True
         print(f"PostgreSQL database {db}, redis-server on :{port}", flush=True)
-        yield {"DATABASE_URL": f"{PG_BASE}/{db}", "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        yield Backing({"DATABASE_URL": f"{PG_BASE}/{db}", "REDIS_URL": f"redis://127.0.0.1:{port}/0"}, redis.pid, db)
     finally:
         if created:
             try:
@@ -286,9 +292,12 @@ def start_gateway_env(ctx: Ctx, env: dict[str, str], name: str) -> tuple[int, in
 BACKEND_CELLS = (("nonstream", 1), ("nonstream", 16), ("stream", 16))
 
 
-def backend_cells(ctx: Ctx, gateways: dict[str, tuple[int, int]], *, duration: float, warmup: float
-                  ) -> list[dict[str, Any]]:
-    """Each cell: the direct call, then every backend's daphne (``gateways``: name -> (port, pid))."""
+def backend_cells(ctx: Ctx, gateways: dict[str, tuple[int, int, dict[str, int]]], *, duration: float,
+                  warmup: float) -> list[dict[str, Any]]:
+    """Each cell: the direct call, then every backend's daphne (``gateways``: name -> (port, pid, the
+    backend's own processes, e.g. {"backend-redis": pid})). SQLite runs are re-run while foreign
+    load is high; PostgreSQL + Redis runs are not: PostgreSQL's server processes (a backend forked
+    per connection, DB_CONN_MAX_AGE=0) are part of that cell's "other" CPU."""
     saved = ctx.gw_port, ctx.gw_pid
     cells = []
     try:
@@ -296,9 +305,13 @@ def backend_cells(ctx: Ctx, gateways: dict[str, tuple[int, int]], *, duration: f
             ctx.gw_port, ctx.gw_pid = 0, 0
             cell: dict[str, Any] = {"mode": mode, "concurrency": c,
                                     "direct": load(ctx, "direct", mode, c, duration=duration, warmup=warmup)}
-            for name, (port, pid) in gateways.items():
+            for name, (port, pid, extra) in gateways.items():
                 ctx.gw_port, ctx.gw_pid = port, pid
-                cell[name] = quiet_load(ctx, "gateway", mode, c, duration=duration, warmup=warmup)
+                if extra:
+                    cell[name] = load(ctx, "gateway", mode, c, duration=duration, warmup=warmup,
+                                      cpu_pids={"gateway": pid, **extra})
+                else:
+                    cell[name] = quiet_load(ctx, "gateway", mode, c, duration=duration, warmup=warmup)
             cells.append(cell)
     finally:
         ctx.gw_port, ctx.gw_pid = saved
@@ -309,9 +322,11 @@ WEB_CELLS = (("nonstream", 16), ("nonstream", 64), ("stream", 64))
 
 
 def web_process_cells(ctx: Ctx, env: dict[str, str], counts: tuple[int, ...], *, duration: float,
-                      warmup: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                      warmup: float, extra_pids: dict[str, int] | None = None
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``manage.py serve --no-worker --processes N`` for each N in ``counts`` (all up at once, idle
-    ones cost nothing), each cell next to the direct call; CPU summed over each tree's web processes."""
+    ones cost nothing), each cell next to the direct call; CPU summed over each tree's web processes.
+    One run per cell (PostgreSQL's CPU counts as "other": no re-runs on noise)."""
     served: dict[int, Served] = {}
     web: dict[int, dict[str, int]] = {}
     info: dict[str, Any] = {}
@@ -334,7 +349,8 @@ def web_process_cells(ctx: Ctx, env: dict[str, str], counts: tuple[int, ...], *,
                                     "direct": load(ctx, "direct", mode, c, duration=duration, warmup=warmup)}
             for n in counts:
                 ctx.gw_port, ctx.gw_pid = served[n].port, 0
-                r = quiet_load(ctx, "gateway", mode, c, duration=duration, warmup=warmup, cpu_pids=web[n])
+                r = load(ctx, "gateway", mode, c, duration=duration, warmup=warmup,
+                         cpu_pids={**web[n], **(extra_pids or {})})
                 r["web_share"] = _shares(r)
                 cell[f"web{n}"] = r
             cells.append(cell)
@@ -377,21 +393,43 @@ def print_footprints(items: list[dict[str, Any]]) -> None:
                   + ", ".join(f"{k} {_f(v)}" for k, v in idle.items()))
 
 
+def _backend_ms(r: dict[str, Any], name: str) -> float | None:
+    v = r["cpu"].get(name, {}).get("clock_ms_per_req")
+    return float(v) if v is not None else None
+
+
+def _pg_estimate(g: dict[str, Any], sqlite: dict[str, Any] | None) -> float | None:
+    """PostgreSQL ms/request, estimated: the cell's "other" cores above the SQLite run's of the same
+    round (that one had no database server working for it), per request."""
+    if sqlite is None or not g.get("rps"):
+        return None
+    return max(0.0, (noise_of(g) or 0.0) - (noise_of(sqlite) or 0.0)) * 1e3 / g["rps"]
+
+
 def print_backends(cells: list[dict[str, Any]], names: list[str]) -> None:
-    print("Backends: the same gateway on each database/cache, next to the direct call of the same cell."
-          " rps/p50 = gateway / direct")
-    print(f"{'cell':14s} " + " ".join(f"{n + ' rps':>15s} {'p50':>6s} {'CPU ms':>7s} {'noise':>5s}" for n in names)
-          + (f" {'CPU ' + names[-1] + '/' + names[0]:>20s}" if len(names) > 1 else ""))
+    print("Backends: the same gateway on each database/cache, next to the direct call of the same cell;"
+          " x = gateway / direct. CPU = the gateway process; other = other processes' cores (for pg-redis"
+          " PostgreSQL's too); redis = redis-server ms/req; pg~ = (other - sqlite's other) per request")
+    head = f"{'cell':14s} {'direct rps':>10s}"
+    for n in names:
+        head += f" | {n:8s} {'rps':>6s} {'x':>6s} {'p50 x':>6s} {'CPU ms':>6s} {'other':>5s}"
+        if n != "sqlite":
+            head += f" {'redis':>5s} {'pg~':>5s}"
+    print(head + (f" | {'CPU ' + names[-1] + '/' + names[0]}" if len(names) > 1 else ""))
     for cell in cells:
         d = cell["direct"]
-        parts = []
+        line = f"{cell['mode'] + ' c=' + str(cell['concurrency']):14s} {d['rps']:10.0f}"
         for n in names:
             g = cell[n]
-            parts.append(f"{_f(_ratio(g['rps'], d['rps']), 4):>15s} {_f(_ratio(g['lat_p50_ms'], d['lat_p50_ms']), 1):>6s}"
-                         f" {_f(gw_cpu(g)):>7s} {_f(noise_of(g)):>5s}" + ("*" if g.get("noisy") else ""))
-        tail = f" {_f(_ratio(gw_cpu(cell[names[-1]]), gw_cpu(cell[names[0]]))):>20s}" if len(names) > 1 else ""
-        print(f"{cell['mode'] + ' c=' + str(cell['concurrency']):14s} " + " ".join(parts) + tail)
-    print("  (* noisy: other processes used > 0.5 cores even in the quietest re-run)")
+            line += (f" | {'':8s} {g['rps']:6.0f} {_f(_ratio(g['rps'], d['rps']), 4):>6s}"
+                     f" {_f(_ratio(g['lat_p50_ms'], d['lat_p50_ms']), 1):>6s} {_f(gw_cpu(g)):>6s}"
+                     f" {_f(noise_of(g)):>5s}" + ("*" if g.get("noisy") else ""))
+            if n != "sqlite":
+                line += f" {_f(_backend_ms(g, 'backend-redis')):>5s} {_f(_pg_estimate(g, cell.get('sqlite'))):>5s}"
+        if len(names) > 1:
+            line += f" | {_f(_ratio(gw_cpu(cell[names[-1]]), gw_cpu(cell[names[0]])))}"
+        print(line)
+    print("  (* noisy: the SQLite run's other processes used > 0.5 cores even in the quietest re-run)")
 
 
 def print_web(cells: list[dict[str, Any]], counts: tuple[int, ...]) -> None:
@@ -403,8 +441,8 @@ def print_web(cells: list[dict[str, Any]], counts: tuple[int, ...]) -> None:
         for n in counts:
             g = cell[f"web{n}"]
             share = "/".join(f"{s:.2f}" for s in g.get("web_share", []))
-            line += (f" {n} proc: {g['rps']:7.1f} rps ({_f(_ratio(g['rps'], d['rps']), 4)}) CPU {_f(gw_cpu(g))} ms"
-                     f" share {share} noise {_f(noise_of(g))}{'*' if g.get('noisy') else ''} |")
+            line += (f" {n} proc: {g['rps']:6.1f} rps ({_f(_ratio(g['rps'], d['rps']), 4)}) CPU {_f(gw_cpu(g))} ms"
+                     f" share {share} other {_f(noise_of(g))} redis {_f(_backend_ms(g, 'backend-redis'))} ms |")
         first, last = cell[f"web{counts[0]}"], cell[f"web{counts[-1]}"]
         line += (f" {counts[-1]}/{counts[0]}: rps {_f(_ratio(last['rps'], first['rps']))}"
                  f" CPU {_f(_ratio(gw_cpu(last), gw_cpu(first)))}")
