@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proc import cmdline, memory_kib, stat_cpu_s, tree_pids
+from proc import clock_cpu_s, cmdline, memory_kib, tree_pids
 from run import PY, ROOT, Ctx, fake_stats, free_port, gw_cpu, http, load, noise_of, quiet_load, start_gateway
 
 PG_BASE = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -183,7 +183,7 @@ def serve_footprint(ctx: Ctx, *, warmup: float, idle: float = 5.0, name: str = "
             out["notes"].append(f"{name}: the worker ran no health check within 45 s")
         out["worker_up_s"] = time.perf_counter() - t0
         warm(ctx, served.port, {"serve": served.proc.pid}, warmup)
-        before = {pid: stat_cpu_s(pid) for pid in served.pids()}
+        before = {pid: clock_cpu_s(pid) for pid in served.pids()}
         time.sleep(idle)  # the web process trims freed memory after about a second of quiet
         # idle CPU of the tree (ms per second): beat's ticks, the broker's polling, the web process's timers
         out["idle_cpu_ms_per_s"] = {role(served, pid): _cpu_delta(pid, t) * 1e3 / idle for pid, t in before.items()}
@@ -207,10 +207,7 @@ def serve_footprint(ctx: Ctx, *, warmup: float, idle: float = 5.0, name: str = "
 
 
 def _cpu_delta(pid: int, since: float) -> float:
-    try:
-        return stat_cpu_s(pid) - since
-    except OSError:
-        return float("nan")
+    return clock_cpu_s(pid) - since  # the kernel's ns clock (NaN once the process is gone)
 
 
 def _threads(pid: int) -> int:
