@@ -182,7 +182,7 @@ def test_beat_thread_app_is_the_gateways_app_with_a_beat_step_and_loads_lazily(t
             "app = s.celery_app_beat_thread; assert app is s.celery_app_beat_thread; "
             "from proxy_project.celery import app as gateway; assert app is gateway; "
             "print(sorted(step.label for step in app.steps['worker'] if getattr(step, 'label', '')))")
-    env = gateway_env({}, tmp_path / "db.sqlite3")
+    env = gateway_env({"CELERY_BROKER_FOLDER": str(tmp_path / "broker")}, tmp_path / "db.sqlite3")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
