@@ -12,7 +12,8 @@ Endpoints:
 * ``POST /_fake/config`` with ``{"chunk_gap_ms": N, "chunks": M}``: M choice chunks per stream
   (default 20); a gap of 0 sends the whole stream in one write
   ("burst"); N > 0 sends one chunk every N ms ("paced", every chunk arrives on its own).
-* ``GET /_fake/stats``: ``{"requests": ..., "streams": ..., "chunk_gap_ms": ...}``.
+* ``GET /v1/models``: one model (the gateway's provider health check; counted as ``models``).
+* ``GET /_fake/stats``: ``{"requests": ..., "streams": ..., "chunk_gap_ms": ..., "models": ...}``.
 * ``GET /health``: 200.
 
 Run: ``python bench/fake_upstream.py --port 0`` prints ``LISTENING <port>`` on stdout once bound.
@@ -143,6 +144,7 @@ STREAM_FRAMES = stream_frames(20)
 STREAM_BURST = STREAM_HEAD + b"".join(STREAM_FRAMES) + STREAM_TAIL
 COMPLETION = _response("200 OK", "application/json", completion_body())
 HEALTH = _response("200 OK", "application/json", b'{"ok":true}')
+MODELS = _response("200 OK", "application/json", b'{"object":"list","data":[{"id":"gpt-bench","object":"model"}]}')
 NOT_FOUND = _response("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
@@ -152,6 +154,7 @@ class State:
     streams = 0
     chunk_gap_ms = 0.0
     chunks = 20  # choice chunks per stream (role, text..., finish)
+    models = 0  # GET .../models: the gateway's provider health check (its Celery worker is up)
 
 
 class FakeUpstream(asyncio.Protocol):
@@ -233,9 +236,12 @@ class FakeUpstream(asyncio.Protocol):
                 transport.write(COMPLETION)
         elif path == b"/health":
             transport.write(HEALTH)
+        elif method == b"GET" and path.endswith(b"/models"):
+            State.models += 1
+            transport.write(MODELS)
         elif path == b"/_fake/stats":
             stats = {"requests": State.requests, "streams": State.streams, "chunk_gap_ms": State.chunk_gap_ms,
-                     "chunks": State.chunks}
+                     "chunks": State.chunks, "models": State.models}
             transport.write(_response("200 OK", "application/json", _compact(stats)))
         elif method == b"POST" and path == b"/_fake/config":
             cfg = json.loads(body or b"{}")

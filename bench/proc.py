@@ -74,3 +74,45 @@ def calibrate_ms(rounds: int = 3) -> float:
             sorted(data, key=lambda k: k[::-1])
         best = min(best, time.process_time() - t0)
     return best * 1e3
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants (from /proc/<pid>/task/*/children), parents first."""
+    out, i = [pid], 0
+    while i < len(out):
+        try:
+            tasks = os.listdir(f"/proc/{out[i]}/task")
+        except OSError:
+            tasks = []
+        for tid in tasks:
+            try:
+                with open(f"/proc/{out[i]}/task/{tid}/children") as f:
+                    out += [c for c in map(int, f.read().split()) if c not in out]
+            except OSError:
+                pass
+        i += 1
+    return out
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """Rss, Pss, Private_* and Shared_* (kB) from /proc/<pid>/smaps_rollup; {} once the process is gone.
+    PSS shares each page among the processes that map it, so PSS values add up across a tree."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            lines = f.readlines()
+    except OSError:
+        return {}
+    out: dict[str, int] = {}
+    for line in lines[1:]:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+            out[parts[0][:-1]] = int(parts[1])
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""

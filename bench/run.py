@@ -62,7 +62,10 @@ TARGETS = {
     "count_tokens_cpu_ms": 2.0,
     "idle_rss_mib": 120.0,
     "ready_s": 2.0,
+    "make_run_pss_mib": 250.0,
 }
+BACKENDS = ("sqlite", "pg-redis")
+WEB_COUNTS = (1, 2)  # manage.py serve's WEB_PROCESSES in the web-process cells (PostgreSQL + Redis)
 
 
 @dataclass
@@ -134,11 +137,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def manage(ctx: Ctx, *args: str, timeout: float = 120.0) -> str:
+def manage(ctx: Ctx, *args: str, timeout: float = 120.0, env: dict[str, str] | None = None) -> str:
     res = subprocess.run(
         [PY, str(ROOT / "manage.py"), *args],
         cwd=ROOT,
-        env=ctx.env,
+        env=env or ctx.env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -237,7 +240,10 @@ def load(
     requests: int = 0,
     warmup: float = 1.0,
     body_bytes: int = 0,
+    cpu_pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
+    """One load.py run against the current gateway (or the fake). ``cpu_pids``: the processes whose
+    CPU is read instead of ctx.gw_pid's (e.g. every web process of ``manage.py serve``)."""
     via_gateway = target.startswith("gateway")  # "gateway" (Anthropic dialect) or "gateway-openai"
     port = ctx.gw_port if via_gateway else ctx.fake_port
     key = CLIENT_KEY if via_gateway else UPSTREAM_KEY
@@ -254,8 +260,8 @@ def load(
         "--body-bytes",
         str(body_bytes),
     ]
-    if ctx.gw_pid:
-        cmd += ["--cpu-pid", f"gateway={ctx.gw_pid}"]
+    for name, pid in (cpu_pids or ({"gateway": ctx.gw_pid} if ctx.gw_pid else {})).items():
+        cmd += ["--cpu-pid", f"{name}={pid}"]
     cmd += ["--requests", str(requests), "--max-seconds", "90"] if requests else ["--duration", str(duration)]
     upstream0 = fake_stats(ctx)["requests"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + warmup + 120)
@@ -271,7 +277,7 @@ def load(
             f"upstream saw {out['upstream_requests']}"
         )
     tag = f"{target:7s} {mode:12s} c={concurrency:<3d}"
-    cpu = out["cpu"].get("gateway" if via_gateway else "fake", {})
+    cpu = {"stat_ms_per_req": web_cpu(out, "stat_ms_per_req")} if via_gateway else out["cpu"].get("fake", {})
     print(
         f"  {tag} {out['requests']:6d} req {out['rps']:8.1f} rps  p50 {out['lat_p50_ms']:7.2f} ms"
         f"  p99 {out['lat_p99_ms']:7.2f} ms  cpu {fmt(cpu.get('stat_ms_per_req'), 3)} ms/req"
@@ -319,11 +325,11 @@ def new_ctx(settings: str = "proxy_project.settings", app: str = "proxy_project.
     return ctx
 
 
-def setup_db(ctx: Ctx) -> None:
+def setup_db(ctx: Ctx, env: dict[str, str] | None = None) -> None:
     """The lead's contract: migrate, seed from the environment, one known client key."""
-    manage(ctx, "migrate", "--noinput")
-    manage(ctx, "seed")
-    manage(ctx, "create_client_key", "bench", "--key", CLIENT_KEY)
+    manage(ctx, "migrate", "--noinput", env=env)
+    manage(ctx, "seed", env=env)
+    manage(ctx, "create_client_key", "bench", "--key", CLIENT_KEY, env=env)
 
 
 def serve_for(ctx: Ctx, seconds: float) -> None:
@@ -352,11 +358,19 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def web_cpu(r: dict[str, Any], key: str = "clock_ms_per_req") -> float | None:
+    """CPU ms/request summed over the gateway's processes (every --cpu-pid but the fake and load.py)."""
+    vals = [c.get(key, c.get("stat_ms_per_req")) for n, c in r["cpu"].items()
+            if n not in ("fake", "loadgen") and not n.startswith("backend-")]  # backend-redis: not the gateway
+    if not vals or any(v is None for v in vals):
+        return None
+    return float(sum(vals))
+
+
 def gw_cpu(r: dict[str, Any]) -> float | None:
-    """Gateway CPU ms/request by the kernel's ns clock (stat ticks are 10 ms: too coarse for few requests)."""
-    cpu = r["cpu"].get("gateway", {})
-    v = cpu.get("clock_ms_per_req", cpu.get("stat_ms_per_req"))
-    return float(v) if v is not None else None
+    """Gateway CPU ms/request by the kernel's ns clock (stat ticks are 10 ms: too coarse for few requests),
+    summed over its web processes when there are several."""
+    return web_cpu(r, "clock_ms_per_req")
 
 
 def noise_of(r: dict[str, Any] | None) -> float | None:
@@ -456,6 +470,17 @@ def print_table(results: dict[str, Any]) -> None:
     print("-" * 125)
     print_cells(results)
     print("-" * 125)
+    from stack import print_backends, print_footprints, print_web
+
+    if results.get("footprints"):
+        print_footprints(results["footprints"])
+        print("-" * 125)
+    if results.get("backend_cells"):
+        print_backends(results["backend_cells"], results["backends"])
+        print("-" * 125)
+    if results.get("web_cells"):
+        print_web(results["web_cells"], tuple(results["web_counts"]))
+        print("-" * 125)
     s = results["summary"]
     print(f"Targets (a cell is re-run up to {NOISE_RERUNS}x while foreign load > {NOISE_LIMIT} cores;"
           " a verdict under noise is marked)")
@@ -547,6 +572,10 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         ("idle RSS after warm-up", results.get("idle_rss_mib"), TARGETS["idle_rss_mib"], "MiB", ""),
         ("ready-to-serve (spawn -> first 200 /health)", results.get("ready_s"), TARGETS["ready_s"], "s", ""),
     ]
+    for fp in results.get("footprints", []):
+        checks.append((f"make run ({fp['name']}): PSS of serve + worker + beat", fp.get("pss_mib"),
+                       TARGETS["make_run_pss_mib"], "MiB", f"RSS {fmt(fp.get('rss_mib'))} MiB,"
+                       f" {len(fp.get('processes', []))} processes"))
     info: list[tuple[str, float | None, str]] = [
         ("added p50 latency, non-stream, 1 client", added("nonstream", "lat_p50_ms"), "ms"),
         ("added p50 latency, stream (full body), 1 client", added("stream", "lat_p50_ms"), "ms"),
@@ -574,6 +603,105 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
 # --- main ------------------------------------------------------------------------------------------
 
 
+def run_stack(ctx: Ctx, prof: Profile, args: argparse.Namespace, results: dict[str, Any], backends: list[str],
+              cells: set[str]) -> None:
+    """The whole-stack cells (bench/stack.py): make-run footprint, backends side by side, web processes."""
+    from stack import backend_cells, pg_redis, serve_footprint, start_gateway_env, web_process_cells
+
+    if "footprint" in cells:
+        print("make-run footprint: manage.py serve (daphne + Celery worker with embedded beat) ...", flush=True)
+        fps = [serve_footprint(ctx, warmup=prof.warmup)]
+        for spec in args.footprint_tree:
+            name, _, path = spec.partition("=")
+            fps.append(serve_footprint(ctx, warmup=prof.warmup, name=name, cwd=Path(path).resolve()))
+        results["footprints"] = fps
+        results["notes"].extend(n for fp in fps for n in fp.get("notes", []))
+    if "pg-redis" not in backends or not cells & {"backends", "web"}:
+        return
+    with pg_redis(ctx) as backing:
+        env = dict(ctx.env, **backing.env)
+        setup_db(ctx, env=env)
+        redis = {"backend-redis": backing.redis_pid}
+        if "backends" in cells:
+            gateways: dict[str, tuple[int, int, dict[str, int]]] = (
+                {"sqlite": (ctx.gw_port, ctx.gw_pid, {})} if "sqlite" in backends else {})
+            gateways["pg-redis"] = (*start_gateway_env(ctx, env, name="daphne-pg-redis"), redis)
+            print("backends: " + ", ".join(gateways), flush=True)
+            results["backends"] = list(gateways)
+            results["backend_cells"] = backend_cells(ctx, gateways, duration=prof.duration, warmup=prof.warmup)
+        if "web" in cells:
+            print(f"web processes: manage.py serve with WEB_PROCESSES={'/'.join(map(str, WEB_COUNTS))}"
+                  " on PostgreSQL + Redis ...", flush=True)
+            results["web_counts"] = list(WEB_COUNTS)
+            results["web_cells"], results["web_info"] = web_process_cells(
+                ctx, env, WEB_COUNTS, duration=prof.duration, warmup=prof.warmup, extra_pids=redis)
+
+
+
+def run_standard(ctx: Ctx, prof: Profile, args: argparse.Namespace, results: dict[str, Any],
+                 backends: list[str]) -> None:
+    """The latency/CPU scenarios, then the whole-stack cells (the gateway on ctx is up, unless --direct-only)."""
+    if not args.direct_only:
+        # Warm-up: every path once at low and high concurrency, then let it go idle.
+        for mode in ("nonstream", "stream"):
+            load(ctx, "gateway", mode, 16, duration=prof.warmup, warmup=0.3)
+        load(ctx, "gateway", "count_tokens", 1, requests=5, warmup=0)
+        time.sleep(3.0)  # idle: the gateway hands freed memory back after about a second of quiet
+        results["idle_rss_mib"] = status_kib(ctx.gw_pid, "VmRSS") / 1024
+        print(f"idle RSS after warm-up: {results['idle_rss_mib']:.1f} MiB", flush=True)
+
+    for mode in ("nonstream", "stream"):
+        for c in CONCURRENCY:
+            row: dict[str, Any] = {"mode": mode, "concurrency": c}
+            row["direct"] = load(ctx, "direct", mode, c, duration=prof.duration, warmup=prof.warmup)
+            if args.direct_only:
+                row["gateway"] = row["direct"]
+            else:
+                row["gateway"] = quiet_load(ctx, "gateway", mode, c, duration=prof.duration, warmup=prof.warmup)
+            results["scenarios"].append(row)
+
+    if not args.direct_only:
+        set_gap(ctx, PACED_GAP_MS)
+        paced: dict[str, Any] = {"gap_ms": PACED_GAP_MS}
+        paced["direct"] = load(
+            ctx, "direct", "stream", 16, duration=prof.paced_duration, warmup=prof.warmup
+        )
+        paced["gateway"] = load(
+            ctx, "gateway", "stream", 16, duration=prof.paced_duration, warmup=prof.warmup
+        )
+        set_gap(ctx, 0.0)
+        results["paced_stream"] = paced
+        results["paced_cells"] = measure_paced(ctx, prof)
+        results["body_cells"] = measure_bodies(ctx, prof)
+
+        ct_probe = load(ctx, "gateway", "count_tokens", 1, requests=10, warmup=0)
+        per_call = max(ct_probe["elapsed_s"] / max(ct_probe["requests"], 1), 1e-4)
+        n_calls = max(prof.count_tokens_min_calls, min(2000, int(prof.count_tokens_seconds / per_call)))
+        results["count_tokens"] = load(ctx, "gateway", "count_tokens", 1, requests=n_calls, warmup=0)
+
+        for rs in ROUTING_SCENARIOS:
+            print(f"routing scenario: {rs.name}", flush=True)
+            rs.setup(ctx)
+            time.sleep(rs.settle_s)
+            runs = []
+            for mode, c in rs.measure:
+                runs.append(load(ctx, "gateway", mode, c, duration=prof.duration, warmup=prof.warmup))
+            results.setdefault("routing", []).append({"name": rs.name, "runs": runs})
+
+        time.sleep(0.5)
+        results["final_rss_mib"] = status_kib(ctx.gw_pid, "VmRSS") / 1024
+        results["peak_rss_mib"] = status_kib(ctx.gw_pid, "VmHWM") / 1024
+        results["gateway_cpu_total_s"] = cpu_sample(ctx.gw_pid).stat_s
+        run_stack(ctx, prof, args, results, backends,
+                  {"backends", "web"} | (set() if args.no_footprint else {"footprint"}))
+        if args.hold > 0:
+            print(
+                f"holding the gateway on :{ctx.gw_port} (pid {ctx.gw_pid}) for {args.hold:g} s",
+                flush=True,
+            )
+            time.sleep(min(args.hold, 1800))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="gateway benchmark (one run, ratios vs direct)")
     ap.add_argument("--quick", action="store_true", help="short durations (whole run < 2 min)")
@@ -591,8 +719,26 @@ def main() -> int:
         default=0.0,
         help="only start fake + gateway and keep them up N s (for profiling)",
     )
+    ap.add_argument("--backends", default="sqlite",
+                    help="comma-separated: sqlite (the run's database), pg-redis (a fresh PostgreSQL database"
+                         " on 127.0.0.1:5432 and an own redis-server): non-stream c=1/16 and stream c=16 on"
+                         " each, and with pg-redis the 1-vs-2 web-process cells of manage.py serve")
+    ap.add_argument("--footprint-tree", action="append", default=[], metavar="NAME=PATH",
+                    help="also measure the make-run footprint of the checkout at PATH (before/after in one run)")
+    ap.add_argument("--no-footprint", action="store_true", help="skip the make-run footprint cell")
+    ap.add_argument("--only", default="", help="comma-separated: footprint, backends, web: only these"
+                    " whole-stack cells (no latency/CPU scenarios)")
     args = ap.parse_args()
     prof = QUICK if args.quick else FULL
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for b in backends:
+        if b not in BACKENDS:
+            raise SystemExit(f"unknown backend {b!r}; known: {', '.join(BACKENDS)}")
+    only = {o.strip() for o in args.only.split(",") if o.strip()}
+    if only - {"footprint", "backends", "web"}:
+        raise SystemExit(f"--only: footprint, backends, web (not {', '.join(sorted(only))})")
+    if only & {"backends", "web"} and "pg-redis" not in backends:
+        backends.append("pg-redis")
     t_start = time.perf_counter()
 
     ctx = new_ctx(settings=args.settings, app=args.app)
@@ -618,62 +764,10 @@ def main() -> int:
             if args.serve > 0:
                 serve_for(ctx, args.serve)
                 return 0
-            # Warm-up: every path once at low and high concurrency, then let it go idle.
-            for mode in ("nonstream", "stream"):
-                load(ctx, "gateway", mode, 16, duration=prof.warmup, warmup=0.3)
-            load(ctx, "gateway", "count_tokens", 1, requests=5, warmup=0)
-            time.sleep(3.0)  # idle: the gateway hands freed memory back after about a second of quiet
-            results["idle_rss_mib"] = status_kib(ctx.gw_pid, "VmRSS") / 1024
-            print(f"idle RSS after warm-up: {results['idle_rss_mib']:.1f} MiB", flush=True)
-
-        for mode in ("nonstream", "stream"):
-            for c in CONCURRENCY:
-                row: dict[str, Any] = {"mode": mode, "concurrency": c}
-                row["direct"] = load(ctx, "direct", mode, c, duration=prof.duration, warmup=prof.warmup)
-                if args.direct_only:
-                    row["gateway"] = row["direct"]
-                else:
-                    row["gateway"] = quiet_load(ctx, "gateway", mode, c, duration=prof.duration, warmup=prof.warmup)
-                results["scenarios"].append(row)
-
-        if not args.direct_only:
-            set_gap(ctx, PACED_GAP_MS)
-            paced: dict[str, Any] = {"gap_ms": PACED_GAP_MS}
-            paced["direct"] = load(
-                ctx, "direct", "stream", 16, duration=prof.paced_duration, warmup=prof.warmup
-            )
-            paced["gateway"] = load(
-                ctx, "gateway", "stream", 16, duration=prof.paced_duration, warmup=prof.warmup
-            )
-            set_gap(ctx, 0.0)
-            results["paced_stream"] = paced
-            results["paced_cells"] = measure_paced(ctx, prof)
-            results["body_cells"] = measure_bodies(ctx, prof)
-
-            ct_probe = load(ctx, "gateway", "count_tokens", 1, requests=10, warmup=0)
-            per_call = max(ct_probe["elapsed_s"] / max(ct_probe["requests"], 1), 1e-4)
-            n_calls = max(prof.count_tokens_min_calls, min(2000, int(prof.count_tokens_seconds / per_call)))
-            results["count_tokens"] = load(ctx, "gateway", "count_tokens", 1, requests=n_calls, warmup=0)
-
-            for rs in ROUTING_SCENARIOS:
-                print(f"routing scenario: {rs.name}", flush=True)
-                rs.setup(ctx)
-                time.sleep(rs.settle_s)
-                runs = []
-                for mode, c in rs.measure:
-                    runs.append(load(ctx, "gateway", mode, c, duration=prof.duration, warmup=prof.warmup))
-                results.setdefault("routing", []).append({"name": rs.name, "runs": runs})
-
-            time.sleep(0.5)
-            results["final_rss_mib"] = status_kib(ctx.gw_pid, "VmRSS") / 1024
-            results["peak_rss_mib"] = status_kib(ctx.gw_pid, "VmHWM") / 1024
-            results["gateway_cpu_total_s"] = cpu_sample(ctx.gw_pid).stat_s
-            if args.hold > 0:
-                print(
-                    f"holding the gateway on :{ctx.gw_port} (pid {ctx.gw_pid}) for {args.hold:g} s",
-                    flush=True,
-                )
-                time.sleep(min(args.hold, 1800))
+        if only:
+            run_stack(ctx, prof, args, results, backends, only)
+        else:
+            run_standard(ctx, prof, args, results, backends)
         results["fake_cpu_total_s"] = cpu_sample(ctx.fake_pid).stat_s
     finally:
         for p in reversed(ctx.procs):
@@ -698,4 +792,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import run  # one module (not __main__ and run twice): bench/stack.py imports its helpers from run
+
+    raise SystemExit(run.main())

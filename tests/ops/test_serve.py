@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proxy_project.supervisor import Supervisor
+from proxy_project.supervisor import BEAT_THREAD_APP, Supervisor, celery_argv
 from tests.ops.test_claude_launcher import session_of
 from tests.support.gateway import REPO_ROOT, credential, credentials_file, free_port, gateway_env
 
@@ -53,6 +55,14 @@ def healthy(url: str) -> bool:
         return False
 
 
+def periodic_tasks(db: Path) -> list[str]:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as conn:
+            return [name for (name,) in conn.execute("SELECT name FROM django_celery_beat_periodictask")]
+    except sqlite3.Error:  # not migrated yet, or busy
+        return []
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_runs_worker_and_beat_and_stops_them_all(tmp_path, sig):
     port = free_port()
@@ -62,11 +72,13 @@ def test_serve_runs_worker_and_beat_and_stops_them_all(tmp_path, sig):
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), 30, "/health")
-        members = wait_for(lambda: (m := session_members(proc.pid)) and
-                           sum("celery" in c for _, c in m) >= 2 and m, 30, "worker with beat")
-        commands = " | ".join(c for _, c in members)
-        # one Celery process runs the worker (threads pool) and beat (-B), which forks its scheduler
-        assert "celery -A proxy_project worker" in commands and " -B" in commands and "--pool threads" in commands
+        # beat's start (beat_init) writes the default schedule: beat runs
+        wait_for(lambda: periodic_tasks(tmp_path / "db.sqlite3"), 30, "beat's default schedule")
+        # one Celery process runs the worker (threads pool) and beat, in a thread: no forked scheduler
+        celery = [c for _, c in session_members(proc.pid) if "celery" in c]
+        assert len(celery) == 1, celery
+        assert f"celery -A {BEAT_THREAD_APP} worker" in celery[0] and "--pool threads" in celery[0]
+        assert " -B" not in celery[0]
         assert (tmp_path / "broker" / "queue").is_dir()
         proc.send_signal(sig)  # Ctrl-C (SIGINT) or a service manager's SIGTERM, to serve alone
         proc.wait(timeout=30)
@@ -156,6 +168,29 @@ def listen_backlog(port: int) -> int | None:
         if len(parts) >= 4 and parts[0] == "LISTEN":
             return int(parts[2])
     return None
+
+
+def test_celery_argv_embeds_beat_as_a_thread_of_the_worker_only():
+    worker = celery_argv("worker", pool="threads", with_beat=True)
+    assert worker[worker.index("-A") + 1] == BEAT_THREAD_APP and "-B" not in worker
+    assert celery_argv("worker")[celery_argv("worker").index("-A") + 1] == "proxy_project"
+    assert celery_argv("beat", with_beat=True)[3:6] == ["-A", "proxy_project", "beat"]
+
+
+def test_beat_thread_app_is_the_gateways_app_with_a_beat_step_and_loads_lazily(tmp_path):
+    code = ("import sys, proxy_project.supervisor as s; assert 'celery' not in sys.modules; "
+            "app = s.celery_app_beat_thread; assert app is s.celery_app_beat_thread; "
+            "from proxy_project.celery import app as gateway; assert app is gateway; "
+            "print(sorted(step.label for step in app.steps['worker'] if getattr(step, 'label', '')))")
+    env = gateway_env({"CELERY_BROKER_FOLDER": str(tmp_path / "broker")}, tmp_path / "db.sqlite3")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['Beat (thread)']"
+    import proxy_project.supervisor as supervisor
+
+    with pytest.raises(AttributeError):
+        supervisor.no_such_name  # noqa: B018 - only the one name is lazy
 
 
 def test_daphne_endpoint_sets_the_backlog_and_escapes_ipv6():

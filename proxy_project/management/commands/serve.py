@@ -38,7 +38,7 @@ class Command(BaseCommand):
         "and a first client key when there are none (both shown once: on a terminal, else in a mode-0600 "
         "file under GATEWAY_HOME/credentials), then serve the API and the "
         "dashboard with daphne (WEB_PROCESSES processes on one port, default one per CPU) and run a "
-        "Celery worker and beat as child processes. Ctrl-C or SIGTERM stops them all."
+        "Celery worker, with beat in one of its threads, as a child process. Ctrl-C or SIGTERM stops them all."
     )
     requires_system_checks: list[str] = []  # start fast; `manage.py check` runs them on demand
 
@@ -121,8 +121,9 @@ class Command(BaseCommand):
 
     def _add_celery(self, supervisor: Supervisor, options: dict[str, Any]) -> None:
         if not options["no_worker"]:
-            # One process for the worker and beat (-B): a laptop gateway needs no more (compose runs
-            # them as separate services). About 260 MiB in all instead of about 600 (five processes).
+            # One process for the worker and beat (a thread of the worker: celery_argv): a laptop
+            # gateway needs no more (compose runs them as separate services). bench/run.py's make-run
+            # cell: 219 MiB PSS for serve + worker, 254 with -B's forked beat, ~600 as five processes.
             supervisor.add("celery worker", celery_argv(
                 "worker", concurrency=options["worker_concurrency"], pool=options["worker_pool"],
                 with_beat=not options["no_beat"]))
