@@ -192,6 +192,27 @@ async def _flush_forever() -> None:
             memory.trim()
 
 
+class _FlushLock:
+    """One flush at a time per process: a caller that finds the periodic flush writing waits for
+    it, so every row queued before its call is committed when it returns (was: it returned at
+    once with nothing left to take, while the other flush's rows were still being written)."""
+
+    lock: asyncio.Lock | None = None
+
+    @classmethod
+    def get(cls) -> asyncio.Lock:
+        if cls.lock is None:
+            cls.lock = asyncio.Lock()
+        return cls.lock
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.lock = None  # a test's event loop ends with it
+
+
+resets.register(_FlushLock.reset)
+
+
 async def request_log_aflush() -> int:
     """Write every queued row (logs, fallback events, fingerprint sightings) now. Returns how many logs were written.
 
@@ -199,6 +220,11 @@ async def request_log_aflush() -> int:
     the oldest dropped beyond) and are written once it answers again; it is tried again after
     a back-off (DATABASE), not on every flush.
     """
+    async with _FlushLock.get():
+        return await _flush()
+
+
+async def _flush() -> int:
     _refusals_seal()
     _backlog_bound(_pending, "request log")
     _backlog_bound(_fallbacks, "fallback event")

@@ -52,8 +52,8 @@ from routing.circuits import (
 )
 from routing.meta import prompt_fingerprints, request_meta
 from routing.resolution import Candidate, NoRoute, RouteTable, UnknownProvider, arrange, resolve
-from routing.selectors import route_table_get, route_table_invalidate
-from routing.services import fingerprint_sighting
+from routing.selectors import route_table_get
+from routing.services import aroute_config_changed, fingerprint_sighting
 from runtime.redaction import redact_known
 
 
@@ -228,7 +228,7 @@ async def _attempt(cand: Candidate, req: ChatRequest, ctx: CallContext) -> Outco
         # An expired OAuth token: refresh once (single-flight across workers) and retry once.
         refreshed = await aoauth_token_refresh(token_id=cand.provider.oauth_token_id)
         if refreshed.ok:
-            route_table_invalidate()
+            await aroute_config_changed()  # every process takes the new token from its next table
             cand = replace(cand, provider=replace(cand.provider, api_key_encrypted=refreshed.access_token_encrypted))
             result = await _send(adapter, up, cand, ctx, req)
         else:

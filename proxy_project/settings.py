@@ -289,6 +289,7 @@ STREAM_COMMIT_WAIT = env_float("STREAM_COMMIT_WAIT", 5.0)
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 200)
 UPSTREAM_LEAN_POOL = env_bool("UPSTREAM_LEAN_POOL", True)  # httpcore pool with linear housekeeping
 ROUTE_TABLE_TTL = env_float("ROUTE_TABLE_TTL", 1.0)            # seconds between config version checks
+ROUTE_TABLE_MAX_AGE = env_float("ROUTE_TABLE_MAX_AGE", 60.0)   # reload at least this often, whatever the version
 CLIENT_KEY_CACHE_TTL = env_float("CLIENT_KEY_CACHE_TTL", 30.0)
 REQUEST_LOG_FLUSH_INTERVAL = env_float("REQUEST_LOG_FLUSH_INTERVAL", 0.5)
 # Log rows (and fallback events) kept in memory while the database is down; beyond it the oldest go.

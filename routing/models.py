@@ -142,3 +142,20 @@ class CircuitState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider.name}/{self.model}: {self.state}"
+
+
+class ConfigVersion(models.Model):
+    """One row whose ``token`` changes with every committed write to the route table's rows
+    (routing/apps.py ROUTE_TABLE_SOURCES, by any process): each process compares it every
+    ROUTE_TABLE_TTL seconds (one query) and reloads the table (five queries and the provider
+    decrypts) only when it changed. A fresh random token each time, so that a table flushed and
+    written again (tests) can never repeat the token a process last saw."""
+
+    token = models.CharField(max_length=32, default="")
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "routing_configversion"
+
+    def __str__(self) -> str:
+        return f"route configuration {self.token or '(never changed)'}"

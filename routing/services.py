@@ -4,6 +4,7 @@ admin edits of the routing configuration, which take effect on the next request.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ from django.utils import timezone
 
 from providers.models import Provider
 from routing.fingerprints import fingerprint
-from routing.models import AgentFingerprint, ModelTier, TierEntry
+from routing.models import AgentFingerprint, ConfigVersion, ModelTier, TierEntry
 from routing.selectors import route_table_invalidate
 from runtime import resets
 from runtime.dbconn import connections_cleaned
+from runtime.outage import DATABASE_ERRORS
 from runtime.rows import record_save
 
 _sightings: dict[str, tuple[int, str]] = {}   # fingerprint -> (count, sample) waiting to be written
@@ -172,10 +174,32 @@ def fingerprint_record(*, agent: AgentFile, model: str | None = None) -> AgentFi
 
 
 def route_config_changed(**_signal: Any) -> None:
-    """Make this process reload the route table on its next request, once the edit is committed
-    (reloading before the commit would cache the old rows). Other processes reload within
-    ROUTE_TABLE_TTL seconds. Connected to every write of the table's rows (routing/apps.py)."""
-    transaction.on_commit(route_table_invalidate)
+    """Once the edit is committed (reloading before would cache the old rows): a new version
+    token, which every process compares within ROUTE_TABLE_TTL seconds, and this process reloads
+    on its next request. Connected to every write of the table's rows (routing/apps.py)."""
+    transaction.on_commit(_changed_committed)
+
+
+def _changed_committed() -> None:
+    try:
+        config_version_bump()
+    except DATABASE_ERRORS as exc:  # the edit is committed: never a 500 for it; others reload by ROUTE_TABLE_MAX_AGE
+        logger.warning("could not record the route configuration's new version: %s", exc)
+    finally:
+        route_table_invalidate()
+
+
+def config_version_bump() -> None:
+    """Queries: one UPDATE (plus one INSERT the first time, or after a flush)."""
+    token = secrets.token_hex(16)
+    if not ConfigVersion.objects.filter(pk=1).update(token=token):
+        ConfigVersion.objects.update_or_create(pk=1, defaults={"token": token})
+
+
+async def aroute_config_changed() -> None:
+    """The request path's twin (a credential it refreshed itself): every process reloads."""
+    await sync_to_async(config_version_bump)()
+    route_table_invalidate()
 
 
 @transaction.atomic

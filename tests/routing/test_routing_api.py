@@ -13,6 +13,7 @@ from dashboard.models import FallbackEvent, RequestLog
 from dashboard.services import request_log_aflush
 from routing.fingerprints import fingerprint
 from routing.models import AgentFingerprint, CircuitState, ModelTier, Route
+from routing.services import config_version_bump
 from tests.conftest import amake_provider, amake_tiers
 from tests.fakes import FakeOpenAI, Reply, openai_completion, openai_text_chunks
 
@@ -208,14 +209,58 @@ async def test_explicit_provider_failure_is_not_rerouted(two, anthropic_sdk):
 
 
 async def test_route_table_change_takes_effect_without_restart(two, gateway_client, settings):
+    """Another process's edit: its rows, and the version token its commit changed
+    (routing.services.config_version_bump); this process reloads within ROUTE_TABLE_TTL."""
+    settings.ROUTE_TABLE_TTL = 0.2
     a, b = two
     await amake_tiers({"middle": [(a.p, "ma")]})
     await gateway_client.post("/v1/messages", json=BODY)
     await sync_to_async(lambda: ModelTier.objects.get(name="middle").entries.update(provider=b.p))()
+    await sync_to_async(config_version_bump)()
     await asyncio.sleep(settings.ROUTE_TABLE_TTL + 0.1)
     await gateway_client.post("/v1/messages", json=BODY)
+    assert len(b.main_requests) == 1 and len(a.main_requests) == 1
+
+
+async def test_a_write_that_bypassed_the_signals_is_seen_after_route_table_max_age(two, gateway_client, settings):
+    settings.ROUTE_TABLE_TTL = 0.1
+    settings.ROUTE_TABLE_MAX_AGE = 1.0
+    a, b = two
+    await amake_tiers({"middle": [(a.p, "ma")]})
     await gateway_client.post("/v1/messages", json=BODY)
-    assert len(b.main_requests) >= 1
+    await sync_to_async(lambda: ModelTier.objects.get(name="middle").entries.update(provider=b.p))()  # no signal
+    await asyncio.sleep(0.3)
+    await gateway_client.post("/v1/messages", json=BODY)
+    assert len(a.main_requests) == 2 and b.main_requests == []  # the version did not change: table kept
+    await asyncio.sleep(settings.ROUTE_TABLE_MAX_AGE)
+    await gateway_client.post("/v1/messages", json=BODY)
+    assert len(b.main_requests) == 1
+
+
+async def test_an_unchanged_version_costs_one_query_not_a_reload(two, gateway_client, settings, monkeypatch):
+    from routing import selectors
+
+    settings.ROUTE_TABLE_TTL = 0.05
+    a, _ = two
+    await amake_tiers({"middle": [(a.p, "ma")]})
+    loads = 0
+    real = selectors.route_table_load
+
+    async def counted():
+        nonlocal loads
+        loads += 1
+        return await real()
+
+    monkeypatch.setattr(selectors, "route_table_load", counted)
+    await gateway_client.post("/v1/messages", json=BODY)
+    first = loads
+    for _ in range(4):
+        await asyncio.sleep(0.08)  # past the TTL each time: the version is read, the table kept
+        assert (await gateway_client.post("/v1/messages", json=BODY)).status_code == 200
+    assert first == 1 and loads == 1
+    await sync_to_async(lambda: a.p.save())()  # an edit here: reloaded on the next request
+    await gateway_client.post("/v1/messages", json=BODY)
+    assert loads == 2
 
 
 async def test_non_stream_completion_used_by_fallback_chain(two, anthropic_sdk):
