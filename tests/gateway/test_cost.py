@@ -76,6 +76,7 @@ def _status_json() -> dict:
 
 async def test_a_request_with_cache_reads_and_writes_costs_what_the_price_table_says(sonnet, gateway_client,
                                                                                    staff_headers):
+    cost_before = await _scraped_cost(gateway_client, staff_headers)
     sonnet.enqueue(Reply.json(anthropic_message("hi", model="claude-sonnet-4-5", usage=USAGE)))
     assert (await gateway_client.post("/v1/messages", json=body())).status_code == 200
     sonnet.enqueue(Reply.sse(anthropic_stream_events("hi", model="claude-sonnet-4-5", usage=USAGE)))
@@ -94,10 +95,15 @@ async def test_a_request_with_cache_reads_and_writes_costs_what_the_price_table_
     key = next(k for k in (await sync_to_async(_status_json)())["keys"] if k["name"] == "tests")
     assert key["cost_today"] == "$0.042000"
 
+    assert await _scraped_cost(gateway_client, staff_headers) - cost_before == pytest.approx(float(2 * SONNET_COST))
+
+
+async def _scraped_cost(gateway_client, staff_headers) -> float:
+    """gateway_cost_usd_total of key "tests" in this process's /metrics (a process-wide counter:
+    other tests in the same worker process add to it, so tests compare before and after)."""
     scrape = (await gateway_client.get("/metrics", headers=staff_headers)).text
-    cost = sum(s.value for f in text_string_to_metric_families(scrape) for s in f.samples
+    return sum(s.value for f in text_string_to_metric_families(scrape) for s in f.samples
                if s.name == "gateway_cost_usd_total" and s.labels.get("key") == "tests")
-    assert cost == pytest.approx(float(2 * SONNET_COST))
 
 
 async def test_an_unknown_model_is_unknown_never_zero(sonnet, gateway_client, staff_headers):
