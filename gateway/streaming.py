@@ -330,10 +330,7 @@ class StreamSession:
         self._timer = self._keepalive(loop, interval)
 
     async def body(self, on_done: Callable[[StreamSession], None]) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        interval = settings.STREAM_PING_INTERVAL
-        if interval > 0:
-            self._timer = loop.call_later(interval, self._rearm, loop, interval)
+        loop = self._keepalive_start()
         try:
             while True:
                 if not self._out:
@@ -350,24 +347,35 @@ class StreamSession:
                 out, self._out = self._out, []
                 yield out[0] if len(out) == 1 else b"".join(out)
         except (asyncio.CancelledError, GeneratorExit):
-            self.cancelled = self.failed = True
-            self.error_message = "client disconnected"
+            self._client_left()
             raise
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
-            if self._task is not None and not self._task.done():
-                self._task.cancel()
-            on_done(self)
+            self._end(on_done)
+
+    def _keepalive_start(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        interval = settings.STREAM_PING_INTERVAL
+        if interval > 0:
+            self._timer = loop.call_later(interval, self._rearm, loop, interval)
+        return loop
+
+    def _client_left(self) -> None:
+        self.cancelled = self.failed = True
+        self.error_message = "client disconnected"
+
+    def _end(self, on_done: DoneHook) -> None:
+        """The body is done (or the client left): no more keep-alives, no more upstream reads."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        on_done(self)
 
     async def send_to(self, send: Send, on_done: DoneHook) -> None:
         """The body written straight to the ASGI ``send`` (its ``http.response.start`` is sent):
         the pump writes each chunk in the task that read it, so a chunk costs no hand-over to
         another task; this task only waits, and writes what timers and the ending add."""
-        loop = asyncio.get_running_loop()
-        interval = settings.STREAM_PING_INTERVAL
-        if interval > 0:
-            self._timer = loop.call_later(interval, self._rearm, loop, interval)
+        loop = self._keepalive_start()
         self._send = send
         try:
             while True:
@@ -382,15 +390,10 @@ class StreamSession:
                 await self._waiter
                 self._waiter = None
         except asyncio.CancelledError:
-            self.cancelled = self.failed = True
-            self.error_message = "client disconnected"
+            self._client_left()
             raise
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
-            if self._task is not None and not self._task.done():
-                self._task.cancel()
-            on_done(self)  # before the last write, as for an iterated body: the row is queued when the client has it all
+            self._end(on_done)  # before the last write, as for an iterated body: the row is queued when the client has it all
         if not self._client_gone:
             await send({"type": "http.response.body", "body": self.encoder.end(), "more_body": False})
 

@@ -83,16 +83,16 @@ class _Protocol(asyncio.Protocol):
             waiter.set_result(False)
 
     async def wait_readable(self, timeout: float | None) -> None:
-        self._reader = waiter = self.loop.create_future()
+        self._reader = self.loop.create_future()
         try:
-            await _wait(self.loop, waiter, timeout, httpcore.ReadTimeout)
+            await _wait(self.loop, self._reader, timeout, httpcore.ReadTimeout)
         finally:
             self._reader = None
 
     async def wait_writable(self, timeout: float | None) -> None:
-        self._writer = waiter = self.loop.create_future()
+        self._writer = self.loop.create_future()
         try:
-            await _wait(self.loop, waiter, timeout, httpcore.WriteTimeout)
+            await _wait(self.loop, self._writer, timeout, httpcore.WriteTimeout)
         finally:
             self._writer = None
 
