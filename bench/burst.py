@@ -30,9 +30,9 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from harness import CLIENT_KEY, Ctx, new_ctx, setup_db, start_gateway, stop  # noqa: E402
 from load import build_request  # noqa: E402
 from proc import status_kib  # noqa: E402
-from run import CLIENT_KEY, Ctx, new_ctx, setup_db, start_gateway, stop  # noqa: E402
 
 
 async def one_stream(port: int, request: bytes, seconds: float) -> str:

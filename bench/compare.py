@@ -42,7 +42,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from run import Ctx, load, new_ctx, set_gap, setup_db, start_gateway, stop  # noqa: E402
+from harness import Ctx, load, new_ctx, set_gap, setup_db, start_gateway, stop  # noqa: E402
 
 FLOOR = "bench.whatif.floor_asgi:application"
 STOCK_BODY = "bench.whatif.stockbody_asgi:application"

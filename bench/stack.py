@@ -31,8 +31,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import (
+    PY,
+    ROOT,
+    Ctx,
+    fake_stats,
+    free_port,
+    gw_cpu,
+    http,
+    load,
+    noise_of,
+    quiet_load,
+    start_gateway,
+)
 from proc import clock_cpu_s, cmdline, memory_kib, tree_pids
-from run import PY, ROOT, Ctx, fake_stats, free_port, gw_cpu, http, load, noise_of, quiet_load, start_gateway
 
 PG_BASE = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
