@@ -24,11 +24,15 @@ def billing_strip(text: str, ledger: list[str]) -> str:
     return text.partition("\n")[2].lstrip("\n")
 
 
-def max_tokens_clamp(max_tokens: int, *, cap: int | None, ledger: list[str]) -> int:
-    if cap and max_tokens > cap:
-        ledger.append(f"clamped max_tokens {max_tokens} -> {cap}")
+def max_tokens_resolve(body: JSON, *, default: int, cap: int | None, ledger: list[str]) -> int:
+    """The output budget to send: the request's ``max_tokens`` when it is a positive integer, else
+    ``default`` (the target's), clamped to ``cap`` (noted in the ledger)."""
+    asked = body.get("max_tokens")
+    budget = asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else default
+    if cap and budget > cap:
+        ledger.append(f"clamped max_tokens {budget} -> {cap}")
         return cap
-    return max_tokens
+    return budget
 
 
 def json_schema_format(body: JSON, ledger: list[str], *, refuse: bool = False) -> tuple[str, JSON] | None:

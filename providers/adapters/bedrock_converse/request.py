@@ -21,7 +21,7 @@ from providers.adapters.bedrock_converse.common import (
     output_limit,
     thinking_fields,
 )
-from providers.adapters.common import billing_strip, ledger_finish, max_tokens_clamp
+from providers.adapters.common import billing_strip, ledger_finish, max_tokens_resolve
 from providers.adapters.openai_compat.common import input_estimate, tool_name
 
 # Anthropic sampling parameter -> inferenceConfig field (simple renames)
@@ -344,11 +344,8 @@ def _tool_choice(choice: Any, declared: set[str], ctx: _Ctx) -> JSON | None:
 
 def _inference_config(body: JSON, ctx: _Ctx) -> JSON:
     target = ctx.target
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0:
-        max_tokens = target.default_max_tokens
     cap = target.max_tokens_cap or output_limit(ctx.model)  # the provider's cap, else the model's known limit
-    max_tokens = max_tokens_clamp(max_tokens, cap=cap, ledger=ctx.ledger)
+    max_tokens = max_tokens_resolve(body, default=target.default_max_tokens, cap=cap, ledger=ctx.ledger)
     config: JSON = {"maxTokens": max_tokens}
     for src, dst in PARAMS.items():
         if body.get(src) is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
-from providers.adapters.common import billing_strip, json_schema_format, ledger_finish, max_tokens_clamp
+from providers.adapters.common import billing_strip, json_schema_format, ledger_finish, max_tokens_resolve
 from providers.adapters.gemini.common import DUMMY_SIGNATURE, NEXT, OWN, PREV, sig_decode
 from providers.adapters.gemini.schema import gemini_schema
 from providers.adapters.openai_compat.common import input_estimate, tool_name
@@ -314,10 +314,8 @@ def _tool_choice(choice: Any, declarations: list[JSON], out: JSON, ctx: _Ctx) ->
 
 def _generation_config(body: JSON, ctx: _Ctx) -> JSON:
     target = ctx.target
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or max_tokens <= 0:
-        max_tokens = target.default_max_tokens
-    max_tokens = max_tokens_clamp(max_tokens, cap=target.max_tokens_cap, ledger=ctx.ledger)
+    max_tokens = max_tokens_resolve(body, default=target.default_max_tokens, cap=target.max_tokens_cap,
+                                    ledger=ctx.ledger)
     config: JSON = {"maxOutputTokens": max_tokens}
     for src, dst in PARAMS.items():
         if body.get(src) is not None:

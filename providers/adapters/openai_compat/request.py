@@ -16,7 +16,7 @@ from providers.adapters.common import (
     billing_strip,
     json_schema_format,
     ledger_finish,
-    max_tokens_clamp,
+    max_tokens_resolve,
     user_id,
 )
 from providers.adapters.openai_compat.common import (
@@ -314,10 +314,8 @@ def _document(block: JSON, ctx: _Ctx) -> JSON | None:
 
 def _params(body: JSON, out: JSON, ctx: _Ctx) -> None:
     target = ctx.target
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or max_tokens <= 0:
-        max_tokens = target.default_max_tokens
-    max_tokens = max_tokens_clamp(max_tokens, cap=target.max_tokens_cap, ledger=ctx.ledger)
+    max_tokens = max_tokens_resolve(body, default=target.default_max_tokens, cap=target.max_tokens_cap,
+                                    ledger=ctx.ledger)
     out["max_completion_tokens" if target.reasoning_model else "max_tokens"] = max_tokens
     for src, dst in PARAMS.items():
         value = body.get(src)
