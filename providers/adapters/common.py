@@ -8,12 +8,44 @@ with the caller.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
-from providers.adapters.base import JSON
+from providers.adapters.base import JSON, UpstreamRequest, dumps
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
+IMAGE_TOKENS = 1600  # rough cost of one image, for input estimates
+
+
+def input_estimate(raw: bytes, image_chars: int, images: int) -> int:
+    """Input tokens, roughly: a token per four characters of the body, a flat cost per image
+    (whose inline base64 would count far too much)."""
+    return max(1, (len(raw) - image_chars) // 4 + images * IMAGE_TOKENS)
+
+
+class Translated(Protocol):
+    """What a request translator kept while it wrote the upstream body."""
+
+    ledger: list[str]
+    restore: dict[str, str]  # upstream tool name -> original (renamed only)
+    image_chars: int
+    images: int
+
+
+def json_upstream(out: JSON, *, url: str, body: JSON, stream: bool, state: Translated,
+                  headers: Mapping[str, str]) -> UpstreamRequest:
+    """The upstream request for a JSON body ``out`` (encoded once here), translated from ``body``."""
+    raw = dumps(out)
+    return UpstreamRequest(
+        url=url,
+        body=raw,
+        headers={"content-type": "application/json", **headers},
+        stream=stream,
+        tool_names=state.restore,
+        ledger=state.ledger,
+        input_estimate=input_estimate(raw, state.image_chars, state.images),
+        requested_model=str(body.get("model") or ""),
+    )
 
 
 def billing_strip(text: str, ledger: list[str]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
+from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest
 from providers.adapters.bedrock_converse.common import (
     Family,
     base_model,
@@ -21,8 +21,8 @@ from providers.adapters.bedrock_converse.common import (
     output_limit,
     thinking_fields,
 )
-from providers.adapters.common import billing_strip, ledger_finish, max_tokens_resolve
-from providers.adapters.openai_compat.common import input_estimate, tool_name
+from providers.adapters.common import billing_strip, json_upstream, ledger_finish, max_tokens_resolve
+from providers.adapters.openai_compat.common import tool_name
 
 # Anthropic sampling parameter -> inferenceConfig field (simple renames)
 PARAMS: dict[str, str] = {"temperature": "temperature", "top_p": "topP"}
@@ -92,19 +92,9 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
         out["additionalModelRequestFields"] = extra
     out.update(target.extra_body)
     _finish_ledger(req, body, ctx)
-    raw = dumps(out)
-    return UpstreamRequest(
-        url=upstream_url(target, req.stream),
-        body=raw,
-        headers={"content-type": "application/json",
-                 "accept": "application/vnd.amazon.eventstream" if req.stream else "application/json",
-                 **target.headers},
-        stream=req.stream,
-        tool_names=ctx.restore,
-        ledger=ctx.ledger,
-        input_estimate=input_estimate(raw, ctx.image_chars, ctx.images),
-        requested_model=str(body.get("model") or ""),
-    )
+    accept = "application/vnd.amazon.eventstream" if req.stream else "application/json"
+    return json_upstream(out, url=upstream_url(target, req.stream), body=body, stream=req.stream, state=ctx,
+                         headers={"accept": accept, **target.headers})
 
 
 def _finish_ledger(req: ChatRequest, body: JSON, ctx: _Ctx) -> None:

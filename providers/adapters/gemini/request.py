@@ -10,11 +10,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, dumps
-from providers.adapters.common import billing_strip, json_schema_format, ledger_finish, max_tokens_resolve
+from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest
+from providers.adapters.common import (
+    billing_strip,
+    json_schema_format,
+    json_upstream,
+    ledger_finish,
+    max_tokens_resolve,
+)
 from providers.adapters.gemini.common import DUMMY_SIGNATURE, NEXT, OWN, PREV, sig_decode
 from providers.adapters.gemini.schema import gemini_schema
-from providers.adapters.openai_compat.common import input_estimate, tool_name
+from providers.adapters.openai_compat.common import tool_name
 from providers.adapters.openai_compat.schema import FLATTENED
 
 # Anthropic sampling parameter -> generationConfig field (simple renames)
@@ -66,17 +72,8 @@ def translate_request(req: ChatRequest, target: Target, url: str | None = None) 
     _response_format(body, out, ctx)
     out.update(target.extra_body)
     _finish_ledger(req, body, ctx)
-    raw = dumps(out)
-    return UpstreamRequest(
-        url=upstream_url(target, req.stream) if url is None else url,
-        body=raw,
-        headers={"content-type": "application/json", **target.headers},
-        stream=req.stream,
-        tool_names=ctx.restore,
-        ledger=ctx.ledger,
-        input_estimate=input_estimate(raw, ctx.image_chars, ctx.images),
-        requested_model=str(body.get("model") or ""),
-    )
+    return json_upstream(out, url=upstream_url(target, req.stream) if url is None else url, body=body,
+                         stream=req.stream, state=ctx, headers=target.headers)
 
 
 def _finish_ledger(req: ChatRequest, body: JSON, ctx: _Ctx) -> None:

@@ -32,7 +32,6 @@ FINISH_REASONS: dict[str, str] = {
 }
 
 TOOL_ERROR_PREFIX = "Error: "
-IMAGE_TOKENS = 1600  # rough cost of one image, for input estimates
 
 
 def new_id(prefix: str) -> str:
@@ -79,12 +78,6 @@ def upstream_tool_id(tool_id: str, max_len: int | None, alnum: bool) -> str:
         value, rem = divmod(value, 62)
         chars.append(BASE62[rem])
     return "".join(chars)
-
-
-def input_estimate(raw: bytes, image_chars: int, images: int) -> int:
-    """Input tokens, roughly: a token per four characters of the body, a flat cost per image
-    (whose inline base64 would count far too much)."""
-    return max(1, (len(raw) - image_chars) // 4 + images * IMAGE_TOKENS)
 
 
 def data_url(source: Mapping[str, Any], default_type: str) -> tuple[str, int]:

@@ -15,6 +15,7 @@ from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, 
 from providers.adapters.common import (
     billing_strip,
     json_schema_format,
+    json_upstream,
     ledger_finish,
     max_tokens_resolve,
     user_id,
@@ -22,7 +23,6 @@ from providers.adapters.common import (
 from providers.adapters.openai_compat.common import (
     data_url,
     image_url_counted,
-    input_estimate,
     params_drop,
     tool_result_text,
     upstream_name,
@@ -96,17 +96,8 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
         if target.stream_usage:
             out["stream_options"] = {"include_usage": True}
     _finish_ledger(req, body, out, ctx)
-    raw = dumps(out)
-    return UpstreamRequest(
-        url=target.base_url.rstrip("/") + target.path,
-        body=raw,
-        headers={"content-type": "application/json", **target.headers},
-        stream=req.stream,
-        tool_names=ctx.restore,
-        ledger=ctx.ledger,
-        input_estimate=input_estimate(raw, ctx.image_chars, ctx.images),
-        requested_model=str(body.get("model") or ""),
-    )
+    return json_upstream(out, url=target.base_url.rstrip("/") + target.path, body=body, stream=req.stream,
+                         state=ctx, headers=target.headers)
 
 
 def _finish_ledger(req: ChatRequest, body: JSON, out: JSON, ctx: _Ctx) -> None:

@@ -21,6 +21,7 @@ from providers.adapters.base import JSON, ChatRequest, Target, UpstreamRequest, 
 from providers.adapters.common import (
     billing_strip,
     json_schema_format,
+    json_upstream,
     ledger_finish,
     max_tokens_resolve,
     user_id,
@@ -28,7 +29,6 @@ from providers.adapters.common import (
 from providers.adapters.openai_compat.common import (
     data_url,
     image_url_counted,
-    input_estimate,
     params_drop,
     tool_name,
     tool_result_text,
@@ -91,17 +91,8 @@ def translate_request(req: ChatRequest, target: Target) -> UpstreamRequest:
     if req.stream:
         out["stream"] = True
     _finish_ledger(req, body, out, ctx)
-    raw = dumps(out)
-    return UpstreamRequest(
-        url=target.base_url.rstrip("/") + (PATH if target.path == CHAT_PATH else target.path),
-        body=raw,
-        headers={"content-type": "application/json", **target.headers},
-        stream=req.stream,
-        tool_names=ctx.restore,
-        ledger=ctx.ledger,
-        input_estimate=input_estimate(raw, ctx.image_chars, ctx.images),
-        requested_model=str(body.get("model") or ""),
-    )
+    url = target.base_url.rstrip("/") + (PATH if target.path == CHAT_PATH else target.path)
+    return json_upstream(out, url=url, body=body, stream=req.stream, state=ctx, headers=target.headers)
 
 
 def _finish_ledger(req: ChatRequest, body: JSON, out: JSON, ctx: _Ctx) -> None:
