@@ -5,17 +5,22 @@
                     "priority", "timeout", "max_retries", "max_tokens_cap", "headers", "options"}],
      "tiers": [{"name": "small|middle|big", "patterns", "strategy", "entries": [{"provider", "model", "enabled"}]}],
      "routes": [{"name", "scenario", "pattern", "threshold", "provider", "model", "enabled"}],
-     "agents": [{"fingerprint", "name", "description", "model"}]}
+     "agents": [{"fingerprint", "name", "description", "model"}],
+     "prices": [{"provider" ("": every provider), "model", "input", "output", "cache_write"?, "cache_write_1h"?,
+                 "cache_read"?, "long_context_threshold"?, "long_context_input"?, "long_context_output"?,
+                 "long_context_cache_write"?, "long_context_cache_read"?, "note"}]}
 
 Every seed format is parsed into this shape; ``clean`` fills defaults and rejects wrong types
 and unknown keys, naming the key path. A missing ``api_key`` keeps the stored key; a missing
-``routes`` list keeps the stored routes.
+``routes`` list keeps the stored routes, a missing ``prices`` list the stored prices. Prices are USD
+per million tokens, kept as exact decimals.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +41,11 @@ PROVIDER_DEFAULTS: dict[str, Any] = {
     "timeout": None, "max_retries": 0, "max_tokens_cap": None, "headers": {}, "options": {},
 }
 ROUTE_DEFAULTS: dict[str, Any] = {"pattern": "", "threshold": 60_000, "enabled": True}
+PRICE_FIELDS = ("input", "output", "cache_write", "cache_write_1h", "cache_read", "long_context_input",
+                "long_context_output", "long_context_cache_write", "long_context_cache_read")
+PRICES_REQUIRED = ("input", "output")
+USD_MAX = Decimal("999999.999999")
+USD_STEP = Decimal("0.000001")
 
 
 def text(source: Origin, value: Any, path: Path, *, empty: bool = False, limit: int = 200) -> str:
@@ -61,6 +71,22 @@ def number(source: Origin, value: Any, path: Path) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86_400:
         raise source.error(path, f"a number of seconds above 0 and at most 86400 or null, got {value!r:.80}")
     return float(value)
+
+
+def usd(source: Origin, value: Any, path: Path, *, optional: bool) -> Decimal | None:
+    """USD per million tokens: a number or decimal string from 0 to USD_MAX, at most 6 decimals."""
+    if value is None and optional:
+        return None
+    expected = f"a price in USD per million tokens from 0 to {USD_MAX} (at most 6 decimals){' or null' if optional else ''}"
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise source.error(path, f"{expected}, got {value!r:.80}")
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise source.error(path, f"{expected}, got {value!r:.80}") from None
+    if not price.is_finite() or not 0 <= price <= USD_MAX or price != price.quantize(USD_STEP):
+        raise source.error(path, f"{expected}, got {value!r:.80}")
+    return price
 
 
 def boolean(source: Origin, value: Any, path: Path) -> bool:
@@ -172,8 +198,23 @@ def clean_agent(source: Origin, raw: Mapping[str, Any], path: Path) -> dict[str,
     }
 
 
+def clean_price(source: Origin, raw: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    no_unknown(source, raw, path, {"provider", "model", "long_context_threshold", "note", *PRICE_FIELDS})
+    out: dict[str, Any] = {
+        "provider": text(source, raw.get("provider", ""), (*path, "provider"), empty=True),
+        "model": text(source, raw.get("model"), (*path, "model")),
+        "long_context_threshold": integer(source, raw.get("long_context_threshold"),
+                                          (*path, "long_context_threshold"), low=1, optional=True),
+        "note": text(source, raw.get("note", ""), (*path, "note"), empty=True),
+    }
+    for name in PRICE_FIELDS:
+        out[name] = usd(source, raw.get(name), (*path, name), optional=name not in PRICES_REQUIRED)
+    return out
+
+
 SECTIONS: dict[str, Callable[[Origin, Mapping[str, Any], Path], dict[str, Any]]] = {
     "providers": clean_provider, "tiers": clean_tier, "routes": clean_route, "agents": clean_agent,
+    "prices": clean_price,
 }
 
 
@@ -196,6 +237,7 @@ def clean(data: Any, source: Origin) -> dict[str, Any]:
     _unique(source, out, "providers", "name")
     _unique(source, out, "tiers", "name")
     _unique(source, out, "agents", "fingerprint")
+    _unique_prices(source, out)
     notes = root.get("notes", [])
     out["notes"] = [str(n) for n in notes] if isinstance(notes, list) else []
     return out
@@ -220,3 +262,13 @@ def _unique(source: Origin, data: Mapping[str, Any], section: str, key: str) -> 
         if item[key] in seen:
             raise source.error((section, i, key), f"a {key} not used earlier in {section}, got {item[key]!r} twice")
         seen.add(item[key])
+
+
+def _unique_prices(source: Origin, data: Mapping[str, Any]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for i, item in enumerate(data.get("prices", [])):
+        key = (item["provider"], item["model"])
+        if key in seen:
+            who = f"provider {key[0]!r}" if key[0] else "every provider"
+            raise source.error(("prices", i, "model"), f"one price per model and provider, got {key[1]!r} twice for {who}")
+        seen.add(key)

@@ -410,7 +410,7 @@ def parse_agent_hashes(data: Any, source: Origin) -> dict[str, Any]:
 def detect(data: Any, source: Origin) -> str:
     if isinstance(data, Mapping):
         providers = data.get("providers")
-        if "version" in data and any(k in data for k in ("providers", "tiers", "routes", "agents")):
+        if "version" in data and any(k in data for k in ("providers", "tiers", "routes", "agents", "prices")):
             return "gateway"
         if "routing" in data:
             return "claude-proxy"
@@ -430,7 +430,7 @@ def detect(data: Any, source: Origin) -> str:
 
 
 def merge(parts: list[dict[str, Any]], kinds: list[str] | None = None) -> dict[str, Any]:
-    """One canonical dict from several files: later files win per provider, tier and agent.
+    """One canonical dict from several files: later files win per provider, tier, agent and price.
 
     ``kinds`` (each part's format) keeps a gateway export exact: an agent it lists both by name
     (``agent:NAME``) and by fingerprint stays two rows; only a seed file's name or fingerprint
@@ -446,6 +446,10 @@ def merge(parts: list[dict[str, Any]], kinds: list[str] | None = None) -> dict[s
                 out[section] = list(current.values())
         if "routes" in part:
             out["routes"] = [*out.get("routes", []), *part["routes"]]
+        if "prices" in part:  # later files win per (provider, model)
+            current_prices = {(p["provider"], p["model"]): p for p in out.get("prices", [])}
+            current_prices.update({(p["provider"], p["model"]): p for p in part["prices"]})
+            out["prices"] = list(current_prices.values())
         out["notes"].extend(part.get("notes", []))
         if kinds is None or kinds[index] != "gateway":
             seeded.update(a["fingerprint"] for a in part.get("agents", []))

@@ -15,10 +15,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
-from configuration.canonical import PLACEHOLDER, PROVIDER_DEFAULTS, VERSION, clean
+from configuration.canonical import PLACEHOLDER, PRICE_FIELDS, PROVIDER_DEFAULTS, VERSION, clean
 from configuration.errors import Path, Source
 from providers.envvars import env_refs_refused, env_refusal_message
-from providers.models import Provider
+from providers.models import ModelPrice, Provider
 from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
 from runtime import crypto
 
@@ -53,9 +53,10 @@ def config_import(*, data: Mapping[str, Any], source: str = "<data>", replace: b
                   progress: Progress | None = None) -> ImportReport:
     """Write ``data`` (canonical) to the database, all or nothing.
 
-    Providers, tiers and agents are matched by name/fingerprint and updated in place; a tier's
-    entries and (when the file has a ``routes`` list) all routes are replaced. ``replace`` also
-    deletes providers, tiers and agents the file does not name.
+    Providers, tiers and agents are matched by name/fingerprint and prices by (provider, model),
+    and updated in place; a tier's entries and (when the file has a ``routes`` list) all routes
+    are replaced. ``replace`` also deletes providers, tiers and agents the file does not name, and
+    (when the file has a ``prices`` list) the prices it does not name.
     """
     src = Source(source)
     canonical = clean(data, src)
@@ -68,7 +69,26 @@ def config_import(*, data: Mapping[str, Any], source: str = "<data>", replace: b
     if "routes" in canonical:
         report.counts["routes"] = _import_routes(canonical["routes"], known, src, say)
     report.counts["agents"] = _import_agents(canonical.get("agents", []), src, replace, say)
+    if "prices" in canonical:
+        report.counts["prices"] = _import_prices(canonical["prices"], known, src, replace, say)
     return report
+
+
+def _import_prices(items: list[dict[str, Any]], known: Mapping[str, Provider], src: Source, replace: bool,
+                   say: Progress) -> int:
+    kept: list[int] = []
+    for i, item in enumerate(items):
+        provider = _provider(known, item["provider"], src, ("prices", i, "provider")) if item["provider"] else None
+        row = ModelPrice.objects.filter(provider=provider, model=item["model"]).first() or ModelPrice(
+            provider=provider, model=item["model"])
+        for name in (*PRICE_FIELDS, "long_context_threshold", "note"):
+            setattr(row, name, item[name])
+        _save(row, src, ("prices", i))
+        kept.append(row.pk)
+    if replace:
+        ModelPrice.objects.exclude(pk__in=kept).delete()
+    say(f"prices: {len(items)}")
+    return len(items)
 
 
 def _import_providers(items: list[dict[str, Any]], src: Source, replace: bool, say: Progress
@@ -171,7 +191,19 @@ def config_export(*, secrets: bool = True) -> dict[str, Any]:
             {"fingerprint": a.fingerprint, "name": a.name, "description": a.description, "model": a.model}
             for a in AgentFingerprint.objects.order_by("fingerprint")
         ],
+        "prices": [_price_dict(p) for p in ModelPrice.objects.select_related("provider").order_by("model", "provider__name")],
     }
+
+
+def _price_dict(p: ModelPrice) -> dict[str, Any]:
+    """Prices as JSON numbers (a 6-decimal price survives float's round trip exactly)."""
+    item: dict[str, Any] = {"provider": p.provider.name if p.provider else "", "model": p.model}
+    for name in PRICE_FIELDS:
+        value = getattr(p, name)
+        item[name] = float(value) if value is not None else None
+    item["long_context_threshold"] = p.long_context_threshold
+    item["note"] = p.note
+    return item
 
 
 def _provider_dict(p: Provider, secrets: bool) -> dict[str, Any]:

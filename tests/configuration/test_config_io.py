@@ -4,13 +4,14 @@ the file, the line and key, and imports that write all or nothing."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from configuration.services import ConfigError, ConfigErrors, config_export, config_import, config_load
-from providers.models import Provider
+from providers.models import ModelPrice, Provider
 from routing.models import AgentFingerprint, ModelTier, Route, TierEntry
 
 HASH_A = "a" * 64
@@ -84,7 +85,7 @@ def snapshot() -> dict[str, list[tuple]]:
 
 
 def wipe() -> None:
-    for model in (AgentFingerprint, Route, TierEntry, ModelTier, Provider):
+    for model in (AgentFingerprint, Route, TierEntry, ModelTier, ModelPrice, Provider):
         model.objects.all().delete()
 
 
@@ -453,3 +454,61 @@ def test_import_command_lists_every_error(tmp_path):
         call_command("import_config", str(path))
     assert len(str(info.value).splitlines()) == 4
     assert not Provider.objects.exists()
+
+
+PRICED = {
+    "version": 1,
+    "providers": [{"name": "openrouter", "kind": "openai_compat", "base_url": "https://openrouter.example/api/v1"}],
+    "prices": [
+        {"provider": "", "model": "claude-sonnet-4-5", "input": 3, "output": 15, "cache_write": "3.75",
+         "cache_read": 0.3, "long_context_threshold": 200000, "long_context_input": 6, "long_context_output": 22.5,
+         "note": "list price"},
+        {"provider": "openrouter", "model": "claude-sonnet-4-5", "input": 3.3, "output": 16.5,
+         "cache_read": 0.000001, "note": "with the router's fee"},
+    ],
+}
+
+
+@pytest.mark.django_db
+def test_prices_round_trip_exactly_through_export(tmp_path):
+    exported = round_trip(tmp_path, [write(tmp_path, "priced.json", PRICED)])
+    assert [(p["provider"], p["model"]) for p in exported["prices"]] in (
+        [("", "claude-sonnet-4-5"), ("openrouter", "claude-sonnet-4-5")],
+        [("openrouter", "claude-sonnet-4-5"), ("", "claude-sonnet-4-5")])  # NULL sorts first or last by database
+    every = ModelPrice.objects.get(provider=None)
+    assert (every.input, every.output, every.cache_write, every.cache_read, every.cache_write_1h) == (
+        Decimal("3"), Decimal("15"), Decimal("3.75"), Decimal("0.3"), None)
+    assert (every.long_context_threshold, every.long_context_output, every.note) == (200000, Decimal("22.5"), "list price")
+    assert ModelPrice.objects.get(provider__name="openrouter").cache_read == Decimal("0.000001")
+
+
+@pytest.mark.django_db
+def test_a_file_without_prices_keeps_them_and_replace_drops_the_unnamed(tmp_path):
+    config_import(data=PRICED)
+    config_import(data={"version": 1, "providers": PRICED["providers"]}, replace=True)
+    assert ModelPrice.objects.count() == 2  # no "prices" list: the stored prices stay
+    config_import(data={**PRICED, "prices": PRICED["prices"][1:]}, replace=True)
+    assert list(ModelPrice.objects.values_list("provider__name", flat=True)) == ["openrouter"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("price", "expected"), [
+    ({"model": "m", "output": 1}, "prices[0].input: expected a price in USD per million tokens"),
+    ({"model": "m", "input": -1, "output": 1}, "prices[0].input: expected a price"),
+    ({"model": "m", "input": "1.0000001", "output": 1}, "at most 6 decimals"),
+    ({"model": "m", "input": "cheap", "output": 1}, "got 'cheap'"),
+    ({"model": "m", "input": 1, "output": 1, "provider": "nowhere"}, "prices[0].provider: expected a provider defined"),
+    ({"model": "m", "input": 1, "output": 1, "currency": "EUR"}, "currency"),
+])
+def test_bad_prices_are_refused_with_their_path_and_nothing_is_written(price, expected):
+    with pytest.raises(ConfigError) as err:
+        config_import(data={"version": 1, "prices": [price]})
+    assert expected in str(err.value)
+    assert not ModelPrice.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_price_named_twice_for_one_provider_is_refused():
+    twice = [{"model": "m", "input": 1, "output": 2}, {"model": "m", "input": 3, "output": 4}]
+    with pytest.raises(ConfigError, match="one price per model and provider, got 'm' twice for every provider"):
+        config_import(data={"version": 1, "prices": twice})
