@@ -197,9 +197,9 @@ def config_version_bump() -> None:
 
 
 async def aroute_config_changed() -> None:
-    """The request path's twin (a credential it refreshed itself): every process reloads."""
-    await sync_to_async(config_version_bump)()
-    route_table_invalidate()
+    """The request path's twin (a credential it refreshed itself): every process reloads, and a
+    database that cannot take the new version does not fail the request (as on commit)."""
+    await sync_to_async(_changed_committed)()
 
 
 @transaction.atomic
