@@ -436,20 +436,17 @@ def merge(parts: list[dict[str, Any]], kinds: list[str] | None = None) -> dict[s
     (``agent:NAME``) and by fingerprint stays two rows; only a seed file's name or fingerprint
     merges the two (see resolve_placeholders)."""
     out: dict[str, Any] = {"version": 1, "notes": []}
-    keyed = {"providers": "name", "tiers": "name", "agents": "fingerprint"}
+    keyed: dict[str, tuple[str, ...]] = {"providers": ("name",), "tiers": ("name",), "agents": ("fingerprint",),
+                                         "prices": ("provider", "model")}
     seeded: set[str] = set()
     for index, part in enumerate(parts):
-        for section, key in keyed.items():
+        for section, keys in keyed.items():
             if section in part:
-                current = {item[key]: item for item in out.get(section, [])}
-                current.update({item[key]: item for item in part[section]})
+                current = {tuple(item[k] for k in keys): item for item in out.get(section, [])}
+                current.update({tuple(item[k] for k in keys): item for item in part[section]})
                 out[section] = list(current.values())
         if "routes" in part:
             out["routes"] = [*out.get("routes", []), *part["routes"]]
-        if "prices" in part:  # later files win per (provider, model)
-            current_prices = {(p["provider"], p["model"]): p for p in out.get("prices", [])}
-            current_prices.update({(p["provider"], p["model"]): p for p in part["prices"]})
-            out["prices"] = list(current_prices.values())
         out["notes"].extend(part.get("notes", []))
         if kinds is None or kinds[index] != "gateway":
             seeded.update(a["fingerprint"] for a in part.get("agents", []))
