@@ -21,6 +21,13 @@ arrived within REQUEST_BODY_TIMEOUT gets 408. A key not yet in the in-process ca
 with the socket paused. Accepted requests go on to daphne unchanged. The request line, which
 Twisted hands to a request only with its whole body, is noted by ``EdgeChannel.lineReceived``.
 The classes are built on first use: importing daphne installs Twisted's asyncio reactor.
+
+That reactor runs on uvloop's event loop when uvloop is installed (``EVENT_LOOP``, default
+``uvloop``; ``asyncio`` keeps the standard library's): ``event_loop_install()`` gives Twisted's
+public ``asyncioreactor.install`` a uvloop loop before daphne is imported, and daphne keeps a
+reactor that is already asyncio's. Every upstream chunk wakes the loop, is read and written through
+it; measured with bench/compare.py (variants baseline vs uvloop, one run): 12-16 % less CPU per
+paced stream, 7 % per 1 MB body, 9 % per stream at 16 clients.
 """
 
 from __future__ import annotations
@@ -28,18 +35,48 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 from urllib.parse import unquote
 
 IN_MEMORY_MAX = 64 * 1024 * 1024
 REQUEST_BUFFER_SIZE = 1024 * 1024
+EVENT_LOOPS = ("uvloop", "asyncio")
+
+
+def event_loop_choice(environ: Mapping[str, str]) -> str:
+    """``EVENT_LOOP`` from the environment: ``uvloop`` (default) or ``asyncio``; anything else is an error."""
+    choice = (environ.get("EVENT_LOOP") or "uvloop").strip().lower()
+    if choice not in EVENT_LOOPS:
+        raise ValueError(f"EVENT_LOOP={choice!r}: expected one of {', '.join(EVENT_LOOPS)}")
+    return choice
+
+
+def event_loop_install(environ: Mapping[str, str]) -> str:
+    """Install Twisted's asyncio reactor on the chosen loop, before daphne is imported; returns the
+    loop in use (``asyncio`` when uvloop was asked for but is not installed, or a reactor is in)."""
+    import sys
+
+    choice = event_loop_choice(environ)
+    if choice != "uvloop" or "twisted.internet.reactor" in sys.modules:
+        return "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    from twisted.internet import asyncioreactor
+
+    asyncioreactor.install(uvloop.new_event_loop())
+    return "uvloop"
 
 
 @functools.cache
 def edge_command_line() -> type[Any]:
     """daphne's ``CommandLineInterface`` whose server is ``EdgeServer``."""
-    from daphne.cli import CommandLineInterface  # first: it installs the asyncio reactor
+    import os
+
+    event_loop_install(os.environ)
+    from daphne.cli import CommandLineInterface  # keeps the asyncio reactor installed above, else installs it
 
     class EdgeCommandLine(CommandLineInterface):  # type: ignore[misc]
         server_class = edge_server_class()

@@ -54,3 +54,47 @@ def test_edge_channel_notes_the_request_line_before_the_body():
     request = channel.requests[-1]
     assert request.edge_line == (b"POST", b"/v1/messages?beta=true")
     assert (request._edge_method(), request._edge_path()) == ("POST", "/v1/messages")
+
+
+# The loop under daphne's reactor, as the running reactor reports it (a fresh interpreter each:
+# a reactor is installed once per process).
+LOOP_PROBE = """
+import asyncio, sys
+from proxy_project.daphne_tuning import edge_command_line
+edge_command_line()  # what edge_daphne and serve do first
+from twisted.internet import reactor
+def report():
+    loop = asyncio.get_running_loop()
+    print(type(loop).__module__ + "." + type(loop).__name__)
+    reactor.stop()
+reactor.callLater(0, report)
+reactor.run()
+"""
+
+
+def _loop_under_reactor(event_loop: str | None) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "EVENT_LOOP"}
+    if event_loop is not None:
+        env["EVENT_LOOP"] = event_loop
+    done = subprocess.run([sys.executable, "-c", LOOP_PROBE], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_daphne_runs_on_uvloop_by_default_and_on_asyncio_when_asked():
+    assert _loop_under_reactor(None) == "uvloop.Loop"
+    assert _loop_under_reactor("uvloop") == "uvloop.Loop"
+    assert _loop_under_reactor("asyncio").startswith("asyncio.")  # the standard library's selector loop
+
+
+def test_event_loop_choice_refuses_a_misspelt_loop():
+    import pytest
+
+    assert daphne_tuning.event_loop_choice({}) == "uvloop"
+    assert daphne_tuning.event_loop_choice({"EVENT_LOOP": " AsyncIO "}) == "asyncio"
+    with pytest.raises(ValueError, match="EVENT_LOOP='uv-loop'"):
+        daphne_tuning.event_loop_choice({"EVENT_LOOP": "uv-loop"})

@@ -193,6 +193,15 @@ def test_beat_thread_app_is_the_gateways_app_with_a_beat_step_and_loads_lazily(t
         supervisor.no_such_name  # noqa: B018 - only the one name is lazy
 
 
+def test_serve_refuses_a_misspelt_event_loop_before_preparing_anything(tmp_path):
+    env = gateway_env({"EVENT_LOOP": "uv-loop"}, tmp_path / "db.sqlite3")
+    out = subprocess.run([sys.executable, "manage.py", "serve", "--port", str(free_port())], cwd=REPO_ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "EVENT_LOOP='uv-loop': expected one of uvloop, asyncio" in out.stderr
+    assert not (tmp_path / "db.sqlite3").exists()  # nothing migrated, nothing served
+
+
 def test_daphne_endpoint_sets_the_backlog_and_escapes_ipv6():
     from proxy_project.supervisor import daphne_endpoint
 

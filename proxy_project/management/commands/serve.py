@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from proxy_project.bootstrap import Prepared, gateway_prepare
+from proxy_project.daphne_tuning import event_loop_choice
 from proxy_project.encryption import SecretsUnreadable
 from proxy_project.supervisor import Supervisor, celery_argv, daphne_argv, daphne_endpoint, listen_sockets
 from runtime.secrets_store import credentials_show
@@ -59,6 +60,10 @@ class Command(BaseCommand):
         parser.add_argument("--access-log", action="store_true", help="print one line per HTTP request")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            event_loop_choice(os.environ)  # a misspelt EVENT_LOOP stops here, before anything is prepared
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         if not options["no_serve"] and settings.GATEWAY_SYSTEM_MALLOC and "PYTHONMALLOC" not in os.environ:
             # Python's small-object allocator keeps a burst's memory (its 1 MiB arenas stay pinned
             # by a few live objects: +75 MiB idle after 1,000 streams); with glibc's malloc the
@@ -137,7 +142,7 @@ class Command(BaseCommand):
     def _serve_here(self, supervisor: Supervisor, options: dict[str, Any], bind: list[str], processes: int) -> None:
         from proxy_project.daphne_tuning import edge_command_line
 
-        command_line = edge_command_line()  # imports daphne, which installs the asyncio reactor: first
+        command_line = edge_command_line()  # installs the reactor on EVENT_LOOP's loop and imports daphne: first
         from twisted.internet import reactor, task
 
         failed: list[str] = []
