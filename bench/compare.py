@@ -54,7 +54,8 @@ VARIANTS: dict[str, tuple[str | None, dict[str, str]]] = {
     "stock-spool": (STOCK_BODY, {"WHATIF_STOCK_BODY": "spool"}),  # Twisted spools bodies >= 100 kB to a file
     "stock-buffer": (STOCK_BODY, {"WHATIF_STOCK_BODY": "buffer"}),  # daphne's 8 KiB body messages
     "sysmalloc": (None, {"PYTHONMALLOC": "malloc"}),
-    "uvloop": (None, {"GATEWAY_EVENT_LOOP": "uvloop"}),
+    "asyncio-loop": (None, {"EVENT_LOOP": "asyncio"}),  # the standard library loop under the reactor (default: uvloop)
+    "no-beat": (None, {"DJANGO_SETTINGS_MODULE": "bench.whatif.nobeat_settings"}),  # the web process without django-celery-beat
     "no-metrics": (None, {"METRICS_ENABLED": "false"}),  # without the Prometheus counting (README "Numbers")
     "no-console": (None, {"REQUEST_CONSOLE_LOG": "false"}),  # without the per-request console line
     "floor-fwd": (FLOOR, {"FLOOR_MODE": "forward"}),
