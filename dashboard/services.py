@@ -34,7 +34,7 @@ from dashboard.selectors import (
     provider_health_summary,
     request_row,
 )
-from routing.services import fingerprint_sightings_aflush
+from routing.services import fingerprint_sightings_aflush, fingerprint_sightings_waiting
 from runtime import memory, resets
 from runtime.dbconn import connections_cleaned
 from runtime.outage import DATABASE, DATABASE_ERRORS, REDIS, redis_errors
@@ -182,14 +182,22 @@ def _ensure_flusher() -> None:
 
 
 async def _flush_forever() -> None:
+    """Flush every REQUEST_LOG_FLUSH_INTERVAL while there is work; after IDLE_FLUSHES_BEFORE_TRIM
+    quiet flushes with nothing left (no rows, no due totals, no sightings) return memory and end:
+    an idle process is not woken twice a second, and the next queued row starts a flusher again."""
     idle = 0
     while True:
         await asyncio.sleep(settings.REQUEST_LOG_FLUSH_INTERVAL)
         busy = bool(_pending or _fallbacks or _attempts_left)
         await request_log_aflush()
         idle = 0 if busy else idle + 1
-        if idle == IDLE_FLUSHES_BEFORE_TRIM:  # quiet for a few seconds after traffic: return memory
-            memory.trim()
+        if idle >= IDLE_FLUSHES_BEFORE_TRIM and not _flush_work_left():
+            memory.trim()  # quiet for about a second after traffic: return memory
+            return
+
+
+def _flush_work_left() -> bool:
+    return bool(_pending or _fallbacks or _attempts_left or _totals["due"] or fingerprint_sightings_waiting())
 
 
 class _FlushLock:

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from providers.adapters.base import AdapterError, dumps, error_object
 from providers.adapters.openai_compat.errors import status_for_type as status_for_type  # the one table
+from providers.client import POOL_TIMEOUT
 from runtime.looplag import lag_meter
 
 POOL_RETRY_AFTER = 1.0  # our own pool frees up as soon as a request finishes
@@ -52,6 +53,7 @@ def _loop_stalled(started: float) -> bool:
 
 
 def attempt_started() -> float:
-    """The loop clock at the start of an upstream attempt (also starts the loop's lag meter)."""
-    meter = lag_meter()
-    return meter.now()
+    """The loop clock at the start of an upstream attempt; the loop's lag meter watches its
+    connect window (after a wait for a free connection, and a second more), the only time a stall
+    changes how a timeout counts."""
+    return lag_meter().watch(POOL_TIMEOUT + settings.CONNECT_TIMEOUT + 1.0)

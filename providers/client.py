@@ -45,6 +45,7 @@ _aws_keys: TTLCache[str, Credentials] = TTLCache(ttl=3600, maxsize=256)  # parse
 resets.register(_aws_keys.clear)
 _aws_chain: Any = None  # botocore's default credential chain (env, profile, SSO, IMDS), resolved once
 
+POOL_TIMEOUT = 30.0  # seconds an attempt may wait for a free upstream connection (then PoolTimeout: 529)
 CREDENTIAL_HEADER = re.compile(r"(?i)auth|key|token|secret|passw|cookie|signature")
 
 # botocore's signer logs the canonical request (with X-Amz-Security-Token) at DEBUG level.
@@ -78,7 +79,7 @@ def get_client() -> httpx.AsyncClient:
         client = httpx.AsyncClient(
             transport=_transport or upstream_transport(limits, lean=settings.UPSTREAM_LEAN_POOL),
             timeout=httpx.Timeout(
-                connect=settings.CONNECT_TIMEOUT, read=settings.REQUEST_TIMEOUT, write=60.0, pool=30.0
+                connect=settings.CONNECT_TIMEOUT, read=settings.REQUEST_TIMEOUT, write=60.0, pool=POOL_TIMEOUT
             ),
             follow_redirects=False,
             trust_env=False,
@@ -183,7 +184,7 @@ def auth_headers(provider: ProviderConfig) -> dict[str, str]:
 
 def _timeout(provider: ProviderConfig) -> httpx.Timeout | None:
     if provider.timeout:
-        return httpx.Timeout(connect=settings.CONNECT_TIMEOUT, read=provider.timeout, write=60.0, pool=30.0)
+        return httpx.Timeout(connect=settings.CONNECT_TIMEOUT, read=provider.timeout, write=60.0, pool=POOL_TIMEOUT)
     return None
 
 

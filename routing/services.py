@@ -48,6 +48,11 @@ def fingerprint_sighting(print_: str, sample: str) -> None:
     _sightings[print_] = (hit[0] + 1, hit[1])
 
 
+def fingerprint_sightings_waiting() -> bool:
+    """Sightings noted and not yet written (the log flusher keeps running while there are)."""
+    return bool(_sightings)
+
+
 async def fingerprint_sightings_aflush() -> None:
     if not _sightings:
         return

@@ -6,6 +6,11 @@ timeout fired (asyncio runs the timer's cancellation and the socket's readiness 
 iteration; the task then sees the cancellation). A heartbeat every ``INTERVAL`` seconds records how
 late each tick ran; ``stalled_since`` sums that lateness over a window, i.e. how long the loop
 could not look at sockets. gateway/errors.py uses it to leave such timeouts uncounted.
+
+The heartbeat runs only while it can matter: ``watch(seconds)`` (each upstream attempt, for its
+connect window) keeps it going until ``seconds`` from now, then it stops, so an idle process is not
+woken 20 times a second (measured: an idle gateway spent 2.5 ms of CPU a second with it on uvloop,
+6 ms on asyncio's loop). A restart begins a fresh schedule: the quiet time is not lateness.
 """
 
 from __future__ import annotations
@@ -22,14 +27,28 @@ class LagMeter:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._samples: collections.deque[tuple[float, float]] = collections.deque(maxlen=int(WINDOW / INTERVAL))
-        self._due = loop.time() + INTERVAL
-        loop.call_at(self._due, self._tick)
+        self._due = 0.0
+        self._until = 0.0  # the heartbeat stops at its first tick past this (loop.time())
+        self.running = False
+
+    def watch(self, seconds: float) -> float:
+        """Keep the heartbeat going for at least ``seconds`` more (starting it if it stopped); returns now."""
+        now = self._loop.time()
+        self._until = max(self._until, now + seconds)
+        if not self.running:
+            self.running = True
+            self._due = now + INTERVAL
+            self._loop.call_at(self._due, self._tick)
+        return now
 
     def _tick(self) -> None:
         now = self._loop.time()
         late = now - self._due
         if late > INTERVAL / 5:  # ordinary scheduling jitter is not a stall
             self._samples.append((now, late))
+        if now >= self._until:
+            self.running = False
+            return
         self._due = now + INTERVAL
         self._loop.call_at(self._due, self._tick)
 
@@ -40,14 +59,14 @@ class LagMeter:
         """Seconds the loop ran late since ``start`` (loop.time()), counting a stall in progress."""
         now = self._loop.time()
         total = sum(late for at, late in self._samples if at - late >= start - INTERVAL)
-        return total + max(0.0, now - self._due)
+        return total + (max(0.0, now - self._due) if self.running else 0.0)
 
 
 _meters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LagMeter] = weakref.WeakKeyDictionary()
 
 
 def lag_meter() -> LagMeter:
-    """The running loop's meter, started on first use (one heartbeat per loop)."""
+    """The running loop's meter, made on first use (one per loop; its heartbeat runs while watched)."""
     loop = asyncio.get_running_loop()
     meter = _meters.get(loop)
     if meter is None:
