@@ -182,8 +182,8 @@ def _ensure_flusher() -> None:
 
 
 async def _flush_forever() -> None:
-    """Flush every REQUEST_LOG_FLUSH_INTERVAL while there is work; after IDLE_FLUSHES_BEFORE_TRIM
-    quiet flushes with nothing left (no rows, no due totals, no sightings) return memory and end:
+    """Flush every REQUEST_LOG_FLUSH_INTERVAL; after IDLE_FLUSHES_BEFORE_TRIM quiet flushes return
+    memory, and once nothing is left either (no rows, no due totals, no throttled sightings) end:
     an idle process is not woken twice a second, and the next queued row starts a flusher again."""
     idle = 0
     while True:
@@ -191,8 +191,9 @@ async def _flush_forever() -> None:
         busy = bool(_pending or _fallbacks or _attempts_left)
         await request_log_aflush()
         idle = 0 if busy else idle + 1
+        if idle == IDLE_FLUSHES_BEFORE_TRIM:  # quiet for about a second after traffic: return memory
+            memory.trim()
         if idle >= IDLE_FLUSHES_BEFORE_TRIM and not _flush_work_left():
-            memory.trim()  # quiet for about a second after traffic: return memory
             return
 
 

@@ -43,14 +43,18 @@ async def test_flusher_writes_then_ends_when_quiet_and_a_new_row_starts_it_again
     assert await _until(lambda: written(2))
 
 
-async def test_flusher_keeps_running_while_sightings_wait(settings, monkeypatch):
+async def test_flusher_returns_memory_when_quiet_and_keeps_running_while_sightings_wait(settings, monkeypatch):
+    """Throttled sightings wait up to a minute: the trim still comes after a quiet second."""
     settings.REQUEST_LOG_FLUSH_INTERVAL = 0.02
     waiting = [True]
+    trims: list[int] = []
     monkeypatch.setattr(services, "fingerprint_sightings_waiting", lambda: waiting[0])
+    monkeypatch.setattr(services.memory, "trim", lambda: trims.append(1))
     services.request_log_record(requested_model="claude-sonnet-5", provider="p", upstream_model="m", status=200)
     loop_id = id(asyncio.get_running_loop())
     await asyncio.sleep(0.02 * (services.IDLE_FLUSHES_BEFORE_TRIM + 4))
     assert not services._flusher[loop_id].done()
+    assert trims == [1]  # once per quiet spell
     waiting[0] = False
 
     async def ended() -> bool:
