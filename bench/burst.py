@@ -132,8 +132,8 @@ def main() -> int:
     args = ap.parse_args()
     ctx = new_ctx(**({"app": args.app} if args.app else {}))
     ctx.env["LISTEN_BACKLOG"] = str(args.backlog)
-    if not args.pymalloc:
-        ctx.env["PYTHONMALLOC"] = "malloc"  # as manage.py serve runs (GATEWAY_SYSTEM_MALLOC)
+    if args.pymalloc:  # else glibc's, as manage.py serve runs (GATEWAY_SYSTEM_MALLOC; harness.start_gateway)
+        ctx.env["PYTHONMALLOC"] = "pymalloc"
     ctx.env.update(item.split("=", 1) for item in args.env)
     if args.cap:
         ctx.env["MAX_INFLIGHT_REQUESTS"] = str(args.cap)

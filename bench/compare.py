@@ -12,7 +12,8 @@ Variants (``--variants``, comma-separated):
 * ``stock-pool``: httpcore's own AsyncConnectionPool behind the upstream transport (not LeanPool);
 * ``stock-spool`` / ``stock-buffer``: Twisted's spooling of bodies >= 100 kB to a temporary file /
   daphne's 8 KiB ASGI body messages, instead of daphne_tuning's (bench/whatif/stockbody_asgi.py);
-* ``sysmalloc``: ``PYTHONMALLOC=malloc`` (glibc for small objects: a burst's memory can be trimmed);
+* ``pymalloc``: ``PYTHONMALLOC=pymalloc``, Python's small-object allocator (the baseline runs with
+  glibc's, as ``manage.py serve`` does: a burst's memory can be trimmed);
 * ``no-metrics`` / ``no-console``: without the Prometheus counting / the per-request console line;
 * ``floor-fwd``: a bare ASGI app that forwards with httpx, no Django (bench/whatif/floor_asgi.py);
 * ``floor-hello``: a bare ASGI app answering canned replies, no upstream (daphne/twisted floor).
@@ -53,7 +54,7 @@ VARIANTS: dict[str, tuple[str | None, dict[str, str]]] = {
     "no-hygiene": ("bench.whatif.nohygiene_asgi:application", {}),
     "stock-spool": (STOCK_BODY, {"WHATIF_STOCK_BODY": "spool"}),  # Twisted spools bodies >= 100 kB to a file
     "stock-buffer": (STOCK_BODY, {"WHATIF_STOCK_BODY": "buffer"}),  # daphne's 8 KiB body messages
-    "sysmalloc": (None, {"PYTHONMALLOC": "malloc"}),
+    "pymalloc": (None, {"PYTHONMALLOC": "pymalloc"}),  # Python's allocator (the baseline has serve's glibc malloc)
     "asyncio-loop": (None, {"EVENT_LOOP": "asyncio"}),  # the standard library loop under the reactor (default: uvloop)
     "no-beat": (None, {"DJANGO_SETTINGS_MODULE": "bench.whatif.nobeat_settings"}),  # the web process without django-celery-beat
     "no-metrics": (None, {"METRICS_ENABLED": "false"}),  # without the Prometheus counting (README "Numbers")

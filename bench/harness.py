@@ -104,8 +104,13 @@ def start_gateway(
     name: str = "daphne",
     cwd: Path | None = None,
 ) -> float:
-    """Spawn daphne (it becomes ctx's current gateway); return seconds from spawn to the first 200 on GET /health."""
+    """Spawn daphne (it becomes ctx's current gateway); return seconds from spawn to the first 200 on GET /health.
+
+    It runs with glibc's allocator, as ``manage.py serve`` runs it (``GATEWAY_SYSTEM_MALLOC``, on by
+    default), unless the environment names one (``PYTHONMALLOC=pymalloc``: compare.py's variant)."""
     ctx.gw_port = free_port()
+    env = dict(env or ctx.env)
+    env.setdefault("PYTHONMALLOC", "malloc")
     log_path = ctx.tmp / f"{name}.log"
     ctx.logs[name] = log_path
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
@@ -115,9 +120,9 @@ def start_gateway(
     proc = subprocess.Popen(
         # -v 0: no access log, and ``-e`` with a backlog, as ``manage.py serve`` runs it
         [PY, "-m", server, "-v", "0", "-e", f"tcp:port={ctx.gw_port}:interface=127.0.0.1:backlog="
-         f"{(env or ctx.env).get('LISTEN_BACKLOG', '4096')}", app or ctx.app],
+         f"{env.get('LISTEN_BACKLOG', '4096')}", app or ctx.app],
         cwd=cwd or ROOT,
-        env=env or ctx.env,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -488,7 +488,8 @@ def main() -> int:
             setup_db(ctx)
             ready = start_gateway(ctx)
             results["ready_s"] = ready
-            print(f"gateway ready on :{ctx.gw_port} in {ready:.2f} s (pid {ctx.gw_pid})", flush=True)
+            print(f"gateway ready on :{ctx.gw_port} in {ready:.2f} s (pid {ctx.gw_pid}, PYTHONMALLOC="
+                  f"{ctx.env.get('PYTHONMALLOC', 'malloc')}: manage.py serve's is malloc)", flush=True)
             if args.serve > 0:
                 serve_for(ctx, args.serve)
                 return 0
