@@ -52,9 +52,6 @@ class LagMeter:
         self._due = now + INTERVAL
         self._loop.call_at(self._due, self._tick)
 
-    def now(self) -> float:
-        return self._loop.time()
-
     def stalled_since(self, start: float) -> float:
         """Seconds the loop ran late since ``start`` (loop.time()), counting a stall in progress."""
         now = self._loop.time()
