@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -48,17 +49,35 @@ def _multi(materials: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([_fernet(m) for m in materials])
 
 
-def keys() -> tuple[str, ...]:
+def keys(*, fresh: bool = True) -> tuple[str, ...]:
     """The key materials, newest first: the data directory's file when that is their source
-    (re-read when it changes, so a rotation reaches running processes), else the setting."""
+    (re-read when it changes, so a rotation reaches running processes), else the setting.
+
+    ``fresh=False`` (the request path) takes the list looked up within the last
+    KEYS_RECHECK_SECONDS instead of a stat of the file for every secret (a request decrypts
+    twice); a value those keys cannot open is retried with a fresh list (``decrypt``)."""
     path = settings.FIELD_ENCRYPTION_KEYS_FILE
-    try:
-        found = secrets_store.keys_read(Path(path)) if path else tuple(settings.FIELD_ENCRYPTION_KEYS)
-    except secrets_store.SecretStoreError as exc:
-        raise UndecryptableSecret(str(exc)) from None
+    if not path:
+        found = tuple(settings.FIELD_ENCRYPTION_KEYS)
+    else:
+        now = time.monotonic()
+        recent = _recent_keys.get(path)
+        if not fresh and recent is not None and now - recent[0] < KEYS_RECHECK_SECONDS:
+            return recent[1]
+        try:
+            found = secrets_store.keys_read(Path(path))
+        except secrets_store.SecretStoreError as exc:
+            raise UndecryptableSecret(str(exc)) from None
+        if found:
+            _recent_keys[path] = (now, found)
     if not found:
         raise UndecryptableSecret("no field-encryption key is configured")
     return found
+
+
+KEYS_RECHECK_SECONDS = 1.0
+_recent_keys: dict[str, tuple[float, tuple[str, ...]]] = {}  # keys file -> (monotonic time looked up, keys)
+resets.register(_recent_keys.clear)
 
 
 def legacy_keys() -> tuple[str, ...]:
@@ -81,7 +100,14 @@ def _token(ciphertext: str) -> bytes:
 def decrypt(ciphertext: str) -> str:
     if not ciphertext:
         return ""
-    return _decrypted(ciphertext, keys())
+    recent = keys(fresh=False)
+    try:
+        return _decrypted(ciphertext, recent)
+    except UndecryptableSecret:
+        current = keys()  # a rotation within the last second: its new key, if that opens it
+        if current == recent:
+            raise
+        return _decrypted(ciphertext, current)
 
 
 @functools.lru_cache(maxsize=DECRYPTED_MAX)

@@ -26,9 +26,13 @@ def tag_of(known: frozenset[str], *, key: str = "type", missing: str | None = No
     """The union tag of a block-like value: ``~<type>`` for known types, else ``~other`` (whose
     schema still requires ``type`` to be a string, and the value to be an object)."""
 
+    tags = {name: f"~{name}" for name in known}  # one dict lookup per block (pydantic calls this for each)
+
     def pick(value: Any) -> str:
-        kind = value.get(key, missing) if isinstance(value, Mapping) else None
-        return f"~{kind}" if isinstance(kind, str) and kind in known else OTHER
+        if type(value) is not dict and not isinstance(value, Mapping):
+            return OTHER
+        kind = value.get(key, missing)
+        return tags.get(kind, OTHER) if isinstance(kind, str) else OTHER
 
     return pick
 

@@ -208,6 +208,33 @@ def test_rotation_reencrypts_every_row_and_old_keys_decrypt_until_rotated(keys_f
                                                       "sk-ant-ort01-test-refresh"]
 
 
+def test_requests_look_the_keys_file_up_once_a_second_and_a_new_key_opens_at_once(keys_file, monkeypatch):
+    old = crypto.encrypt("sk-test-old-not-real")
+    assert crypto.decrypt(old) == "sk-test-old-not-real"
+    stats: list[Path] = []
+    real_read = secrets_store.keys_read
+    monkeypatch.setattr(secrets_store, "keys_read", lambda path: stats.append(path) or real_read(path))
+    for _ in range(50):  # the request path: no stat of the file per secret
+        assert crypto.decrypt(old) == "sk-test-old-not-real"
+    assert stats == []
+    # Another process rotates (writes the file; this one's recent list is the old one) ...
+    os.replace(_write_keys_elsewhere(keys_file, ["test-key-new-not-real", "test-key-one-not-real"]), keys_file)
+    new = "fernet:" + fernet_of("test-key-new-not-real").encrypt(b"sk-test-new-not-real").decode()
+    # ... a row it re-encrypted opens at once: the recent keys fail, the fresh ones open it
+    assert crypto.decrypt(new) == "sk-test-new-not-real"
+    assert len(stats) == 1
+    unreadable = "fernet:" + fernet_of("test-key-lost-not-real").encrypt(b"x").decode()
+    with pytest.raises(crypto.UndecryptableSecret):
+        crypto.decrypt(unreadable)
+    assert crypto.keys(fresh=False) == ("test-key-new-not-real", "test-key-one-not-real")
+
+
+def _write_keys_elsewhere(keys_file: Path, keys: list[str]) -> Path:
+    tmp = keys_file.with_name("keys.next")
+    tmp.write_text("\n".join(keys))
+    return tmp
+
+
 @pytest.mark.django_db
 def test_rotate_generate_adds_a_random_key_first(keys_file):
     _some_secrets()
