@@ -33,15 +33,17 @@ long paced stream (200-2,000 chunks) and 5 % per stream at 16 clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import io
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
 IN_MEMORY_MAX = 64 * 1024 * 1024
 REQUEST_BUFFER_SIZE = 1024 * 1024
 EVENT_LOOPS = ("uvloop", "asyncio")
+TLS_ENDPOINTS = ("ssl:", "le:", "lets:")  # Twisted's TLS server endpoint; txacme's Let's Encrypt ones
 
 
 def event_loop_choice(environ: Mapping[str, str]) -> str:
@@ -70,16 +72,45 @@ def event_loop_install(environ: Mapping[str, str]) -> str:
     return "uvloop"
 
 
+def server_tls_wanted(argv: Sequence[str]) -> bool:
+    """Whether daphne's arguments name a TLS endpoint (``-e ssl:443:privateKey=...``)."""
+    return any(arg.split("=", 1)[-1].startswith(TLS_ENDPOINTS) or arg.startswith(TLS_ENDPOINTS) for arg in argv)
+
+
+@contextlib.contextmanager
+def without_server_tls(wanted: bool) -> Iterator[None]:
+    """Import Twisted without pyOpenSSL, unless a TLS endpoint is ``wanted``.
+
+    Twisted imports pyOpenSSL (and with it cryptography's X.509 layer) only to offer TLS
+    endpoints and startTLS, and does without when it is missing (``twisted[tls]`` is an extra);
+    the gateway listens on plain TCP behind a TLS-terminating proxy. A ``None`` in
+    ``sys.modules`` makes ``import OpenSSL`` fail while Twisted and daphne are first imported
+    (5.5 MiB less in every web process); it is removed afterwards, so a library that wants
+    pyOpenSSL later still imports it."""
+    import sys
+
+    blocked = not wanted and "OpenSSL" not in sys.modules and "twisted.internet.tcp" not in sys.modules
+    if blocked:
+        sys.modules["OpenSSL"] = None  # type: ignore[assignment]  # importlib's documented "not importable"
+    try:
+        yield
+    finally:
+        if blocked and sys.modules.get("OpenSSL", False) is None:
+            del sys.modules["OpenSSL"]
+
+
 @functools.cache
-def edge_command_line() -> type[Any]:
-    """daphne's ``CommandLineInterface`` whose server is ``EdgeServer``."""
+def edge_command_line(server_tls: bool = False) -> type[Any]:
+    """daphne's ``CommandLineInterface`` whose server is ``EdgeServer`` (on a Twisted without TLS
+    unless ``server_tls``: ``without_server_tls``)."""
     import os
 
-    event_loop_install(os.environ)
-    from daphne.cli import CommandLineInterface  # keeps the asyncio reactor installed above, else installs it
+    with without_server_tls(server_tls):
+        event_loop_install(os.environ)
+        from daphne.cli import CommandLineInterface  # keeps the reactor installed above, else installs one
 
-    class EdgeCommandLine(CommandLineInterface):  # type: ignore[misc]
-        server_class = edge_server_class()
+        class EdgeCommandLine(CommandLineInterface):  # type: ignore[misc]
+            server_class = edge_server_class()
 
     return EdgeCommandLine
 

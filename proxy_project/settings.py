@@ -159,8 +159,11 @@ PROVIDER_ENV_ALLOWLIST = env_list(
     "AZURE_OPENAI_API_KEY,AZURE_OPENAI_KEY,AZURE_API_KEY,AWS_BEARER_TOKEN_BEDROCK",
 )
 
+# Not "daphne": its app imports daphne's server at django.setup(), which installs Twisted's reactor
+# (on the standard library's loop, before EVENT_LOOP's could be) and loads Twisted, autobahn and
+# pyOpenSSL into every process: the Celery worker and each management command too. The gateway
+# serves with `manage.py serve` (daphne_tuning.edge_command_line); `runserver` is Django's own.
 INSTALLED_APPS = [
-    "daphne",
     "proxy_project.admin_site.GatewayAdminConfig",  # django.contrib.admin with the product's site
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -91,7 +91,10 @@ def test_edge_requests_hand_form_bodies_to_the_application_unparsed():
 # a reactor is installed once per process).
 LOOP_PROBE = """
 import asyncio, sys
+import django
+django.setup()  # manage.py serve has Django set up before it serves: that must install no reactor
 from proxy_project.daphne_tuning import edge_command_line
+assert "twisted.internet.reactor" not in sys.modules
 edge_command_line()  # what edge_daphne and serve do first
 from twisted.internet import reactor
 def report():
@@ -120,6 +123,37 @@ def test_daphne_runs_on_uvloop_by_default_and_on_asyncio_when_asked():
     assert _loop_under_reactor(None) == "uvloop.Loop"
     assert _loop_under_reactor("uvloop") == "uvloop.Loop"
     assert _loop_under_reactor("asyncio").startswith("asyncio.")  # the standard library's selector loop
+
+
+TLS_PROBE = """
+import sys
+import django
+django.setup()
+from proxy_project.daphne_tuning import edge_command_line
+edge_command_line(server_tls=sys.argv[1] == "tls")
+from twisted.internet import endpoints, tcp
+print("tls" if "OpenSSL.SSL" in sys.modules and endpoints.TLSMemoryBIOFactory is not None else "plain")
+import OpenSSL.SSL  # once daphne is in, a library that wants pyOpenSSL still gets it
+"""
+
+
+def _twisted_tls(mode: str) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", TLS_PROBE, mode], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_twisted_comes_without_pyopenssl_unless_a_tls_endpoint_is_asked_for():
+    assert _twisted_tls("plain") == "plain"
+    assert _twisted_tls("tls") == "tls"
+    wanted = daphne_tuning.server_tls_wanted
+    assert not wanted(["-b", "127.0.0.1", "-p", "8082", "proxy_project.asgi:application"])
+    assert not wanted(["-e", "tcp:port=8082:interface=0.0.0.0:backlog=4096", "--fd", "3"])
+    assert wanted(["-e", "ssl:443:privateKey=key.pem:certKey=crt.pem", "proxy_project.asgi:application"])
+    assert wanted(["--endpoint=ssl:443:privateKey=key.pem", "proxy_project.asgi:application"])
 
 
 def test_event_loop_choice_refuses_a_misspelt_loop():

@@ -226,6 +226,14 @@ def test_serve_listens_with_the_configured_backlog(tmp_path, processes):
         assert listen_backlog(port) == min(1234, somaxconn)
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
         assert b"PYTHONMALLOC=malloc" in environ  # re-exec'd with glibc's allocator, same pid
+        # every web process, serve's own daphne included, runs on uvloop (EVENT_LOOP's default)
+        def web_on_uvloop() -> bool:  # the other web processes start a second after serve's own
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            web = [proc.pid, *(int(pid) for pid in children)]
+            return len(web) == int(processes) and all(
+                "uvloop/loop." in Path(f"/proc/{pid}/maps").read_text() for pid in web)
+
+        wait_for(web_on_uvloop, 30, "every web process on uvloop")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
