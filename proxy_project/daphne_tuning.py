@@ -127,6 +127,12 @@ def edge_server_class() -> type[Any]:
             kwargs["request_buffer_size"] = max(kwargs.get("request_buffer_size", 8192), REQUEST_BUFFER_SIZE)
             super().__init__(*args, **kwargs)
 
+        def run(self) -> None:
+            from runtime import memory
+
+            memory.startup_freeze()  # the application is loaded: its import-time objects are never scanned again
+            super().run()
+
         # daphne's run() makes its HTTP factory and listens with ``self.http_factory``: the one
         # this server keeps there is the edge factory.
         @property

@@ -43,6 +43,24 @@ def trim() -> None:
         libc.malloc_trim(0)
 
 
+# --- Start-up --------------------------------------------------------------------------------------
+# A served process holds ~500k gc-tracked objects from its imports (modules, classes, functions,
+# Django's and pydantic's schemas) that live as long as it does. Every full collection walked them
+# all: 109 ms, which a run of 1 MB requests (whose bodies survive into the oldest generation while
+# they are handled) triggered about once per 100 requests, +1.1 ms a request on average, and each
+# after-burst pass below paid it again. Frozen once at start-up (gc.freeze: the permanent
+# generation, never scanned), a full collection walks only what the process made since: ~10 ms.
+# Import-time objects that later become cyclic garbage stay (a one-off, bounded amount).
+
+
+def startup_freeze() -> int:
+    """Collect, then freeze every object alive now (call once the application is loaded, before
+    serving); returns how many objects were frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 # --- After a burst -------------------------------------------------------------------------------
 # A burst leaves its requests' reference cycles (daphne's and Twisted's request objects, tasks)
 # in the oldest gc generation, which a busy process rarely collects in full: measured after 1,000

@@ -42,6 +42,31 @@ def test_edge_server_builds_edge_channels_with_edge_requests_and_patches_nothing
     assert http._getContentFile(5_000_000).__class__ is not io.BytesIO
 
 
+def test_edge_server_freezes_the_loaded_application_before_it_serves(monkeypatch):
+    import gc
+    import weakref
+
+    from daphne.server import Server
+
+    seen: list[int] = []
+    monkeypatch.setattr(Server, "run", lambda self: seen.append(gc.get_freeze_count()))
+    class Node:
+        pass
+
+    gc.unfreeze()
+    try:
+        garbage = Node()
+        garbage.me = garbage  # type: ignore[attr-defined]  # a cycle: only a collection frees it
+        gone = weakref.ref(garbage)
+        del garbage
+        server = daphne_tuning.edge_server_class()(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+        server.run()
+        assert len(seen) == 1 and seen[0] > 10_000  # then daphne's own run, with everything alive frozen
+        assert gone() is None  # collected first, not frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_edge_channel_notes_the_request_line_before_the_body():
     from twisted.internet.testing import StringTransport
 
