@@ -48,10 +48,11 @@ from harness import (  # noqa: E402 - the process plumbing (bench/harness.py)
     start_gateway,
     stop,
 )
-from proc import calibrate_ms, cpu_sample, status_kib  # noqa: E402
+from proc import calibrate_ms, cpu_model, cpu_sample, status_kib, wakeup_us  # noqa: E402
 
 CONCURRENCY = (1, 16, 64)
 PACED_GAP_MS = 1.0
+WAKEUP_GAPS_MS = (1, 3, 10)  # the paced cells' gaps: each one's bare wake-up cost on this host
 
 # (chunks, gap ms, streams measured) at one client: what a user's stream costs as it arrives.
 PACED_CELLS = ((20, 0.0, 15), (20, 1.0, 12), (20, 3.0, 10), (20, 10.0, 8), (200, 3.0, 3), (2000, 1.0, 2))
@@ -149,14 +150,19 @@ def print_cells(results: dict[str, Any]) -> None:
     ref = results.get("calib_start_ms")
     print("One client (c=1). CPU = gateway ms per request (kernel ns clock); ratio = gateway / direct;"
           f" %ref = CPU as % of the fixed reference workload ({fmt(ref, 1)} ms)")
-    print(f"{'paced stream':22s} {'CPU/stream':>10s} {'CPU/chunk':>9s} {'%ref':>6s} {'p50 ratio':>9s}"
+    wake = results.get("wakeup_us", {})
+    print("wakes = CPU per chunk in bare wake-ups of this host at that gap (bench/proc.py wakeup_us: "
+          "the floor under a chunk that arrives alone)")
+    print(f"{'paced stream':22s} {'CPU/stream':>10s} {'CPU/chunk':>9s} {'wakes':>6s} {'%ref':>6s} {'p50 ratio':>9s}"
           f" {'TTFT dir':>8s} {'TTFT gw':>8s} {'noise':>5s}")
     for c in results.get("paced_cells", []):
         g, d = c["gateway"], c["direct"]
         cpu = gw_cpu(g)
         per_chunk = cpu / (c["chunks"] + 3) if cpu is not None else None  # + usage, [DONE], tail
+        floor = wake.get(format(c["gap_ms"], "g"))
+        wakes = per_chunk * 1000 / floor if per_chunk is not None and floor else None
         print(f"{str(c['chunks']) + ' chunks @ ' + format(c['gap_ms'], 'g') + ' ms':22s} {fmt(cpu, 2):>10s}"
-              f" {fmt(per_chunk, 3):>9s} {fmt(ratio(cpu, ref) and 100 * ratio(cpu, ref), 1):>6s}"
+              f" {fmt(per_chunk, 3):>9s} {fmt(wakes, 1):>6s} {fmt(ratio(cpu, ref) and 100 * ratio(cpu, ref), 1):>6s}"
               f" {fmt(ratio(g['lat_p50_ms'], d['lat_p50_ms']), 3):>9s} {fmt(d.get('ttft_p50_ms'), 2):>8s}"
               f" {fmt(g.get('ttft_p50_ms'), 2):>8s} {fmt(noise_of(g), 2):>5s}" + ("  noisy" if g.get("noisy") else ""))
     print(f"{'non-stream body':22s} {'CPU/req':>10s} {'':9s} {'%ref':>6s} {'p50 ratio':>9s} {'p50 dir':>8s}"
@@ -476,12 +482,17 @@ def main() -> int:
         "settings": args.settings,
         "app": args.app,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "host": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "loadavg": os.getloadavg()},
+        "host": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "kernel": os.uname().release,
+                 "python": sys.version.split()[0], "loadavg": os.getloadavg()},
         "payload": {},
         "scenarios": [],
         "notes": [],
     }
     results["calib_start_ms"] = calibrate_ms()
+    results["wakeup_us"] = {str(gap): wakeup_us(gap) for gap in WAKEUP_GAPS_MS}
+    print(f"host: {results['host']['cpu_model'] or '?'} x{os.cpu_count()}, kernel {results['host']['kernel']}; "
+          f"reference workload {results['calib_start_ms']:.1f} ms; a bare wake-up costs "
+          + ", ".join(f"{v:.0f} µs at {k} ms gaps" for k, v in results["wakeup_us"].items()), flush=True)
     try:
         if not args.direct_only:
             print(f"setting up gateway in {tmp} (fake upstream on :{ctx.fake_port}) ...", flush=True)
