@@ -138,7 +138,7 @@ def measure_bodies(ctx: Ctx, prof: Profile) -> list[dict[str, Any]]:
     """Non-stream requests at one client by body size (a long session's requests grow to ~1 MB)."""
     cells = []
     for size, label in BODY_SIZES:
-        n = max(10, int(40 * prof.paced_scale))
+        n = max(60, int(200 * prof.paced_scale))  # 100 quick: a 1 MB cell of 20 read 6-9 ms on one host
         cell: dict[str, Any] = {"label": label, "bytes": size}
         cell["direct"] = load(ctx, "direct", "nonstream", 1, requests=n, warmup=0.2, body_bytes=size)
         cell["gateway"] = quiet_load(ctx, "gateway", "nonstream", 1, requests=n, warmup=0.2, body_bytes=size)
