@@ -19,7 +19,7 @@ import httpx
 
 from clients.auth import ClientIdentity
 from gateway import costing
-from gateway.errors import GatewayError, attempt_started, error_body, transport_error
+from gateway.errors import ConnectWindow, GatewayError, error_body, transport_error
 from gateway.inbound.encoders import StreamEncoder
 from gateway.records import fallback_event_record, request_log_record
 from gateway.streaming import StreamBody, StreamSession
@@ -297,11 +297,13 @@ async def _send(
 async def _call_once(
     adapter: Adapter, up: UpstreamRequest, cand: Candidate, ctx: CallContext, req: ChatRequest, began: float
 ) -> Outcome | AdapterError:
-    started = attempt_started()
+    window = ConnectWindow()
     try:
         reply = await client.send(up, cand.provider)
     except httpx.HTTPError as exc:
-        return transport_error(exc, started=started)
+        return transport_error(exc, started=window.started)
+    finally:
+        window.close()
     if reply.status >= 400:
         err = adapter.classify_error(reply.status, reply.body, reply.headers)
         err.upstream_status = reply.status

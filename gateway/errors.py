@@ -10,8 +10,7 @@ from django.conf import settings
 
 from providers.adapters.base import AdapterError, dumps, error_object
 from providers.adapters.openai_compat.errors import status_for_type as status_for_type  # the one table
-from providers.client import POOL_TIMEOUT
-from runtime.looplag import lag_meter
+from runtime.looplag import LagMeter, lag_meter
 
 POOL_RETRY_AFTER = 1.0  # our own pool frees up as soon as a request finishes
 STALL_SHARE = 0.25  # a connect window the loop spent this much of stalled is not the peer's fault
@@ -52,8 +51,19 @@ def _loop_stalled(started: float) -> bool:
     return lag_meter().stalled_since(started) >= settings.CONNECT_TIMEOUT * STALL_SHARE
 
 
-def attempt_started() -> float:
-    """The loop clock at the start of an upstream attempt; the loop's lag meter watches its
-    connect window (after a wait for a free connection, and a second more), the only time a stall
-    changes how a timeout counts."""
-    return lag_meter().watch(POOL_TIMEOUT + settings.CONNECT_TIMEOUT + 1.0)
+class ConnectWindow:
+    """An upstream attempt until its response headers arrive (a wait for a free connection, then
+    the connect): the only time a stall changes how a timeout counts, so the loop's lag meter
+    runs while any attempt is in one. ``started`` is the loop clock at its start; ``close()``
+    (idempotent) ends it, after the attempt's error, if any, has been classified."""
+
+    __slots__ = ("_meter", "started")
+
+    def __init__(self) -> None:
+        self._meter: LagMeter | None = lag_meter()
+        self.started = self._meter.hold()
+
+    def close(self) -> None:
+        if self._meter is not None:
+            self._meter.release()
+            self._meter = None

@@ -35,7 +35,7 @@ import httpx
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
-from gateway.errors import GatewayError, attempt_started, status_for_type, transport_error
+from gateway.errors import ConnectWindow, GatewayError, status_for_type, transport_error
 from gateway.inbound.encoders import AnthropicSSE, StreamEncoder
 from providers import client
 from providers.adapters.base import (
@@ -158,9 +158,10 @@ class StreamSession:
     async def _run(self) -> None:
         first = self._first
         assert first is not None
-        started = attempt_started()
+        window = ConnectWindow()
         try:
             async with client.stream(self.up, self.provider) as resp:
+                window.close()  # the headers are in: no connect left to time out
                 if resp.status_code >= 400:
                     body = await resp.aread()
                     err = self.adapter.classify_error(resp.status_code, body, resp.headers)
@@ -175,12 +176,14 @@ class StreamSession:
                 finally:
                     timer.cancel()
         except httpx.HTTPError as exc:
-            self._fail(transport_error(exc, started=started))
+            self._fail(transport_error(exc, started=window.started))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a translator bug must end the stream visibly, not hang it
             logger.exception("stream translation failed")
             self._fail(GatewayError(f"gateway stream error ({type(exc).__name__})"))
+        finally:
+            window.close()
 
     async def _relay(self, resp: httpx.Response) -> None:
         parser = event_parser_for(self.adapter.kind, raw=self.encoder.wants_raw)

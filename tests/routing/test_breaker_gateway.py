@@ -19,7 +19,7 @@ import pytest
 from providers import client as upstream_client
 from routing.models import CircuitState
 from tests.conftest import amake_provider, amake_tiers
-from tests.fakes import FakeOpenAI, Reply, openai_completion
+from tests.fakes import FakeOpenAI, Reply, openai_completion, openai_text_chunks
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -191,6 +191,26 @@ async def test_connect_timeout_counts_unless_the_gateway_loop_stalled(gateway_cl
     assert resp.status_code == 504 and resp.json()["error"]["type"] == "timeout_error"
     state = await circuit(p)
     assert (state.failure_count if state else 0) == (0 if stall else 1)
+
+
+async def test_the_lag_heartbeat_runs_only_until_an_attempts_response_headers(two, gateway_client):
+    from runtime import looplag
+
+    a, _ = two
+    a.enqueue(Reply.sse(openai_text_chunks("one two three four", pieces=["one ", "two ", "three ", "four"]),
+                        delay=0.15))
+
+    async def mid_stream() -> bool:  # the headers came at once; the chunks take ~0.6 s
+        await asyncio.sleep(0.3)
+        return looplag.lag_meter().running
+
+    resp, running = await asyncio.gather(gateway_client.post("/v1/messages", json={**BODY, "stream": True}),
+                                         mid_stream())
+    assert resp.status_code == 200 and "message_stop" in resp.text
+    assert not running  # a paced stream is not woken 20 times a second by it
+    assert (await gateway_client.post("/v1/messages", json=BODY)).status_code == 200
+    await asyncio.sleep(2 * looplag.INTERVAL + 0.05)
+    assert not looplag.lag_meter().running  # an idle process sleeps right after its last request
 
 
 async def test_concurrent_failures_in_one_process_are_all_counted(gateway_client, settings):

@@ -1,5 +1,5 @@
-"""The loop-lag heartbeat: measures stalls while watched, stops by itself, and a restart does not
-count the quiet time as lateness. Real loops and real (short, bounded) time."""
+"""The loop-lag heartbeat: measures stalls while an attempt holds it, stops after the last release,
+and a restart does not count the quiet time as lateness. Real loops and real (short, bounded) time."""
 
 from __future__ import annotations
 
@@ -9,27 +9,33 @@ import time
 from runtime import looplag
 
 
-def test_heartbeat_stops_after_its_watch_and_a_new_watch_extends_it():
-    async def scenario() -> tuple[bool, bool, bool]:
+def test_heartbeat_runs_while_any_attempt_holds_it_and_stops_after_the_last_release():
+    async def scenario() -> list[bool]:
         meter = looplag.LagMeter(asyncio.get_running_loop())
-        meter.watch(0.12)
-        running_at_start = meter.running
-        await asyncio.sleep(0.08)
-        meter.watch(0.12)  # a second attempt: its window counts from now
-        await asyncio.sleep(0.08)
-        running_extended = meter.running
-        await asyncio.sleep(0.12 + 2 * looplag.INTERVAL)
-        return running_at_start, running_extended, meter.running
+        seen = []
+        meter.hold()
+        seen.append(meter.running)
+        meter.hold()  # a second attempt waiting for its headers
+        meter.release()
+        await asyncio.sleep(3 * looplag.INTERVAL)
+        seen.append(meter.running)  # the other attempt still waits
+        meter.release()
+        await asyncio.sleep(2 * looplag.INTERVAL)
+        seen.append(meter.running)  # nothing left to wake the loop
+        meter.release()  # an extra release does not go negative (the next hold still holds)
+        meter.hold()
+        await asyncio.sleep(2 * looplag.INTERVAL)
+        seen.append(meter.running)
+        meter.release()
+        return seen
 
-    running_at_start, running_extended, running_after = asyncio.run(scenario())
-    assert running_at_start and running_extended
-    assert not running_after  # nothing left to wake the loop
+    assert asyncio.run(scenario()) == [True, True, False, True]
 
 
 def test_a_stall_inside_the_watch_is_measured():
     async def scenario() -> float:
         meter = looplag.LagMeter(asyncio.get_running_loop())
-        start = meter.watch(5.0)
+        start = meter.hold()
         await asyncio.sleep(0)
         time.sleep(0.3)  # noqa: ASYNC251 - the stall under test: the loop cannot look at its sockets
         await asyncio.sleep(looplag.INTERVAL * 2)
@@ -41,10 +47,11 @@ def test_a_stall_inside_the_watch_is_measured():
 def test_a_restart_after_quiet_counts_no_lateness():
     async def scenario() -> tuple[float, bool]:
         meter = looplag.LagMeter(asyncio.get_running_loop())
-        meter.watch(0.05)
+        meter.hold()
+        meter.release()
         await asyncio.sleep(0.4)  # the heartbeat has stopped; the loop was idle, not stalled
         stopped = not meter.running
-        start = meter.watch(1.0)
+        start = meter.hold()
         await asyncio.sleep(looplag.INTERVAL * 2)
         return meter.stalled_since(start), stopped
 
