@@ -49,6 +49,11 @@ def _multi(materials: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([_fernet(m) for m in materials])
 
 
+KEYS_RECHECK_SECONDS = 1.0
+_recent_keys: dict[str, tuple[float, tuple[str, ...]]] = {}  # keys file -> (monotonic time looked up, keys)
+resets.register(_recent_keys.clear)
+
+
 def keys(*, fresh: bool = True) -> tuple[str, ...]:
     """The key materials, newest first: the data directory's file when that is their source
     (re-read when it changes, so a rotation reaches running processes), else the setting.
@@ -73,11 +78,6 @@ def keys(*, fresh: bool = True) -> tuple[str, ...]:
     if not found:
         raise UndecryptableSecret("no field-encryption key is configured")
     return found
-
-
-KEYS_RECHECK_SECONDS = 1.0
-_recent_keys: dict[str, tuple[float, tuple[str, ...]]] = {}  # keys file -> (monotonic time looked up, keys)
-resets.register(_recent_keys.clear)
 
 
 def legacy_keys() -> tuple[str, ...]:
