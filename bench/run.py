@@ -18,6 +18,7 @@ Prints one table and writes ``bench/last_results.json``. Everything stops by its
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -303,7 +304,8 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
          TARGETS["cpu_paced_chunk_ms"], "ms", noise_note(cells.get((2000, 1.0)))),
         ("gateway CPU / 1 MB non-stream request (c=1)", gw_cpu(bodies[1_000_000]) if 1_000_000 in bodies else None,
          TARGETS["cpu_1mb_ms"], "ms", noise_note(bodies.get(1_000_000))),
-        ("idle RSS after warm-up", results.get("idle_rss_mib"), TARGETS["idle_rss_mib"], "MiB", ""),
+        ("idle RSS after warm-up", results.get("idle_rss_mib"), TARGETS["idle_rss_mib"], "MiB",
+         "dev extras installed (+4 MiB)" if results.get("host", {}).get("dev_extras") else ""),
         ("ready-to-serve (spawn -> first 200 /health)", results.get("ready_s"), TARGETS["ready_s"], "s", ""),
     ]
     for fp in results.get("footprints", []):
@@ -483,7 +485,10 @@ def main() -> int:
         "app": args.app,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "host": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "kernel": os.uname().release,
-                 "python": sys.version.split()[0], "loadavg": os.getloadavg()},
+                 "python": sys.version.split()[0], "loadavg": os.getloadavg(),
+                 # the gateway runs on this interpreter: with rich installed (a dev extra's), httpx
+                 # imports its command-line tool at import, which a production install does not have
+                 "dev_extras": importlib.util.find_spec("rich") is not None},
         "payload": {},
         "scenarios": [],
         "notes": [],
