@@ -69,7 +69,7 @@ _meters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LagMeter] = weakre
 
 
 def lag_meter() -> LagMeter:
-    """The running loop's meter, made on first use (one per loop; its heartbeat runs while watched)."""
+    """The running loop's meter, made on first use (one per loop; its heartbeat runs while held)."""
     loop = asyncio.get_running_loop()
     meter = _meters.get(loop)
     if meter is None:

@@ -32,7 +32,7 @@ def test_heartbeat_runs_while_any_attempt_holds_it_and_stops_after_the_last_rele
     assert asyncio.run(scenario()) == [True, True, False, True]
 
 
-def test_a_stall_inside_the_watch_is_measured():
+def test_a_stall_while_held_is_measured():
     async def scenario() -> float:
         meter = looplag.LagMeter(asyncio.get_running_loop())
         start = meter.hold()
