@@ -85,19 +85,19 @@ class _Protocol(asyncio.Protocol):
     async def wait_readable(self, timeout: float | None) -> None:
         self._reader = self.loop.create_future()
         try:
-            await _wait(self.loop, self._reader, timeout, httpcore.ReadTimeout)
+            await wait_for_wake(self.loop, self._reader, timeout, httpcore.ReadTimeout)
         finally:
             self._reader = None
 
     async def wait_writable(self, timeout: float | None) -> None:
         self._writer = self.loop.create_future()
         try:
-            await _wait(self.loop, self._writer, timeout, httpcore.WriteTimeout)
+            await wait_for_wake(self.loop, self._writer, timeout, httpcore.WriteTimeout)
         finally:
             self._writer = None
 
 
-async def _wait(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[bool], timeout: float | None,
+async def wait_for_wake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[bool], timeout: float | None,
                 error: type[Exception]) -> None:
     """Until the protocol wakes ``waiter``; ``error`` after ``timeout`` seconds (None: no limit)."""
     if timeout is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.cookiejar
+import ssl
 import typing
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpcore
 import httpx
 
-from providers.netstream import AsyncioBackend
+from providers.http11 import Http11Connection
 
 # Most specific first: each httpcore error becomes the httpx error that httpx's own transport raises.
 _ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
@@ -104,14 +105,13 @@ class _Body(httpx.AsyncByteStream):
 class LeanPool:
     """HTTP/1.1 connections per origin, last used first; at most ``max_connections`` in all."""
 
-    def __init__(self, limits: httpx.Limits, ssl_context: typing.Any,
-                 network_backend: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self.network_backend = network_backend if network_backend is not None else AsyncioBackend()
+    def __init__(self, limits: httpx.Limits, ssl_context: ssl.SSLContext) -> None:
+        ssl_context.set_alpn_protocols(["http/1.1"])
         self.max_connections = limits.max_connections
         self.max_idle = limits.max_keepalive_connections
         self.keepalive_expiry = limits.keepalive_expiry
         self.ssl_context = ssl_context
-        self.idle: dict[tuple[bytes, bytes, int], list[httpcore.AsyncHTTPConnection]] = {}
+        self.idle: dict[tuple[bytes, bytes, int], list[Http11Connection]] = {}
         self.idle_count = 0
         self.busy = 0
         self._slots = asyncio.Semaphore(self.max_connections) if self.max_connections else None
@@ -132,14 +132,14 @@ class LeanPool:
                 raise
             assert isinstance(response.stream, typing.AsyncIterable)
 
-            async def release(connection: httpcore.AsyncHTTPConnection = connection) -> None:
+            async def release(connection: Http11Connection = connection) -> None:
                 await self._release(connection, request.url.origin, keep=True)
 
             return httpcore.Response(status=response.status, headers=response.headers,
                                      content=_Body(response.stream, release), extensions=response.extensions)
         raise httpcore.ConnectError("no upstream connection became available")
 
-    async def _acquire(self, origin: httpcore.Origin, wait: float | None) -> httpcore.AsyncHTTPConnection:
+    async def _acquire(self, origin: httpcore.Origin, wait: float | None) -> Http11Connection:
         if self._slots is not None:
             try:
                 async with asyncio.timeout(wait):
@@ -147,15 +147,12 @@ class LeanPool:
             except TimeoutError:
                 raise httpcore.PoolTimeout("no upstream connection became free in time") from None
         self.busy += 1
-        closing: list[httpcore.AsyncHTTPConnection] = []
+        closing: list[Http11Connection] = []
         connection = self._take_idle(origin, closing)
         if connection is None:
             if self.max_connections and self.busy + self.idle_count > self.max_connections:
                 closing.append(self._evict_oldest())
-            connection = httpcore.AsyncHTTPConnection(
-                origin=origin, ssl_context=self.ssl_context, keepalive_expiry=self.keepalive_expiry,
-                network_backend=self.network_backend,
-            )
+            connection = Http11Connection(origin, self.ssl_context, self.keepalive_expiry)
         try:
             await _close_all(closing)
         except BaseException:  # cancelled while closing the stale ones: give the slot back
@@ -164,8 +161,8 @@ class LeanPool:
         return connection
 
     def _take_idle(
-        self, origin: httpcore.Origin, closing: list[httpcore.AsyncHTTPConnection]
-    ) -> httpcore.AsyncHTTPConnection | None:
+        self, origin: httpcore.Origin, closing: list[Http11Connection]
+    ) -> Http11Connection | None:
         stack = self.idle.get(_key(origin))
         while stack:
             connection = stack.pop()
@@ -178,17 +175,17 @@ class LeanPool:
             return connection
         return None
 
-    def _evict_oldest(self) -> httpcore.AsyncHTTPConnection:
+    def _evict_oldest(self) -> Http11Connection:
         stack = next(s for s in self.idle.values() if s)  # busy <= max, so an idle one exists here
         self.idle_count -= 1
         return stack.pop(0)
 
-    async def _release(self, connection: httpcore.AsyncHTTPConnection, origin: httpcore.Origin, *,
+    async def _release(self, connection: Http11Connection, origin: httpcore.Origin, *,
                        keep: bool) -> None:
         self.busy -= 1
         if self._slots is not None:
             self._slots.release()
-        closing: list[httpcore.AsyncHTTPConnection] = []
+        closing: list[Http11Connection] = []
         fits = self.max_idle is None or self.idle_count < self.max_idle
         if keep and fits and connection.is_idle():
             stack = self.idle.setdefault(_key(origin), [])
@@ -212,7 +209,7 @@ def _key(origin: httpcore.Origin) -> tuple[bytes, bytes, int]:
     return (origin.scheme, origin.host, origin.port)  # httpcore's Origin compares equal but has no hash
 
 
-async def _close_all(connections: list[httpcore.AsyncHTTPConnection]) -> None:
+async def _close_all(connections: list[Http11Connection]) -> None:
     for connection in connections:
         with contextlib.suppress(Exception):
             await connection.aclose()
