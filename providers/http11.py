@@ -36,8 +36,7 @@ import h11
 import httpcore
 import httptools
 
-from providers.netstream import READ_LIMIT, wait_for_wake
-
+READ_LIMIT = 256 * 1024  # body bytes waiting unread before the socket's reading is paused
 MAX_HEAD = 100 * 1024  # bytes of a response head (status line and headers), as httpcore allows h11
 
 _NEW, _ACTIVE, _IDLE, _CLOSED = range(4)
@@ -215,6 +214,27 @@ class _Protocol(asyncio.Protocol):
             self.reading_paused = False
             self.transport.resume_reading()
         return data
+
+
+async def wait_for_wake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[bool], timeout: float | None,
+                        error: type[Exception]) -> None:
+    """Until the protocol wakes ``waiter``; ``error`` after ``timeout`` seconds (None: no limit).
+    One timer a wait, cancelled when the wake comes first."""
+    if timeout is None:
+        await waiter
+        return
+    timer = loop.call_later(timeout, _expire, waiter)
+    try:
+        timed_out = await waiter
+    finally:
+        timer.cancel()
+    if timed_out:
+        raise error("timed out")
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(True)
 
 
 class _StreamInfo:

@@ -1,13 +1,12 @@
 """httpx plumbing for the shared upstream client, through the libraries' public interfaces only.
 
 - ``UpstreamTransport`` implements httpx's public transport API (``handle_async_request``,
-  ``aclose``) over a pool of its own: ``LeanPool`` keeps httpcore's public ``AsyncHTTPConnection``
-  objects per origin and reuses the most recently used idle one. It touches one connection per
-  request, where httpcore's ``AsyncConnectionPool`` re-examines every connection (and lists them
-  once more per idle one) on each request and each response close. Its connections read and
-  write through ``providers/netstream.py``'s asyncio network backend (httpcore's public
-  backend interface) instead of AnyIO's. ``lean=False`` puts the stock
-  pool behind the same transport, built with its public constructor (the bench's ``stock-pool``).
+  ``aclose``) over a pool of its own: ``LeanPool`` keeps ``providers/http11.py``'s HTTP/1.1
+  connections per origin and reuses the most recently used idle one. It touches one connection
+  per request, where httpcore's ``AsyncConnectionPool`` re-examines every connection (and lists
+  them once more per idle one) on each request and each response close. ``lean=False`` puts the
+  stock pool (httpcore's own connections, h11 on AnyIO) behind the same transport, built with its
+  public constructor (the bench's ``stock-pool``).
 - ``NoCookieJar`` is a cookie jar that keeps nothing: upstream Set-Cookie headers never leak
   from one user's request into another's through the shared client.
 """

@@ -16,7 +16,6 @@ import httpcore
 import httpx
 import pytest
 
-from providers import http11
 from providers.http11 import Http11Connection, _Protocol
 from providers.transport import NoCookieJar, UpstreamTransport
 
@@ -255,33 +254,3 @@ async def test_a_silent_upstream_mid_body_is_a_read_timeout():
     async with serving(stall) as (port, _), client(timeout=0.3) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.get(f"http://127.0.0.1:{port}/")
-
-
-@pytest.mark.asyncio
-async def test_large_bodies_pass_intact_with_reading_paused_and_resumed(monkeypatch):
-    monkeypatch.setattr(http11, "READ_LIMIT", 64 * 1024)
-    payload = bytes(range(256)) * (4 * 1024 * 1024 // 256)
-
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        _, body = await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
-        for start in range(0, len(body), 512 * 1024):
-            writer.write(body[start:start + 512 * 1024])
-            await writer.drain()
-
-    pauses: list[bool] = []
-    real = http11._Protocol.take_body
-
-    def counting(self: _Protocol) -> bytes:
-        pauses.append(self.reading_paused)
-        return real(self)
-
-    monkeypatch.setattr(http11._Protocol, "take_body", counting)
-    async with serving(echo) as (port, _), client(timeout=10) as http:
-        got = bytearray()
-        async with http.stream("POST", f"http://127.0.0.1:{port}/", content=payload) as response:
-            async for part in response.aiter_raw():
-                got += part
-                await asyncio.sleep(0.001)  # a slow reader: the socket's reading pauses
-        assert bytes(got) == payload
-    assert any(pauses)

@@ -1,5 +1,5 @@
-"""providers.netstream.AsyncioBackend: httpcore over asyncio's transports, against real loopback
-servers (plain and TLS with a CA made here), through httpx and the gateway's UpstreamTransport."""
+"""providers.http11 on real sockets: TLS with a CA made here, timeouts, refused ports, cut bodies,
+flow control both ways and idle connections the server closed, through LeanPool and httpx."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import ipaddress
 import ssl
+import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -19,9 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from providers import netstream
-from providers.netstream import AsyncioBackend
-from providers.transport import NoCookieJar, UpstreamTransport
+from providers import http11
+from providers.transport import LeanPool, NoCookieJar, UpstreamTransport
 from tests.support.gateway import free_port
 
 pytestmark = pytest.mark.asyncio
@@ -92,27 +92,38 @@ async def _answer_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
     writer.close()
 
 
+async def get(pool: LeanPool, url: str) -> tuple[httpcore.Response, bytes]:
+    response = await pool.handle_async_request(httpcore.Request("GET", url, headers=[(b"Host", b"127.0.0.1")]))
+    assert isinstance(response.stream, typing.AsyncIterable)
+    body = b"".join([part async for part in response.stream])
+    await response.aclose()
+    return response, body
+
+
 async def test_tls_round_trips_on_one_kept_connection_and_reports_the_ssl_object(tls):
     server_ctx, trusting, _ = tls
     async with serving(_answer_ok, server_ctx) as port:
-        pool = httpcore.AsyncConnectionPool(ssl_context=trusting, network_backend=AsyncioBackend())
-        async with pool:
+        pool = LeanPool(httpx.Limits(max_connections=4, max_keepalive_connections=4), trusting)
+        try:
             for _ in range(3):
-                response = await pool.request("GET", f"https://127.0.0.1:{port}/")
-                assert response.status == 200 and response.content == b"secure ok"
-            assert len(pool.connections) == 1  # kept alive across the three
+                response, body = await get(pool, f"https://127.0.0.1:{port}/")
+                assert response.status == 200 and body == b"secure ok"
+            assert pool.idle_count == 1 and pool.busy == 0  # kept alive across the three
             stream = response.extensions["network_stream"]
-            assert stream.get_extra_info("ssl_object").version().startswith("TLS")
+            ssl_object = stream.get_extra_info("ssl_object")
+            assert ssl_object.version().startswith("TLS") and ssl_object.selected_alpn_protocol() in (None, "http/1.1")
             assert stream.get_extra_info("server_addr")[1] == port
+        finally:
+            await pool.aclose()
 
 
 async def test_tls_with_an_untrusted_certificate_is_a_connect_error(tls):
     server_ctx, _, untrusting = tls
     async with serving(_answer_ok, server_ctx) as port:
-        pool = httpcore.AsyncConnectionPool(ssl_context=untrusting, network_backend=AsyncioBackend())
-        async with pool:
-            with pytest.raises(httpcore.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-                await pool.request("GET", f"https://127.0.0.1:{port}/")
+        pool = LeanPool(httpx.Limits(max_connections=4), untrusting)
+        with pytest.raises(httpcore.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await get(pool, f"https://127.0.0.1:{port}/")
+        assert pool.busy == 0 and pool.idle_count == 0
 
 
 async def test_a_silent_upstream_is_a_read_timeout_and_a_refused_port_a_connect_error():
@@ -142,7 +153,15 @@ async def test_a_body_cut_short_is_a_protocol_error_not_a_short_success():
 
 
 async def test_large_bodies_both_ways_pass_intact_through_flow_control(monkeypatch):
-    monkeypatch.setattr(netstream, "READ_LIMIT", 64 * 1024)  # pause the socket's reading early and often
+    monkeypatch.setattr(http11, "READ_LIMIT", 64 * 1024)  # pause the socket's reading early and often
+    pauses: list[bool] = []
+    take_body = http11._Protocol.take_body
+
+    def counted(self: http11._Protocol) -> bytes:
+        pauses.append(self.reading_paused)
+        return take_body(self)
+
+    monkeypatch.setattr(http11._Protocol, "take_body", counted)
     size = 6 * 1024 * 1024
     payload = bytes(range(256)) * (size // 256)
 
@@ -167,6 +186,7 @@ async def test_large_bodies_both_ways_pass_intact_through_flow_control(monkeypat
                 got += part
                 await asyncio.sleep(0)
         assert len(got) == size and bytes(got) == payload
+    assert any(pauses)  # the socket's reading was paused at least once, and resumed
 
 
 async def test_an_idle_connection_the_server_wrote_to_or_closed_is_not_reused():
