@@ -56,6 +56,9 @@ class _Protocol(asyncio.Protocol):
         self.stray = False  # bytes arrived while no response was expected: never reuse
         self.expecting = False
         self._reader: asyncio.Future[bool] | None = None
+        self._deadline = 0.0  # loop time by which the waiting read must be woken
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        self._deadline_timer_at = 0.0
         self._writer: asyncio.Future[bool] | None = None
         self.begin(head_request=False)
         self.expecting = False
@@ -104,6 +107,7 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._ended(exc)
+        self.stop_timer()
         self.writing_paused = False
         self._wake(self._writer)
 
@@ -191,11 +195,44 @@ class _Protocol(asyncio.Protocol):
         raise type(self.error)(str(self.error)) from self.error.__cause__
 
     async def wait_readable(self, timeout: float | None) -> None:
-        self._reader = self.loop.create_future()
+        """Until bytes, the end or an error arrive; ``ReadTimeout`` after ``timeout`` seconds.
+
+        A paced stream waits once per chunk, so the timeout costs no timer per wait: one timer per
+        connection stands at the earliest deadline and, when it fires early (the read it was set
+        for was answered), re-arms itself at the current wait's deadline."""
+        loop = self.loop
+        waiter = self._reader = loop.create_future()
+        if timeout is not None:
+            self._deadline = deadline = loop.time() + timeout
+            if self._deadline_timer is None or self._deadline_timer_at > deadline:
+                self._arm(deadline)
         try:
-            await wait_for_wake(self.loop, self._reader, timeout, httpcore.ReadTimeout)
+            timed_out = await waiter
         finally:
             self._reader = None
+        if timed_out:
+            raise httpcore.ReadTimeout("timed out")
+
+    def _arm(self, at: float) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+        self._deadline_timer = self.loop.call_at(at, self._deadline_passed)
+        self._deadline_timer_at = at
+
+    def _deadline_passed(self) -> None:
+        self._deadline_timer = None
+        waiter = self._reader
+        if waiter is None or waiter.done():
+            return  # no read waits: the next wait arms a timer again
+        if self.loop.time() >= self._deadline:
+            waiter.set_result(True)
+        else:
+            self._arm(self._deadline)
+
+    def stop_timer(self) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
 
     async def wait_writable(self, timeout: float | None) -> None:
         self._writer = self.loop.create_future()
@@ -338,6 +375,7 @@ class Http11Connection:
         p = self._protocol
         if self._state != _ACTIVE or p is None:
             return
+        p.stop_timer()
         if p.done and p.keep_alive and not p.body and not p.stray and p.error is None and not p.eof:
             self._state = _IDLE
             expiry = self._keepalive_expiry

@@ -83,8 +83,11 @@ def split_prefix(prefix: str | None) -> tuple[str | None, str | None]:
 
 
 def agent_header(request: HttpRequest) -> str:
+    """The first agent header the client sent (read from ``META``: ``request.headers`` would
+    build a view of every header to answer one)."""
+    meta = request.META
     for name in settings.AGENT_ID_HEADERS:
-        value = request.headers.get(name)
+        value = meta.get("HTTP_" + name.upper().replace("-", "_"))
         if value:
             return str(value)
     return ""

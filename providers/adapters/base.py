@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -22,13 +22,10 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 
 
-def dumps(obj: Any) -> bytes:
-    """Compact JSON, UTF-8, no ASCII escaping (the wire formats all accept raw UTF-8)."""
-    return orjson.dumps(obj)
-
-
-def loads(data: bytes | str) -> Any:
-    return orjson.loads(data)
+# Compact JSON, UTF-8, no ASCII escaping (the wire formats all accept raw UTF-8). orjson's own
+# functions, not wrappers: every chunk of a translated stream is one loads and one dumps.
+dumps: Callable[[Any], bytes] = orjson.dumps
+loads: Callable[[bytes | str], Any] = orjson.loads
 
 
 @dataclass(slots=True)

@@ -254,3 +254,35 @@ async def test_a_silent_upstream_mid_body_is_a_read_timeout():
     async with serving(stall) as (port, _), client(timeout=0.3) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.get(f"http://127.0.0.1:{port}/")
+
+
+@pytest.mark.asyncio
+async def test_the_read_timeout_counts_from_each_wait_not_from_the_first():
+    """One timer per connection re-arms at each wait's deadline: pieces 0.1 s apart for 0.8 s pass a
+    0.3 s read timeout, a stall then times out, and a shorter timeout on the reused connection
+    still fires on time."""
+    async def paced(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head, _ = await read_request(reader)
+            if b"/stall" in head.split(b"\r\n")[0]:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nx")
+                await writer.drain()
+                await asyncio.sleep(3)
+                return
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(8):
+                await asyncio.sleep(0.1)
+                writer.write(b"1\r\n.\r\n")
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+
+    async with serving(paced) as (port, connections), client(timeout=0.3) as http:
+        assert (await http.get(f"http://127.0.0.1:{port}/paced")).content == b"." * 8
+        assert (await http.get(f"http://127.0.0.1:{port}/paced", timeout=1.0)).content == b"." * 8
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(f"http://127.0.0.1:{port}/stall", timeout=0.2)
+        assert loop.time() - started < 1.0
+        assert len(connections) == 1  # the same connection throughout
