@@ -17,7 +17,6 @@ import binascii
 import struct
 from typing import Any, Protocol
 
-from botocore.eventstream import EventStreamBuffer, ParserError
 
 from providers.adapters import REGISTRY
 from providers.adapters.base import StreamEvent, anthropic_error_event, dumps, loads
@@ -143,9 +142,13 @@ class EventStreamParser:
     handed whole messages: each byte is copied a bounded number of times whatever the read size.
     """
 
-    __slots__ = ("_buffer", "_broken", "_pieces", "_have", "_need", "_typed")
+    __slots__ = ("_buffer", "_error", "_broken", "_pieces", "_have", "_need", "_typed")
 
     def __init__(self, typed: bool = False) -> None:
+        # botocore is imported by the first Bedrock stream, not by every web process at start (0.5 MiB)
+        from botocore.eventstream import EventStreamBuffer, ParserError
+
+        self._error = ParserError
         self._typed = typed  # hand on other event types by name (Converse) instead of ignoring them
         self._buffer = EventStreamBuffer()
         self._broken = False
@@ -168,8 +171,8 @@ class EventStreamParser:
                     if event is not None:
                         out.append(event)
                 if len(message_bytes) == PRELUDE_LENGTH:  # a bad prelude botocore let through
-                    raise ParserError("event-stream prelude is inconsistent")
-        except ParserError as exc:
+                    raise self._error("event-stream prelude is inconsistent")
+        except self._error as exc:
             self._broken = True
             out.append(anthropic_error_event("api_error", f"upstream event stream is corrupt ({type(exc).__name__})"))
         return out

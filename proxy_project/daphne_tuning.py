@@ -77,26 +77,40 @@ def server_tls_wanted(argv: Sequence[str]) -> bool:
     return any(arg.split("=", 1)[-1].startswith(TLS_ENDPOINTS) or arg.startswith(TLS_ENDPOINTS) for arg in argv)
 
 
+# Imports the web server's libraries make only when the package is installed, for features the
+# gateway does not use; each is kept out while Twisted, autobahn and daphne are first imported:
+# - ``OpenSSL`` (pyOpenSSL, with cryptography's X.509 layer): Twisted's TLS endpoints and
+#   startTLS; the gateway listens on plain TCP behind a TLS-terminating proxy (5.5 MiB);
+# - ``cbor2``: autobahn's WAMP message serializers (with its flatbuffers schemas), which daphne's
+#   WebSocket protocol never uses (1.8 MiB).
+SERVER_EXTRAS_SKIPPED = ("cbor2",)
+
+
 @contextlib.contextmanager
 def without_server_tls(wanted: bool) -> Iterator[None]:
-    """Import Twisted without pyOpenSSL, unless a TLS endpoint is ``wanted``.
+    """Import Twisted, autobahn and daphne without the optional packages they would only use for
+    what the gateway does not do: pyOpenSSL unless a TLS endpoint is ``wanted``, and
+    ``SERVER_EXTRAS_SKIPPED``.
 
-    Twisted imports pyOpenSSL (and with it cryptography's X.509 layer) only to offer TLS
-    endpoints and startTLS, and does without when it is missing (``twisted[tls]`` is an extra);
-    the gateway listens on plain TCP behind a TLS-terminating proxy. A ``None`` in
-    ``sys.modules`` makes ``import OpenSSL`` fail while Twisted and daphne are first imported
-    (5.5 MiB less in every web process); it is removed afterwards, so a library that wants
-    pyOpenSSL later still imports it."""
+    Each library does without them when they are missing (``twisted[tls]`` is an extra; autobahn
+    imports its serializers' packages in ``try: ... except ImportError``). A ``None`` in
+    ``sys.modules`` (importlib's documented "not importable") makes the import fail while they are
+    first imported; it is removed afterwards, so a library that wants one of them later still
+    imports it."""
     import sys
 
-    blocked = not wanted and "OpenSSL" not in sys.modules and "twisted.internet.tcp" not in sys.modules
-    if blocked:
-        sys.modules["OpenSSL"] = None  # type: ignore[assignment]  # importlib's documented "not importable"
+    names = ([] if wanted else ["OpenSSL"]) + list(SERVER_EXTRAS_SKIPPED)
+    if "twisted.internet.tcp" in sys.modules or "autobahn" in sys.modules:
+        names = []  # the server is imported already: too late to keep anything out
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
     try:
         yield
     finally:
-        if blocked and sys.modules.get("OpenSSL", False) is None:
-            del sys.modules["OpenSSL"]
+        for name in blocked:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
 
 
 @functools.cache

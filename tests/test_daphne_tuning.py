@@ -158,7 +158,10 @@ from proxy_project.daphne_tuning import edge_command_line
 edge_command_line(server_tls=sys.argv[1] == "tls")
 from twisted.internet import endpoints, tcp
 print("tls" if "OpenSSL.SSL" in sys.modules and endpoints.TLSMemoryBIOFactory is not None else "plain")
+import autobahn.wamp.message, daphne.ws_protocol  # WebSockets are there, without WAMP's serializers
+assert "cbor2" not in sys.modules and not autobahn.wamp.message._HAS_WAMP_FLATBUFFERS
 import OpenSSL.SSL  # once daphne is in, a library that wants pyOpenSSL still gets it
+import cbor2  # and one that wants cbor2
 """
 
 
@@ -171,7 +174,7 @@ def _twisted_tls(mode: str) -> str:
     return done.stdout.strip()
 
 
-def test_twisted_comes_without_pyopenssl_unless_a_tls_endpoint_is_asked_for():
+def test_twisted_comes_without_pyopenssl_unless_a_tls_endpoint_is_asked_for_and_autobahn_without_wamp_serializers():
     assert _twisted_tls("plain") == "plain"
     assert _twisted_tls("tls") == "tls"
     wanted = daphne_tuning.server_tls_wanted
