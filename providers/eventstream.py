@@ -17,7 +17,6 @@ import binascii
 import struct
 from typing import Any, Protocol
 
-
 from providers.adapters import REGISTRY
 from providers.adapters.base import StreamEvent, anthropic_error_event, dumps, loads
 from providers.adapters.bedrock import bedrock_error
