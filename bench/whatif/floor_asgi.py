@@ -14,8 +14,14 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import django
 import httpx
 import orjson
+
+# The gateway's edge server (proxy_project/daphne_tuning.py, as production runs daphne) checks each
+# request's key before it reads the body, through the gateway's settings and models: the floor sets
+# Django up for that check only; its request path below touches no Django.
+django.setup()
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
