@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpcore
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from providers.http11 import Http11Connection, _Protocol
 from providers.transport import NoCookieJar, UpstreamTransport
@@ -286,3 +288,16 @@ async def test_the_read_timeout_counts_from_each_wait_not_from_the_first():
             await http.get(f"http://127.0.0.1:{port}/stall", timeout=0.2)
         assert loop.time() - started < 1.0
         assert len(connections) == 1  # the same connection throughout
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=300), cut=st.integers(min_value=0, max_value=300), eof=st.booleans())
+def test_any_bytes_from_an_upstream_end_in_a_response_or_a_protocol_error(raw, cut, eof):
+    """Whatever an upstream sends, the protocol never raises out of asyncio's callbacks: it ends
+    with a response, a RemoteProtocolError, or (without EOF) still waiting for more."""
+    for prefix in (b"", b"HTTP/1.1 200 OK\r\n", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"):
+        data = prefix + raw
+        p, _ = fed([data[:cut], data[cut:]], eof=eof)
+        assert p.error is None or isinstance(p.error, httpcore.RemoteProtocolError)
+        if eof:
+            assert p.done or p.error is not None
