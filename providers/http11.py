@@ -375,7 +375,7 @@ class Http11Connection:
         p = self._protocol
         if self._state != _ACTIVE or p is None:
             return
-        p.stop_timer()
+        # The read timer stays: it lapses by itself (no read waits when it fires), or serves the next request.
         if p.done and p.keep_alive and not p.body and not p.stray and p.error is None and not p.eof:
             self._state = _IDLE
             expiry = self._keepalive_expiry
