@@ -54,14 +54,13 @@ class _Protocol(asyncio.Protocol):
         self.reading_paused = False
         self.writing_paused = False
         self.stray = False  # bytes arrived while no response was expected: never reuse
-        self.expecting = False
         self._reader: asyncio.Future[bool] | None = None
         self._deadline = 0.0  # loop time by which the waiting read must be woken
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._deadline_timer_at = 0.0
         self._writer: asyncio.Future[bool] | None = None
-        self.begin(head_request=False)
-        self.expecting = False
+        self.begin(head_request=False)  # the response fields, blank
+        self.expecting = False  # until the first request is sent: bytes before it are stray
 
     def begin(self, *, head_request: bool) -> None:
         """Expect the next response (``head_request``: it has no body, whatever it says)."""
@@ -237,7 +236,7 @@ class _Protocol(asyncio.Protocol):
     async def wait_writable(self, timeout: float | None) -> None:
         self._writer = self.loop.create_future()
         try:
-            await wait_for_wake(self.loop, self._writer, timeout, httpcore.WriteTimeout)
+            await _wait_for_wake(self.loop, self._writer, timeout, httpcore.WriteTimeout)
         finally:
             self._writer = None
 
@@ -253,7 +252,7 @@ class _Protocol(asyncio.Protocol):
         return data
 
 
-async def wait_for_wake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[bool], timeout: float | None,
+async def _wait_for_wake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[bool], timeout: float | None,
                         error: type[Exception]) -> None:
     """Until the protocol wakes ``waiter``; ``error`` after ``timeout`` seconds (None: no limit).
     One timer a wait, cancelled when the wake comes first."""
