@@ -147,6 +147,18 @@ def measure_bodies(ctx: Ctx, prof: Profile) -> list[dict[str, Any]]:
     return cells
 
 
+def times_fake(r: dict[str, Any] | None) -> str:
+    """``", 4.3x the fake's CPU"``: the gateway's CPU in a cell against the fake upstream's in it."""
+    x = ratio(gw_cpu(r), fake_cpu(r)) if r else None
+    return f", {x:.1f}x the fake's CPU" if x is not None else ""
+
+
+def fake_cpu(r: dict[str, Any]) -> float | None:
+    """The fake upstream's CPU ms per request during a run (load.py reads it beside the gateway's)."""
+    value = r.get("cpu", {}).get("fake", {}).get("clock_ms_per_req")
+    return float(value) if value is not None else None
+
+
 def print_cells(results: dict[str, Any]) -> None:
     ref = results.get("calib_start_ms")
     print("One client (c=1). CPU = gateway ms per request (kernel ns clock); ratio = gateway / direct;"
@@ -154,8 +166,10 @@ def print_cells(results: dict[str, Any]) -> None:
     wake = results.get("wakeup_us", {})
     print("wakes = CPU per chunk in bare wake-ups of this host at that gap (bench/proc.py wakeup_us: "
           "the floor under a chunk that arrives alone)")
-    print(f"{'paced stream':22s} {'CPU/stream':>10s} {'CPU/chunk':>9s} {'wakes':>6s} {'%ref':>6s} {'p50 ratio':>9s}"
-          f" {'TTFT dir':>8s} {'TTFT gw':>8s} {'noise':>5s}")
+    print("xfake = gateway CPU / the fake upstream's own CPU in the same cell (it wakes and writes each chunk:"
+          " a yardstick taken at the same moment, whatever the host does)")
+    print(f"{'paced stream':22s} {'CPU/stream':>10s} {'CPU/chunk':>9s} {'wakes':>6s} {'xfake':>6s} {'%ref':>6s}"
+          f" {'p50 ratio':>9s} {'TTFT dir':>8s} {'TTFT gw':>8s} {'noise':>5s}")
     for c in results.get("paced_cells", []):
         g, d = c["gateway"], c["direct"]
         cpu = gw_cpu(g)
@@ -163,7 +177,8 @@ def print_cells(results: dict[str, Any]) -> None:
         floor = wake.get(format(c["gap_ms"], "g"))
         wakes = per_chunk * 1000 / floor if per_chunk is not None and floor else None
         print(f"{str(c['chunks']) + ' chunks @ ' + format(c['gap_ms'], 'g') + ' ms':22s} {fmt(cpu, 2):>10s}"
-              f" {fmt(per_chunk, 3):>9s} {fmt(wakes, 1):>6s} {fmt(ratio(cpu, ref) and 100 * ratio(cpu, ref), 1):>6s}"
+              f" {fmt(per_chunk, 3):>9s} {fmt(wakes, 1):>6s} {fmt(ratio(cpu, fake_cpu(g)), 2):>6s}"
+              f" {fmt(ratio(cpu, ref) and 100 * ratio(cpu, ref), 1):>6s}"
               f" {fmt(ratio(g['lat_p50_ms'], d['lat_p50_ms']), 3):>9s} {fmt(d.get('ttft_p50_ms'), 2):>8s}"
               f" {fmt(g.get('ttft_p50_ms'), 2):>8s} {fmt(noise_of(g), 2):>5s}" + ("  noisy" if g.get("noisy") else ""))
     print(f"{'non-stream body':22s} {'CPU/req':>10s} {'':9s} {'%ref':>6s} {'p50 ratio':>9s} {'p50 dir':>8s}"
@@ -297,7 +312,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             f"({ct['requests']} calls)" if ct else "",
         ),
         ("gateway CPU / 20-chunk stream, 10 ms gaps (c=1)", gw_cpu(cells[(20, 10.0)]) if (20, 10.0) in cells
-         else None, TARGETS["cpu_stream_10ms_ms"], "ms", noise_note(cells.get((20, 10.0)))),
+         else None, TARGETS["cpu_stream_10ms_ms"], "ms", noise_note(cells.get((20, 10.0))) + times_fake(cells.get((20, 10.0)))),
         ("gateway CPU / paced chunk, 200 chunks @ 3 ms (c=1)", per_chunk(200, 3.0), TARGETS["cpu_paced_chunk_ms"],
          "ms", noise_note(cells.get((200, 3.0)))),
         ("gateway CPU / paced chunk, 2000 chunks @ 1 ms (c=1)", per_chunk(2000, 1.0),
