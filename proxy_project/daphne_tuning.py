@@ -87,7 +87,7 @@ SERVER_EXTRAS_SKIPPED = ("cbor2",)
 
 
 @contextlib.contextmanager
-def without_server_tls(wanted: bool) -> Iterator[None]:
+def without_server_extras(wanted: bool) -> Iterator[None]:
     """Import Twisted, autobahn and daphne without the optional packages they would only use for
     what the gateway does not do: pyOpenSSL unless a TLS endpoint is ``wanted``, and
     ``SERVER_EXTRAS_SKIPPED``.
@@ -116,10 +116,10 @@ def without_server_tls(wanted: bool) -> Iterator[None]:
 @functools.cache
 def edge_command_line(server_tls: bool = False) -> type[Any]:
     """daphne's ``CommandLineInterface`` whose server is ``EdgeServer`` (on a Twisted without TLS
-    unless ``server_tls``: ``without_server_tls``)."""
+    unless ``server_tls``, and an autobahn without WAMP's serializers: ``without_server_extras``)."""
     import os
 
-    with without_server_tls(server_tls):
+    with without_server_extras(server_tls):
         event_loop_install(os.environ)
         from daphne.cli import CommandLineInterface  # keeps the reactor installed above, else installs one
 
