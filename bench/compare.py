@@ -12,6 +12,8 @@ Variants (``--variants``, comma-separated):
 * ``stock-pool``: httpcore's own AsyncConnectionPool behind the upstream transport (not LeanPool);
 * ``stock-spool`` / ``stock-buffer``: Twisted's spooling of bodies >= 100 kB to a temporary file /
   daphne's 8 KiB ASGI body messages, instead of daphne_tuning's (bench/whatif/stockbody_asgi.py);
+* ``stock-write``: Twisted's stock response writes, each queued for the reactor's next turn,
+  instead of daphne_tuning's DIRECT_WRITES (bench/whatif/stockwrite_asgi.py);
 * ``pymalloc``: ``PYTHONMALLOC=pymalloc``, Python's small-object allocator (the baseline runs with
   glibc's, as ``manage.py serve`` does: a burst's memory can be trimmed);
 * ``no-metrics`` / ``no-console``: without the Prometheus counting / the per-request console line;
@@ -59,6 +61,7 @@ VARIANTS: dict[str, tuple[str | None, dict[str, str]]] = {
     "no-beat": (None, {"DJANGO_SETTINGS_MODULE": "bench.whatif.nobeat_settings"}),  # the web process without django-celery-beat
     "no-metrics": (None, {"METRICS_ENABLED": "false"}),  # without the Prometheus counting (README "Numbers")
     "no-console": (None, {"REQUEST_CONSOLE_LOG": "false"}),  # without the per-request console line
+    "stock-write": ("bench.whatif.stockwrite_asgi:application", {}),  # Twisted's queued writes (no DIRECT_WRITES)
     "floor-fwd": (FLOOR, {"FLOOR_MODE": "forward"}),
     "floor-hello": (FLOOR, {"FLOOR_MODE": "hello"}),
 }

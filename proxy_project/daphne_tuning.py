@@ -28,6 +28,18 @@ public ``asyncioreactor.install`` a uvloop loop before daphne is imported, and d
 reactor that is already asyncio's. Every upstream chunk wakes the loop and is read and written
 through it: bench/compare.py (baseline vs asyncio-loop, 3 rounds) measured 10-11 % less CPU per
 long paced stream (200-2,000 chunks) and 5 % per stream at 16 clients.
+
+DIRECT_WRITES: Twisted queues every write and sends it on the reactor's next turn, registering the
+socket for writability and unregistering it once sent: per streamed chunk two epoll_ctl calls and
+a loop turn. ``EdgeChannel`` sends a response write at once (the transport's public
+``writeSomeData``) when nothing is queued before it (the reactor's public ``getWriters()`` does not
+list the transport); what the socket does not take, and every write while something waits, goes
+to Twisted's queue as before, so bytes keep their order and a slow client still fills Twisted's
+buffer and pauses the producer. Twisted's channel makes its connections TCP_NODELAY, so a write
+that leaves alone is not held back for the previous one's ACK. TLS connections (their transport
+is not a plain TCP server) keep Twisted's path. bench/compare.py (baseline vs ``stock-write``, 5
+rounds): CPU per paced stream 0.84 / 0.74 at 2,000 chunks (Anthropic / OpenAI dialect), 0.93 at
+200, 0.95 for 20 chunks 10 ms apart; 16 clients within noise.
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ from urllib.parse import unquote
 
 IN_MEMORY_MAX = 64 * 1024 * 1024
 REQUEST_BUFFER_SIZE = 1024 * 1024
+DIRECT_WRITES = True  # a response write goes to the socket at once when nothing is queued (below)
 EVENT_LOOPS = ("uvloop", "asyncio")
 TLS_ENDPOINTS = ("ssl:", "le:", "lets:")  # Twisted's TLS server endpoint; txacme's Let's Encrypt ones
 
@@ -164,6 +177,7 @@ def edge_server_class() -> type[Any]:
 def edge_factory_class() -> type[Any]:
     """daphne's ``HTTPFactory`` building ``EdgeChannel`` connections whose requests are ``EdgeRequest``."""
     from daphne import http_protocol
+    from twisted.internet import tcp
     from twisted.web import http
 
     class EdgeChannel(http.HTTPChannel):  # type: ignore[misc]
@@ -173,6 +187,24 @@ def edge_factory_class() -> type[Any]:
             if len(self.requests) > known:  # this line began a request: it is its request line
                 parts = line.split(b" ")
                 self.requests[-1].edge_line = (parts[0], parts[1]) if len(parts) == 3 else (b"GET", b"")
+
+        def write(self, data: bytes) -> None:
+            self.writeSequence((data,))
+
+        def writeSequence(self, iovec: Sequence[bytes]) -> None:  # noqa: N802 - Twisted's name
+            """Send at once what the socket takes when nothing waits before it (DIRECT_WRITES)."""
+            transport: Any = self.transport
+            if (DIRECT_WRITES and type(transport) is tcp.Server and transport.connected
+                    and not transport.disconnecting
+                    and transport not in transport.reactor.getWriters()):  # type: ignore[misc]  # zope interface stubs
+                data = iovec[0] if len(iovec) == 1 else b"".join(iovec)
+                sent = transport.writeSomeData(data)
+                if sent == len(data):
+                    return
+                # The rest (or all of it, when the socket refused it) queues in Twisted as before:
+                # its next turn sends it, or finds the connection lost and closes it.
+                iovec = (data[sent:],) if isinstance(sent, int) and sent > 0 else (data,)
+            super().writeSequence(iovec)  # Twisted's own: queued for the reactor's next turn
 
     class EdgeHTTPFactory(http_protocol.HTTPFactory):  # type: ignore[misc]
         protocol = EdgeChannel  # HTTP/1.1 (and websocket upgrades): the gateway serves no HTTP/2
