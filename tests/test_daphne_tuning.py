@@ -191,3 +191,33 @@ def test_event_loop_choice_refuses_a_misspelt_loop():
     assert daphne_tuning.event_loop_choice({"EVENT_LOOP": " AsyncIO "}) == "asyncio"
     with pytest.raises(ValueError, match="EVENT_LOOP='uv-loop'"):
         daphne_tuning.event_loop_choice({"EVENT_LOOP": "uv-loop"})
+
+
+def test_edge_requests_write_body_chunks_of_a_started_response_and_leave_the_rest_to_daphne():
+    import pytest
+    from twisted.internet.testing import StringTransport
+
+    seen: list = []
+
+    class Probe(daphne_tuning.edge_request_class()):  # type: ignore[misc]
+        def process(self) -> None:
+            seen.append(self)
+
+    server = daphne_tuning.edge_server_class()(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    server.connections = {}
+    channel = daphne_tuning.edge_factory_class()(server).buildProtocol(None)
+    channel.requestFactory = Probe
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    channel.dataReceived(b"GET /static/x HTTP/1.1\r\nHost: gw\r\n\r\n")
+    (request,) = seen
+    with pytest.raises(ValueError, match="not yet been started"):  # daphne's own check still runs
+        request.handle_reply({"type": "http.response.body", "body": b"early", "more_body": True})
+    request.handle_reply({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    for part in (b"one", b"", b"two"):
+        request.handle_reply({"type": "http.response.body", "body": part, "more_body": True})
+    request.handle_reply({"type": "http.response.body", "body": b"end"})
+    request.handle_reply({"type": "http.response.body", "body": b"late", "more_body": True})  # after the end: dropped
+    head, _, body = transport.value().partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding: chunked" in head
+    assert body == b"3\r\none\r\n3\r\ntwo\r\n3\r\nend\r\n0\r\n\r\n"
