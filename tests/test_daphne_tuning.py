@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from proxy_project import daphne_tuning
 
@@ -67,14 +68,23 @@ def test_edge_server_freezes_the_loaded_application_before_it_serves(monkeypatch
         gc.unfreeze()
 
 
-def test_edge_channel_notes_the_request_line_before_the_body():
+def _edge_channel(request_class: type | None = None) -> tuple[Any, Any]:
+    """(channel, transport): an edge server's connection on a StringTransport, its requests
+    ``request_class`` (default: the edge server's own)."""
     from twisted.internet.testing import StringTransport
 
     server = daphne_tuning.edge_server_class()(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
     server.connections = {}  # as daphne's run() starts it
-    factory = daphne_tuning.edge_factory_class()(server)
-    channel = factory.buildProtocol(None)
-    channel.makeConnection(StringTransport())
+    channel = daphne_tuning.edge_factory_class()(server).buildProtocol(None)
+    if request_class is not None:
+        channel.requestFactory = request_class
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    return channel, transport
+
+
+def test_edge_channel_notes_the_request_line_before_the_body():
+    channel, _ = _edge_channel()
     channel.lineReceived(b"POST /v1/messages?beta=true HTTP/1.1")
     request = channel.requests[-1]
     assert request.edge_line == (b"POST", b"/v1/messages?beta=true")
@@ -83,19 +93,13 @@ def test_edge_channel_notes_the_request_line_before_the_body():
 
 def _posted(request_class: type) -> tuple[dict, bytes]:
     """(request.args, body) of a form POST as a channel of the edge server hands it over."""
-    from twisted.internet.testing import StringTransport
-
     seen: list[tuple[dict, bytes]] = []
 
     class Probe(request_class):  # type: ignore[misc, valid-type]
         def process(self) -> None:
             seen.append((dict(self.args), self.content.read()))
 
-    server = daphne_tuning.edge_server_class()(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
-    server.connections = {}
-    channel = daphne_tuning.edge_factory_class()(server).buildProtocol(None)
-    channel.requestFactory = Probe
-    channel.makeConnection(StringTransport())
+    channel, _ = _edge_channel(Probe)
     channel.dataReceived(b"POST /admin/login/ HTTP/1.1\r\nHost: gw\r\n"
                          b"Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\n"
                          b"Content-Length: 15\r\n\r\nusername=me&a=1")
@@ -195,7 +199,6 @@ def test_event_loop_choice_refuses_a_misspelt_loop():
 
 def test_edge_requests_write_body_chunks_of_a_started_response_and_leave_the_rest_to_daphne():
     import pytest
-    from twisted.internet.testing import StringTransport
 
     seen: list = []
 
@@ -203,12 +206,7 @@ def test_edge_requests_write_body_chunks_of_a_started_response_and_leave_the_res
         def process(self) -> None:
             seen.append(self)
 
-    server = daphne_tuning.edge_server_class()(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
-    server.connections = {}
-    channel = daphne_tuning.edge_factory_class()(server).buildProtocol(None)
-    channel.requestFactory = Probe
-    transport = StringTransport()
-    channel.makeConnection(transport)
+    channel, transport = _edge_channel(Probe)
     channel.dataReceived(b"GET /static/x HTTP/1.1\r\nHost: gw\r\n\r\n")
     (request,) = seen
     with pytest.raises(ValueError, match="not yet been started"):  # daphne's own check still runs

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.gateway import free_port
+
 # Paths under /static/ skip the edge server's client-key check (proxy_project/handlers.py).
 PROBE = r"""
 import asyncio, json, socket, sys
@@ -78,15 +80,9 @@ BIG = b"".join(bytes([65 + i]) * (1 << 20) for i in range(3))
 SMALL = [b"%05d;" % i for i in range(200)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(params=["direct", "stock"])
 def edge(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", PROBE, str(port), request.param], env=dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # the probe writes little
     try:
