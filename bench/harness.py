@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -95,6 +96,16 @@ def http(method: str, url: str, body: bytes | None = None, timeout: float = 2.0)
         return int(exc.code), exc.read()
 
 
+def byte_compile(tree: Path) -> None:
+    """As ``make run`` does before it starts the gateway (the bench's processes run with
+    PYTHONDONTWRITEBYTECODE, so this is what writes ``tree``'s .pyc; older trees get it too)."""
+    make = (tree / "Makefile").read_text() if (tree / "Makefile").exists() else ""
+    found = re.search(r"^PACKAGES := (.+)$", make, re.MULTILINE)
+    packages = found.group(1).split() if found else [p.parent.name for p in tree.glob("*/__init__.py")]
+    subprocess.run([PY, "-m", "compileall", "-q", *packages], cwd=tree, stdout=subprocess.DEVNULL, check=False,
+                   timeout=120)
+
+
 def start_gateway(
     ctx: Ctx,
     timeout: float = 30.0,
@@ -111,6 +122,7 @@ def start_gateway(
     ctx.gw_port = free_port()
     env = dict(env or ctx.env)
     env.setdefault("PYTHONMALLOC", "malloc")
+    byte_compile(cwd or ROOT)
     log_path = ctx.tmp / f"{name}.log"
     ctx.logs[name] = log_path
     log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process

@@ -35,6 +35,7 @@ from harness import (
     PY,
     ROOT,
     Ctx,
+    byte_compile,
     fake_stats,
     free_port,
     gw_cpu,
@@ -82,6 +83,7 @@ def start_serve(ctx: Ctx, name: str, *args: str, env: dict[str, str] | None = No
     run_env.setdefault("ADMIN_PASSWORD", "bench-admin-not-secret")  # no generated password to show
     if cwd:
         run_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(cwd), run_env.get("PYTHONPATH", "")) if p)
+    byte_compile(cwd or ROOT)  # as ``make run`` does first
     proc = subprocess.Popen(
         [PY, str((cwd or ROOT) / "manage.py"), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         cwd=cwd or ROOT, env=run_env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115

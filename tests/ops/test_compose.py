@@ -59,6 +59,28 @@ def test_dockerfile_installs_the_package_and_runs_as_non_root():
     assert "RUN pip install ." in text and re.search(r"^USER gateway$", text, re.MULTILINE)
 
 
+def _packages() -> set[str]:
+    """pyproject's package list (``templates`` holds no Python)."""
+    import tomllib
+
+    include = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    return {name.rstrip("*") for name in include["include"]} - {"templates"}
+
+
+def test_make_run_and_the_image_byte_compile_every_gateway_package(tmp_path):
+    """Where PYTHONDONTWRITEBYTECODE is set (the Dockerfile, this machine kind) nothing else writes
+    the gateway's .pyc, and each process would compile every module from source at each start."""
+    make = re.search(r"^PACKAGES := (.+)$", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert make and set(make.group(1).split()) == _packages()
+    image = re.search(r"RUN python -m compileall -q ((?:[\w ]|\\\n)+)", (REPO_ROOT / "Dockerfile").read_text())
+    assert image and set(image.group(1).replace("\\", " ").split()) == _packages()
+    if shutil.which("make"):
+        dry = subprocess.run(["make", "-n", "run", "NO_INSTALL=1", f"VENV={tmp_path}"], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=30, check=True).stdout.splitlines()
+        steps = [line for line in dry if "compileall" in line or "manage.py serve" in line]
+        assert len(steps) == 2 and "compileall" in steps[0] and steps[1].endswith("manage.py serve")
+
+
 def test_env_example_documents_every_setting_and_seed_variable():
     settings_text = (REPO_ROOT / "proxy_project" / "settings.py").read_text()
     read = set(re.findall(r'env_(?:str|bool|int|float|secret)\(\s*"([A-Z0-9_]+)"', settings_text))
