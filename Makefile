@@ -63,6 +63,7 @@ TEST_WORKERS ?= 4
 
 test: $(VENV)/.installed-dev e2e-deps oidc-deps browser-deps
 	$(BIN)/ruff check .
+	$(BIN)/python -m compileall -q $(PACKAGES)  # the suite's many gateway processes load these (see run:)
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed-dev
