@@ -3,7 +3,7 @@
 ``FLOOR_MODE=hello`` answers canned Anthropic replies without any upstream call (daphne/twisted
 floor). ``FLOOR_MODE=forward`` (default) also POSTs the body, untranslated, to
 ``$OPENAI_BASE_URL/chat/completions`` with one shared ``httpx.AsyncClient`` and relays: a canned
-JSON reply, or one ``content_block_delta`` event per upstream chunk read (daphne + httpx floor).
+JSON reply, or one ``content_block_delta`` event per upstream read that carries text (daphne + httpx floor).
 
     .venv/bin/python bench/run.py --quick --app bench.whatif.floor_asgi:application
 """
@@ -44,6 +44,7 @@ REPLY = orjson.dumps(
     }
 )
 DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}\n\n'
+TEXT = b'"delta":{"content":"'  # an upstream chunk with text (bench/load.py's DIRECT_MARKER)
 STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
@@ -101,8 +102,11 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         if stream:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-            async for _chunk in resp.aiter_raw():
-                await send({"type": "http.response.body", "body": DELTA, "more_body": True})
+            async for chunk in resp.aiter_raw():
+                # a delta for each upstream read that carries text, as the gateway emits one: the
+                # role chunk (sent with the head) makes none, so both TTFTs time the first text
+                if TEXT in chunk:
+                    await send({"type": "http.response.body", "body": DELTA, "more_body": True})
             await send({"type": "http.response.body", "body": STOP})
         else:
             raw = await resp.aread()
