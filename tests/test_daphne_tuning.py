@@ -219,3 +219,90 @@ def test_edge_requests_write_body_chunks_of_a_started_response_and_leave_the_res
     head, _, body = transport.value().partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding: chunked" in head
     assert body == b"3\r\none\r\n3\r\ntwo\r\n3\r\nend\r\n0\r\n\r\n"
+
+
+# SPLIT_HEAD: a read that holds a request head and its body reaches Twisted as two parts. Table:
+# byte streams a client may send, each delivered in several read patterns; with the split on and
+# off (Twisted's reader alone) the requests the application gets and the bytes answered are equal.
+_BODY = bytes(range(256)) * 300  # 76,800 bytes, CR and LF among them
+_HEAD = (b"POST /admin/login/ HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+         b"Content-Length: %d\r\n\r\n")
+SPLIT_STREAMS = {
+    "one large POST": _HEAD % len(_BODY) + _BODY,
+    "a body holding a blank line": _HEAD % 9000 + b"x" * 4000 + b"\r\n\r\n" + b"y" * 4996,
+    "two pipelined POSTs": _HEAD % len(_BODY) + _BODY + _HEAD % 5000 + b"z" * 5000,
+    "empty body, then a GET": _HEAD % 0 + b"GET /static/a HTTP/1.1\r\nHost: gw\r\n\r\n" + b"q" * 5000,
+    "chunked body (not split)": (b"POST /admin/login/ HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 + b"1388\r\n" + b"c" * 5000 + b"\r\n0\r\n\r\n"),
+    "bad header line": b"POST /admin/login/ HTTP/1.1\r\nHost gw\r\nContent-Length: 6000\r\n\r\n" + b"b" * 6000,
+    "lower-case header, body longer than announced": (b"POST /admin/login/ HTTP/1.1\r\nhost: gw\r\ncontent-length: 5000\r\n\r\n"
+                                                      + b"a" * 9000),
+    "head beyond Twisted's limit": b"POST / HTTP/1.1\r\nX: " + b"h" * 17000 + b"\r\nContent-Length: 5\r\n\r\nhello",
+}
+
+
+def _reads(stream: bytes) -> dict[str, list[bytes]]:
+    """Read patterns: the whole stream at once, 64 KB socket reads, cuts around the head's end."""
+    end = stream.find(b"\r\n\r\n") + 4
+    patterns = {"one read": [stream], "64 KB reads": [stream[i:i + 65536] for i in range(0, len(stream), 65536)]}
+    for cut in (end - 3, end - 1, end, end + 1):
+        patterns[f"cut at {cut}"] = [stream[:cut], stream[cut:]]
+    return patterns
+
+
+def _served(reads: list[bytes]) -> tuple[list[tuple[bytes, bytes, list, bytes]], bytes]:
+    """(each request the application got: method, uri, headers, body; the bytes written back)."""
+    seen: list[tuple[bytes, bytes, list, bytes]] = []
+
+    class Probe(daphne_tuning.edge_request_class()):  # type: ignore[misc]
+        def process(self) -> None:
+            seen.append((self.method, self.uri, sorted(self.requestHeaders.getAllRawHeaders()), self.content.read()))
+            self.setResponseCode(204)
+            self.finish()
+
+    channel, transport = _edge_channel(Probe)
+    for data in reads:
+        channel.dataReceived(data)
+    return seen, transport.value()
+
+
+def test_a_request_head_split_from_its_body_is_parsed_as_twisted_alone_parses_it(monkeypatch: Any) -> None:
+    for name, stream in SPLIT_STREAMS.items():
+        for pattern, reads in _reads(stream).items():
+            monkeypatch.setattr(daphne_tuning, "SPLIT_HEAD", True)
+            split = _served(reads)
+            monkeypatch.setattr(daphne_tuning, "SPLIT_HEAD", False)
+            stock = _served(reads)
+            assert split == stock, (name, pattern)
+            if name == "one large POST":
+                headers = [(b"Content-Length", [b"76800"]), (b"Content-Type", [b"application/json"]), (b"Host", [b"gw"])]
+                assert split[0] == [(b"POST", b"/admin/login/", headers, _BODY)]
+    assert _served([SPLIT_STREAMS["two pipelined POSTs"]])[0][1][3] == b"z" * 5000
+    assert _served([SPLIT_STREAMS["bad header line"]])[1].startswith(b"HTTP/1.1 400")
+
+
+def test_twisted_takes_the_header_lines_off_the_head_alone(monkeypatch: Any) -> None:
+    # The mechanism: Twisted's line reader gets the head by itself, then the body in one piece
+    # (it copied the rest of its buffer for each header line, body included).
+    from twisted.protocols import basic
+
+    stock = basic.LineReceiver.dataReceived
+    sizes: list[int] = []
+
+    def spy(self: Any, data: bytes) -> Any:
+        sizes.append(len(data))
+        return stock(self, data)
+
+    monkeypatch.setattr(basic.LineReceiver, "dataReceived", spy)
+    stream = SPLIT_STREAMS["one large POST"]
+    head = stream.find(b"\r\n\r\n") + 4
+    _served([stream[:65536]])
+    assert sizes == [head, 65536 - head]
+    sizes.clear()
+    monkeypatch.setattr(daphne_tuning, "SPLIT_HEAD", False)
+    _served([stream[:65536]])
+    assert sizes == [65536]
+    sizes.clear()
+    monkeypatch.setattr(daphne_tuning, "SPLIT_HEAD", True)
+    _served([SPLIT_STREAMS["chunked body (not split)"]])  # no Content-Length: Twisted's path
+    assert len(sizes) == 1
