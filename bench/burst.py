@@ -6,7 +6,7 @@ Starts the fake upstream and one daphne (as bench/run.py, with ``-e ...:backlog=
 ``manage.py serve``, ``PYTHONMALLOC=malloc``; ``--pymalloc`` keeps Python's allocator), warms up,
 waits for idle and reads VmRSS (the baseline). For each burst size it opens N connections at
 once, each sending the bench's Claude-Code-like streaming body (~46 KB), and reads every answer
-to the end. Counted: 200s with a complete stream (``message_stop``), clean 529s (with
+to the end. Counted: the gateway's CPU per stream over the burst, 200s with a complete stream (``message_stop``), clean 529s (with
 ``retry-after``), anything else (resets, timeouts, other statuses), the gateway's RequestLog rows
 for the burst, and VmRSS once the gateway is idle again. Prints a table, writes JSON.
 This is a load script, not a test; everything stops by itself.
@@ -32,7 +32,7 @@ sys.path.insert(0, str(BENCH))
 
 from harness import CLIENT_KEY, Ctx, new_ctx, setup_db, start_gateway, stop  # noqa: E402
 from load import build_request  # noqa: E402
-from proc import status_kib  # noqa: E402
+from proc import clock_cpu_s, status_kib  # noqa: E402
 
 
 async def one_stream(port: int, request: bytes, seconds: float) -> str:
@@ -100,7 +100,9 @@ def run_bursts(ctx: Ctx, sizes: list[int], settle: float, timeout: float) -> dic
     print(f"baseline idle RSS {baseline:.1f} MiB", flush=True)
     out: dict[str, Any] = {"baseline_rss_mib": round(baseline, 1), "bursts": []}
     for n in sizes:
+        cpu0 = clock_cpu_s(ctx.gw_pid)
         counts, seconds = asyncio.run(burst(ctx.gw_port, request, n, timeout))
+        cpu_ms = (clock_cpu_s(ctx.gw_pid) - cpu0) * 1000 / n  # the gateway's CPU per stream in the burst
         peak = status_kib(ctx.gw_pid, "VmHWM") / 1024
         served = counts["ok"] + counts["200-incomplete"]
         got = wait_rows(ctx, rows + served, 60) - rows
@@ -108,10 +110,12 @@ def run_bursts(ctx: Ctx, sizes: list[int], settle: float, timeout: float) -> dic
         after = idle_rss_mib(ctx.gw_pid, settle)
         other = {k: v for k, v in counts.items() if k not in ("ok", "529")}
         entry = {"streams": n, "ok": counts["ok"], "overloaded_529": counts["529"], "other": other,
-                 "seconds": round(seconds, 2), "log_rows": got, "peak_rss_mib": round(peak, 1),
+                 "seconds": round(seconds, 2), "cpu_ms_per_stream": round(cpu_ms, 2), "log_rows": got,
+                 "peak_rss_mib": round(peak, 1),
                  "idle_rss_after_mib": round(after, 1), "idle_rss_delta_mib": round(after - baseline, 1)}
         out["bursts"].append(entry)
-        print(f"{n:5d} streams in {seconds:5.1f} s: {counts['ok']} ok, {counts['529']} clean 529, "
+        print(f"{n:5d} streams in {seconds:5.1f} s ({cpu_ms:.2f} ms CPU a stream): {counts['ok']} ok, "
+              f"{counts['529']} clean 529, "
               f"other {other or 0}; {got} log rows; peak RSS {peak:.0f} MiB, idle after "
               f"{after:.1f} MiB ({after - baseline:+.1f})", flush=True)
     return out

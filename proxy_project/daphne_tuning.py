@@ -344,7 +344,17 @@ def _edge_request_class(base: type[Any]) -> type[Any]:  # noqa: C901 - one small
                 self._edge_waiting = True
                 return None
             self._edge_state = "done"
-            return super().process()
+            # The body once in memory, not twice for as long as the request lives: trimmed to its
+            # size in place (getvalue), the buffer Twisted collected is what daphne's read of a
+            # whole body returns (CPython's BytesIO hands it out instead of copying it); once daphne
+            # has read it all, this request lets go of it (a body over daphne's 1 MiB ASGI chunk
+            # was read as copies).
+            content = self.content
+            size = len(content.getvalue()) if type(content) is io.BytesIO and not content.closed else -1
+            result = super().process()
+            if size > 0 and self.content is content and not content.closed and content.tell() == size:
+                self.content = io.BytesIO()
+            return result
 
         def handle_reply(self, message: dict[str, Any]) -> None:
             # A body chunk of a response under way is Twisted's Request.write, as daphne's own

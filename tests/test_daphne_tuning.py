@@ -306,3 +306,50 @@ def test_twisted_takes_the_header_lines_off_the_head_alone(monkeypatch: Any) -> 
     monkeypatch.setattr(daphne_tuning, "SPLIT_HEAD", True)
     _served([SPLIT_STREAMS["chunked body (not split)"]])  # no Content-Length: Twisted's path
     assert len(sizes) == 1
+
+
+def _handed_over(stream: bytes) -> tuple[Any, list[dict[str, Any]], Any]:
+    """(the body file Twisted filled, the ASGI body messages daphne queued, the request) for a
+    request fed to an edge channel whose daphne server runs a do-nothing application."""
+    import asyncio
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    filled: list[Any] = []
+
+    class Probe(daphne_tuning.edge_request_class()):  # type: ignore[misc]
+        def process(self) -> Any:
+            filled.append(self.content)
+            return super().process()
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        channel, _ = _edge_channel(Probe)
+        channel.factory.server.application = application
+        for i in range(0, len(stream), 65536):  # socket-sized reads
+            channel.dataReceived(stream[i : i + 65536])
+        request = channel.requests[-1]
+        queue = request.application_queue
+        messages = []
+        while not queue.empty():
+            messages.append(queue.get_nowait())
+        loop.run_until_complete(asyncio.sleep(0))  # the application task ends
+        return filled[0], messages, request
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def test_daphne_hands_the_collected_body_on_without_a_copy_and_the_request_lets_go_of_it() -> None:
+    body = bytes(range(256)) * 800  # 204,800 bytes in four socket reads
+    collected, messages, request = _handed_over(_HEAD % len(body) + body)
+    assert [m["body"] for m in messages] == [body] and messages[0]["more_body"] is False
+    assert messages[0]["body"] is collected.getvalue()  # the very buffer Twisted filled: one copy in memory
+    assert request.content.getvalue() == b""  # and the request holds it no more
+
+    big = bytes(range(256)) * 10_000  # 2,560,000 bytes: three ASGI chunks of at most 1 MiB, copies
+    collected, messages, request = _handed_over(_HEAD % len(big) + big)
+    assert b"".join(m["body"] for m in messages) == big and len(messages) == 3
+    assert request.content.getvalue() == b""  # the 2.4 MiB Twisted collected is let go
