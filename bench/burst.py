@@ -5,7 +5,7 @@
 Starts the fake upstream and one daphne (as bench/run.py, with ``-e ...:backlog=B`` and, as
 ``manage.py serve``, ``PYTHONMALLOC=malloc``; ``--pymalloc`` keeps Python's allocator), warms up,
 waits for idle and reads VmRSS (the baseline). For each burst size it opens N connections at
-once, each sending the bench's Claude-Code-like streaming body (~46 KB), and reads every answer
+once, each sending the bench's Claude-Code-like streaming body (~46 KB, or ``--body-bytes``), and reads every answer
 to the end. Counted: the gateway's CPU per stream over the burst, 200s with a complete stream (``message_stop``), clean 529s (with
 ``retry-after``), anything else (resets, timeouts, other statuses), the gateway's RequestLog rows
 for the burst, and VmRSS once the gateway is idle again. Prints a table, writes JSON.
@@ -86,14 +86,14 @@ def idle_rss_mib(pid: int, settle: float) -> float:
     return status_kib(pid, "VmRSS") / 1024
 
 
-def stream_request(port: int) -> bytes:
-    raw, _ = build_request("127.0.0.1", port, "gateway", "stream", CLIENT_KEY)
+def stream_request(port: int, size: int = 0) -> bytes:
+    raw, _ = build_request("127.0.0.1", port, "gateway", "stream", CLIENT_KEY, size)
     head, sep, body = raw.partition(b"\r\n\r\n")
     return head + b"\r\nConnection: close" + sep + body
 
 
-def run_bursts(ctx: Ctx, sizes: list[int], settle: float, timeout: float) -> dict[str, Any]:
-    request = stream_request(ctx.gw_port)
+def run_bursts(ctx: Ctx, sizes: list[int], settle: float, timeout: float, body_bytes: int = 0) -> dict[str, Any]:
+    request = stream_request(ctx.gw_port, body_bytes)
     asyncio.run(burst(ctx.gw_port, request, 50, timeout))  # warm-up: imports, pools, caches
     rows = wait_rows(ctx, 50, 30)
     baseline = idle_rss_mib(ctx.gw_pid, settle)
@@ -132,6 +132,7 @@ def main() -> int:
                     help="keep Python's allocator (manage.py serve runs with PYTHONMALLOC=malloc)")
     ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the gateway (repeatable)")
     ap.add_argument("--app", default="", help="ASGI app (e.g. bench.whatif.memdump_asgi:application)")
+    ap.add_argument("--body-bytes", type=int, default=0, help="request body size (0: the ~46 KB default)")
     ap.add_argument("--out", default=str(BENCH / "last_burst.json"))
     args = ap.parse_args()
     ctx = new_ctx(**({"app": args.app} if args.app else {}))
@@ -145,7 +146,8 @@ def main() -> int:
         setup_db(ctx)
         ready = start_gateway(ctx)
         print(f"gateway ready in {ready:.2f} s on :{ctx.gw_port} (pid {ctx.gw_pid})", flush=True)
-        out = run_bursts(ctx, [int(s) for s in args.streams.split(",") if s.strip()], args.settle, args.timeout)
+        out = run_bursts(ctx, [int(s) for s in args.streams.split(",") if s.strip()], args.settle, args.timeout,
+                         args.body_bytes)
         if args.app:
             os.kill(ctx.gw_pid, signal.SIGUSR1)
             time.sleep(35)  # past the upstream pool's keepalive expiry

@@ -20,6 +20,7 @@ from providers.adapters.base import (
     StreamStats,
     Target,
     UpstreamRequest,
+    body_dumps,
     dumps,
     error_message_from,
     error_type_for,
@@ -148,7 +149,7 @@ class AnthropicAdapter:
         if raw is not None and requested != target.model:
             raw = replace_model(raw, requested, target.model)
         if raw is None:
-            raw = dumps({**body, "model": target.model})
+            raw = body_dumps({**body, "model": target.model})
         headers = {
             "content-type": "application/json",
             "anthropic-version": req.anthropic_version or target.anthropic_version,

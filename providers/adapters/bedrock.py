@@ -37,7 +37,7 @@ from providers.adapters.base import (
     StreamEvent,
     Target,
     UpstreamRequest,
-    dumps,
+    body_dumps,
     error_message_from,
     is_context_length_message,
     loads,
@@ -220,7 +220,7 @@ class BedrockAdapter:
             "accept": STREAM_CONTENT_TYPE if stream else "application/json",
             **dict(target.headers),
         }
-        return UpstreamRequest(url=url, body=dumps(body), headers=headers, stream=stream, ledger=ledger,
+        return UpstreamRequest(url=url, body=body_dumps(body), headers=headers, stream=stream, ledger=ledger,
                                requested_model=str(req.body.get("model", "")))
 
     def translate_response(self, status: int, body: Mapping[str, Any], up: UpstreamRequest) -> ChatResponse:

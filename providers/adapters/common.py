@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from providers.adapters.base import JSON, UpstreamRequest, dumps
+from providers.adapters.base import JSON, UpstreamRequest, body_dumps
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
 IMAGE_TOKENS = 1600  # rough cost of one image, for input estimates
@@ -35,7 +35,7 @@ class Translated(Protocol):
 def json_upstream(out: JSON, *, url: str, body: JSON, stream: bool, state: Translated,
                   headers: Mapping[str, str]) -> UpstreamRequest:
     """The upstream request for a JSON body ``out`` (encoded once here), translated from ``body``."""
-    raw = dumps(out)
+    raw = body_dumps(out)
     return UpstreamRequest(
         url=url,
         body=raw,

@@ -35,7 +35,7 @@ from providers.adapters.base import (
     StreamEvent,
     Target,
     UpstreamRequest,
-    dumps,
+    body_dumps,
     probe_messages,
 )
 from providers.adapters.spec import (
@@ -161,7 +161,7 @@ class VertexAdapter:
         """
         _require_project(target)
         body = {"anthropic_version": VERTEX_VERSION, "model": vertex_model_id(target), "messages": probe_messages()}
-        return UpstreamRequest(url=predict_url(target, "count-tokens", stream=False), body=dumps(body),
+        return UpstreamRequest(url=predict_url(target, "count-tokens", stream=False), body=body_dumps(body),
                                headers={"content-type": "application/json", **dict(target.headers)}, stream=False)
 
     def translate_request(self, req: ChatRequest, target: Target) -> UpstreamRequest:
@@ -175,7 +175,7 @@ class VertexAdapter:
         flags = hosted_beta_flags(req, target, ledger)
         if flags:
             headers["anthropic-beta"] = ",".join(flags)
-        return UpstreamRequest(url=predict_url(target, model_id, stream=req.stream), body=dumps(body),
+        return UpstreamRequest(url=predict_url(target, model_id, stream=req.stream), body=body_dumps(body),
                                headers=headers, stream=req.stream, ledger=ledger,
                                requested_model=str(req.body.get("model", "")))
 
