@@ -5,10 +5,11 @@
 Starts the fake upstream and one daphne (as bench/run.py, with ``-e ...:backlog=B`` and, as
 ``manage.py serve``, ``PYTHONMALLOC=malloc``; ``--pymalloc`` keeps Python's allocator), warms up,
 waits for idle and reads VmRSS (the baseline). For each burst size it opens N connections at
-once, each sending the bench's Claude-Code-like streaming body (~46 KB, or ``--body-bytes``), and reads every answer
-to the end. Counted: the gateway's CPU per stream over the burst, 200s with a complete stream (``message_stop``), clean 529s (with
-``retry-after``), anything else (resets, timeouts, other statuses), the gateway's RequestLog rows
-for the burst, and VmRSS once the gateway is idle again. Prints a table, writes JSON.
+once, each sending the bench's Claude-Code-like streaming body (~46 KB, or ``--body-bytes``), and
+reads every answer to the end. Counted: the gateway's CPU per stream over the burst, 200s with a
+complete stream (``message_stop``), clean 529s (with ``retry-after``), anything else (resets,
+timeouts, other statuses), the gateway's RequestLog rows for the burst, and VmRSS once the gateway
+is idle again. Prints a table, writes JSON.
 This is a load script, not a test; everything stops by itself.
 """
 

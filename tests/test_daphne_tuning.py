@@ -241,10 +241,15 @@ SPLIT_STREAMS = {
 }
 
 
+def _socket_reads(stream: bytes) -> list[bytes]:
+    """``stream`` in the 64 KB pieces Twisted reads from a socket."""
+    return [stream[i : i + 65536] for i in range(0, len(stream), 65536)]
+
+
 def _reads(stream: bytes) -> dict[str, list[bytes]]:
     """Read patterns: the whole stream at once, 64 KB socket reads, cuts around the head's end."""
     end = stream.find(b"\r\n\r\n") + 4
-    patterns = {"one read": [stream], "64 KB reads": [stream[i:i + 65536] for i in range(0, len(stream), 65536)]}
+    patterns = {"one read": [stream], "64 KB reads": _socket_reads(stream)}
     for cut in (end - 3, end - 1, end, end + 1):
         patterns[f"cut at {cut}"] = [stream[:cut], stream[cut:]]
     return patterns
@@ -328,8 +333,8 @@ def _handed_over(stream: bytes) -> tuple[Any, list[dict[str, Any]], Any]:
     try:
         channel, _ = _edge_channel(Probe)
         channel.factory.server.application = application
-        for i in range(0, len(stream), 65536):  # socket-sized reads
-            channel.dataReceived(stream[i : i + 65536])
+        for data in _socket_reads(stream):
+            channel.dataReceived(data)
         request = channel.requests[-1]
         queue = request.application_queue
         messages = []

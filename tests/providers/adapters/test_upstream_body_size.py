@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
@@ -27,6 +29,7 @@ BODY = {
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "def f():\n    pass\n" * 300}]},
     ],
 }
+T = TypeVar("T")
 TARGETS = {
     "anthropic": {"model": "claude-opus-4-1"},  # a model change: the body is written again
     "vertex": {"model": "claude-sonnet-4-5", "project": "proj-1", "region": "us-east5"},
@@ -34,7 +37,7 @@ TARGETS = {
 }
 
 
-def _held(make):  # type: ignore[no-untyped-def]
+def _held(make: Callable[[], T]) -> tuple[T, int]:
     """(the object ``make()`` returns, the bytes of traced memory it keeps once made)."""
     gc.collect()
     tracemalloc.start()
