@@ -53,7 +53,9 @@ def _held(make: Callable[[], T]) -> tuple[T, int]:
 def test_body_dumps_writes_what_dumps_writes_in_a_buffer_of_its_size() -> None:
     raw, held = _held(lambda: body_dumps(BODY))
     assert raw == dumps(BODY)
-    assert held < len(raw) + 256
+    # tracemalloc sees every thread's allocations (xdist's execnet thread too): a few KB of slack,
+    # far below the reserve it saves (more than the body's own length)
+    assert held < len(raw) + 4096, (held, len(raw))
     _, stock = _held(lambda: dumps(BODY))
     assert stock > 2 * len(raw)  # what it saves (orjson 3.12+); if orjson trims one day, this says so
 
